@@ -1,0 +1,50 @@
+// swift-tools-version: 6.0
+import PackageDescription
+
+let package = Package(
+    name: "QuickMirror",
+    products: [
+        .executable(name: "create-filelist", targets: ["create-filelist"]),
+        .library(name: "FileList", targets: ["FileList"]),
+        .library(name: "TreeScan", targets: ["TreeScan"]),
+        .library(name: "Publish", targets: ["Publish"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-crypto", "3.12.3"..<"5.0.0"),
+        .package(url: "https://github.com/apple/swift-system", from: "1.8.1"),
+    ],
+    targets: [
+        // The Linux calls that Glibc's module map does not export (getdents64, statx, O_TMPFILE).
+        .target(name: "CLinuxFS"),
+        .target(
+            name: "LinuxCalls",
+            dependencies: ["CLinuxFS", .product(name: "SystemPackage", package: "swift-system")]
+        ),
+        .target(name: "FileList"),
+        .target(
+            name: "TreeScan",
+            dependencies: [
+                "FileList", "CLinuxFS", "LinuxCalls",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "SystemPackage", package: "swift-system"),
+            ]
+        ),
+        .target(
+            name: "Publish",
+            dependencies: ["LinuxCalls", .product(name: "SystemPackage", package: "swift-system")]
+        ),
+        .executableTarget(
+            name: "create-filelist",
+            dependencies: [
+                "FileList", "TreeScan", "Publish",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .target(name: "TreeFixtures", path: "Tests/TreeFixtures"),
+        .testTarget(name: "FileListTests", dependencies: ["FileList"]),
+        .testTarget(name: "TreeScanTests", dependencies: ["TreeScan", "FileList", "TreeFixtures"]),
+        .testTarget(name: "PublishTests", dependencies: ["Publish", "TreeFixtures"]),
+        .testTarget(name: "CreateFilelistTests", dependencies: ["FileList", "TreeFixtures", "create-filelist"]),
+    ]
+)

@@ -1,0 +1,239 @@
+/// A parsed list.
+public struct FileList: Sendable, Equatable {
+    public var version: Int
+    public var entries: [FileListEntry]
+    /// Checksum lines per algorithm, in file order.
+    public var checksums: [ChecksumAlgorithm: [ChecksumLine]]
+
+    public init(version: Int, entries: [FileListEntry], checksums: [ChecksumAlgorithm: [ChecksumLine]]) {
+        self.version = version
+        self.entries = entries
+        self.checksums = checksums
+    }
+}
+
+public struct ChecksumLine: Sendable, Hashable {
+    public var hex: String
+    public var path: [UInt8]
+
+    public init(hex: String, path: [UInt8]) {
+        self.hex = hex
+        self.path = path
+    }
+}
+
+/// Why a list was refused, with the line it was refused at.
+public struct FileListError: Error, Equatable, CustomStringConvertible {
+    public enum Problem: Sendable, Equatable, CustomStringConvertible {
+        case missingVersionHeader
+        case badVersion(String)
+        case unsupportedVersion(Int)
+        case expectedEmptyLine
+        case missingFilesHeader
+        case wrongFieldCount(Int)
+        case badTime(String)
+        case badType(String)
+        case badSize(String)
+        case badPath(RelativePath.Problem, String)
+        case unknownSection(String)
+        case badChecksumLine(String)
+        case contentAfterEnd
+        case truncated
+
+        public var description: String {
+            switch self {
+            case .missingVersionHeader: "expected '[Version]' as the first line"
+            case .badVersion(let text): "version '\(text)' is not a number"
+            case .unsupportedVersion(let version):
+                "list version \(version) is not supported (this client reads versions 1 to \(FileListFormat.highestVersion))"
+            case .expectedEmptyLine: "expected an empty line after the version"
+            case .missingFilesHeader: "expected '[Files]'"
+            case .wrongFieldCount(let count):
+                "expected 4 TAB-separated fields (time, type, size, path), found \(count)"
+            case .badTime(let text): "time '\(text)' is not a whole number of seconds"
+            case .badType(let text): "type '\(text)' is not one of f, d, l with an optional '-' or '*'"
+            case .badSize(let text): "size '\(text)' is not a whole number of bytes"
+            case .badPath(let problem, let path): "\(problem): '\(path)'"
+            case .unknownSection(let header): "unknown section '\(header)'"
+            case .badChecksumLine(let text): "malformed checksum line '\(text)'"
+            case .contentAfterEnd: "content after '[End]'"
+            case .truncated: "list is truncated: it ends without an '[End]' line"
+            }
+        }
+    }
+
+    /// The file or URL the list came from, when the caller knows it.
+    public var source: String?
+    /// 1-based line number.
+    public var line: Int
+    public var problem: Problem
+
+    public init(source: String? = nil, line: Int, problem: Problem) {
+        self.source = source
+        self.line = line
+        self.problem = problem
+    }
+
+    public var description: String {
+        let location = source.map { "\($0): line \(line)" } ?? "line \(line)"
+        return "\(location): \(problem)"
+    }
+}
+
+/// A strict reader: it refuses anything a careful client should not act on, and names
+/// the line. A refused list must never lead to a deletion, so there is no lenient mode.
+public enum FileListReader {
+    public static func parse(_ bytes: [UInt8], source: String? = nil) throws(FileListError) -> FileList {
+        let result = bytes.withUnsafeBufferPointer { buffer in
+            Result { () throws(FileListError) in try parse(buffer) }
+        }
+        do {
+            return try result.get()
+        } catch var error {
+            error.source = source
+            throw error
+        }
+    }
+
+    private enum Section {
+        case files
+        case checksums(ChecksumAlgorithm)
+        case between
+    }
+
+    private static func parse(_ buffer: UnsafeBufferPointer<UInt8>) throws(FileListError) -> FileList {
+        var lines = LineCursor(buffer)
+        func fail(_ problem: FileListError.Problem) -> FileListError {
+            FileListError(line: lines.number, problem: problem)
+        }
+
+        guard let first = lines.next(), first.elementsEqual(FileListFormat.versionHeader) else {
+            throw fail(lines.number == 0 ? .truncated : .missingVersionHeader)
+        }
+        guard let versionLine = lines.next() else { throw fail(.truncated) }
+        guard let version = parseNumber(versionLine), version <= Int64(Int32.max) else {
+            throw fail(.badVersion(text(versionLine)))
+        }
+        guard (1...Int64(FileListFormat.highestVersion)).contains(version) else {
+            throw fail(.unsupportedVersion(Int(version)))
+        }
+        guard let empty = lines.next() else { throw fail(.truncated) }
+        guard empty.isEmpty else { throw fail(.expectedEmptyLine) }
+        guard let filesHeader = lines.next() else { throw fail(.truncated) }
+        guard filesHeader.elementsEqual(FileListFormat.filesHeader) else { throw fail(.missingFilesHeader) }
+
+        var entries: [FileListEntry] = []
+        var checksums: [ChecksumAlgorithm: [ChecksumLine]] = [:]
+        var section = Section.files
+        while let line = lines.next() {
+            if line.isEmpty {
+                section = .between
+                continue
+            }
+            switch section {
+            case .files:
+                entries.append(try parseEntry(line, fail: fail))
+            case .checksums(let algorithm):
+                checksums[algorithm, default: []].append(try parseChecksum(line, algorithm: algorithm, fail: fail))
+            case .between:
+                if line.elementsEqual(FileListFormat.endMarker) {
+                    while let rest = lines.next() {
+                        guard rest.isEmpty else { throw fail(.contentAfterEnd) }
+                    }
+                    return FileList(version: Int(version), entries: entries, checksums: checksums)
+                }
+                guard let algorithm = checksumSection(line) else { throw fail(.unknownSection(text(line))) }
+                checksums[algorithm, default: []] = []
+                section = .checksums(algorithm)
+            }
+        }
+        throw fail(.truncated)
+    }
+
+    private static func parseEntry(
+        _ line: UnsafeBufferPointer<UInt8>, fail: (FileListError.Problem) -> FileListError
+    ) throws(FileListError) -> FileListEntry {
+        var fields: [Range<Int>] = []
+        var start = 0
+        for index in line.indices where line[index] == FileListFormat.tab && fields.count < 3 {
+            fields.append(start..<index)
+            start = index + 1
+        }
+        fields.append(start..<line.count)
+        guard fields.count == 4 else { throw fail(.wrongFieldCount(fields.count)) }
+        let timeField = UnsafeBufferPointer(rebasing: line[fields[0]])
+        let typeField = UnsafeBufferPointer(rebasing: line[fields[1]])
+        let sizeField = UnsafeBufferPointer(rebasing: line[fields[2]])
+        let pathField = UnsafeBufferPointer(rebasing: line[fields[3]])
+        guard let time = parseNumber(timeField) else { throw fail(.badTime(text(timeField))) }
+        guard let type = parseType(typeField) else { throw fail(.badType(text(typeField))) }
+        guard let size = parseNumber(sizeField) else { throw fail(.badSize(text(sizeField))) }
+        if let problem = RelativePath.problem(in: pathField) { throw fail(.badPath(problem, text(pathField))) }
+        return FileListEntry(time: time, type: type, size: size, path: Array(pathField))
+    }
+
+    private static func parseChecksum(
+        _ line: UnsafeBufferPointer<UInt8>, algorithm: ChecksumAlgorithm,
+        fail: (FileListError.Problem) -> FileListError
+    ) throws(FileListError) -> ChecksumLine {
+        guard let tab = line.firstIndex(of: FileListFormat.tab), tab == algorithm.hexLength,
+            line[..<tab].allSatisfy(isLowerHex)
+        else { throw fail(.badChecksumLine(text(line))) }
+        let path = UnsafeBufferPointer(rebasing: line[(tab + 1)...])
+        if let problem = RelativePath.problem(in: path) { throw fail(.badPath(problem, text(path))) }
+        return ChecksumLine(hex: text(UnsafeBufferPointer(rebasing: line[..<tab])), path: Array(path))
+    }
+
+    private static func checksumSection(_ line: UnsafeBufferPointer<UInt8>) -> ChecksumAlgorithm? {
+        let prefix = FileListFormat.checksumsPrefix
+        guard line.count > prefix.count + 1, line.starts(with: prefix), line.last == 0x5D else { return nil }
+        let name = text(UnsafeBufferPointer(rebasing: line[prefix.count..<(line.count - 1)]))
+        return ChecksumAlgorithm(rawValue: name.lowercased())
+    }
+
+    private static func parseType(_ field: UnsafeBufferPointer<UInt8>) -> EntryType? {
+        guard (1...2).contains(field.count), let kind = EntryKind(rawValue: field[0]) else { return nil }
+        guard field.count == 2 else { return EntryType(kind) }
+        guard let access = EntryAccess(rawValue: field[1]), access != .open else { return nil }
+        return EntryType(kind, access)
+    }
+
+    /// Non-negative decimal digits only: no sign, no spaces, no overflow.
+    private static func parseNumber(_ field: UnsafeBufferPointer<UInt8>) -> Int64? {
+        guard !field.isEmpty, field.count <= 18 else { return nil }
+        var value: Int64 = 0
+        for byte in field {
+            guard (0x30...0x39).contains(byte) else { return nil }
+            value = value * 10 + Int64(byte - 0x30)
+        }
+        return value
+    }
+
+    private static func isLowerHex(_ byte: UInt8) -> Bool {
+        (0x30...0x39).contains(byte) || (0x61...0x66).contains(byte)
+    }
+
+    private static func text(_ bytes: UnsafeBufferPointer<UInt8>) -> String {
+        String(decoding: bytes.prefix(200), as: UTF8.self)
+    }
+}
+
+/// Walks `\n`-terminated lines; a last line without `\n` still counts as a line.
+private struct LineCursor {
+    let buffer: UnsafeBufferPointer<UInt8>
+    var offset = 0
+    /// The number of the line last returned.
+    private(set) var number = 0
+
+    init(_ buffer: UnsafeBufferPointer<UInt8>) { self.buffer = buffer }
+
+    mutating func next() -> UnsafeBufferPointer<UInt8>? {
+        guard offset < buffer.count else { return nil }
+        number += 1
+        let rest = UnsafeBufferPointer(rebasing: buffer[offset...])
+        let end = rest.firstIndex(of: FileListFormat.newline).map { offset + $0 } ?? buffer.count
+        let line = UnsafeBufferPointer(rebasing: buffer[offset..<end])
+        offset = end + 1
+        return line
+    }
+}

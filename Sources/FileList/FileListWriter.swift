@@ -1,0 +1,126 @@
+/// Renders the fullfiletimelist format into bytes.
+///
+/// The renderer only appends to a byte buffer: callers decide where bytes go (stdout, an
+/// atomic file, a cache), which keeps the format free of I/O and lets the scanner render
+/// lines on worker threads.
+public enum FileListFormat {
+    /// The version written by default. The reference writes 2 although it already emits
+    /// the version 3 type suffixes; clients accept anything up to 3.
+    public static let defaultVersion = 2
+    public static let highestVersion = 3
+
+    static let versionHeader = Array("[Version]".utf8)
+    static let filesHeader = Array("[Files]".utf8)
+    static let endMarker = Array("[End]".utf8)
+    static let checksumsPrefix = Array("[Checksums ".utf8)
+
+    /// `[Version]`, the version line, an empty line and `[Files]`.
+    public static func appendHeader(version: Int = defaultVersion, to out: inout [UInt8]) {
+        out.append(contentsOf: versionHeader)
+        out.append(newline)
+        appendDecimal(Int64(version), to: &out)
+        out.append(newline)
+        out.append(newline)
+        out.append(contentsOf: filesHeader)
+        out.append(newline)
+    }
+
+    /// One `[Files]` line. The path is given as a directory prefix (empty, or ending in
+    /// `/`) and a name, so a scanner can render without building each path first.
+    @inlinable
+    public static func appendLine(
+        time: Int64, type: EntryType, size: Int64,
+        prefix: UnsafeBufferPointer<UInt8>, name: UnsafeBufferPointer<UInt8>,
+        to out: inout [UInt8]
+    ) {
+        appendDecimal(time, to: &out)
+        out.append(tab)
+        out.append(type.kind.rawValue)
+        if type.access != .open { out.append(type.access.rawValue) }
+        out.append(tab)
+        appendDecimal(size, to: &out)
+        out.append(tab)
+        out.append(contentsOf: prefix)
+        out.append(contentsOf: name)
+        out.append(newline)
+    }
+
+    public static func appendLine(_ entry: FileListEntry, to out: inout [UInt8]) {
+        entry.path.withUnsafeBufferPointer { path in
+            appendLine(
+                time: entry.time, type: entry.type, size: entry.size,
+                prefix: UnsafeBufferPointer(start: nil, count: 0), name: path, to: &out)
+        }
+    }
+
+    /// Ends `[Files]`, writes one section per algorithm (each listing the same files,
+    /// sorted by path bytes, as the reference does) and `[End]`.
+    public static func appendTrailer(
+        checksums: [FileChecksum], algorithms: [ChecksumAlgorithm] = [.sha1], to out: inout [UInt8]
+    ) {
+        let sorted = checksums.sorted { $0.path.lexicographicallyPrecedes($1.path) }
+        for algorithm in algorithms.sorted() {
+            out.append(newline)
+            out.append(contentsOf: checksumsPrefix)
+            out.append(contentsOf: algorithm.sectionName.utf8)
+            out.append(closingBracket)
+            out.append(newline)
+            for checksum in sorted {
+                guard let hex = checksum.hex[algorithm] else { continue }
+                out.append(contentsOf: hex.utf8)
+                out.append(tab)
+                out.append(contentsOf: checksum.path)
+                out.append(newline)
+            }
+        }
+        out.append(newline)
+        out.append(contentsOf: endMarker)
+        out.append(newline)
+    }
+
+    /// A whole list in memory: for tests and small trees. Large trees stream through
+    /// `appendHeader`/`appendLine`/`appendTrailer`.
+    public static func render(
+        entries: [FileListEntry], checksums: [FileChecksum] = [], algorithms: [ChecksumAlgorithm] = [.sha1],
+        version: Int = defaultVersion
+    ) -> [UInt8] {
+        var out: [UInt8] = []
+        appendHeader(version: version, to: &out)
+        for entry in entries { appendLine(entry, to: &out) }
+        appendTrailer(checksums: checksums, algorithms: algorithms, to: &out)
+        return out
+    }
+
+    @usableFromInline static let tab: UInt8 = 0x09
+    @usableFromInline static let newline: UInt8 = 0x0A
+    static let closingBracket: UInt8 = 0x5D
+
+    /// Decimal digits without going through `String`: this runs once or twice per line.
+    @inlinable
+    public static func appendDecimal(_ value: Int64, to out: inout [UInt8]) {
+        if value < 0 {
+            out.append(0x2D)
+            appendDecimal(UInt64(value.magnitude), to: &out)
+        } else {
+            appendDecimal(UInt64(value), to: &out)
+        }
+    }
+
+    @inlinable
+    static func appendDecimal(_ value: UInt64, to out: inout [UInt8]) {
+        if value < 10 {
+            out.append(UInt8(truncatingIfNeeded: value) &+ 0x30)
+            return
+        }
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 20) { digits in
+            var remaining = value
+            var index = 20
+            while remaining > 0 {
+                index -= 1
+                digits[index] = UInt8(truncatingIfNeeded: remaining % 10) &+ 0x30
+                remaining /= 10
+            }
+            out.append(contentsOf: UnsafeBufferPointer(rebasing: digits[index..<20]))
+        }
+    }
+}

@@ -1,0 +1,138 @@
+import CLinuxFS
+import SystemPackage
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Musl)
+    import Musl
+#endif
+
+/// A failed system call: which call, on which path, and the errno.
+///
+/// Messages read like `statx(releases/40/foo): Permission denied`, so an operator can
+/// tell what was asked of the kernel and about which file.
+public struct SystemCallError: Error, Equatable, CustomStringConvertible {
+    public var call: String
+    public var path: String
+    public var errno: Errno
+
+    public init(_ call: String, path: String, errno: Errno) {
+        self.call = call
+        self.path = path
+        self.errno = errno
+    }
+
+    public var description: String { "\(call)(\(path)): \(errno.description)" }
+}
+
+/// Thin wrappers over the raw Linux calls the scanner and publisher use. Each retries on
+/// EINTR and turns -1/errno into a thrown `SystemCallError`; nothing else lives here.
+public enum Linux {
+    /// Runs `body` until it does not fail with EINTR.
+    @inline(__always)
+    static func retrying<T: FixedWidthInteger>(_ body: () -> T) -> (T, Errno?) {
+        while true {
+            let result = body()
+            if result != -1 { return (result, nil) }
+            let error = Errno(rawValue: Glibc.errno)
+            if error != .interrupted { return (result, error) }
+        }
+    }
+
+    public static func openat(
+        _ directory: FileDescriptor?, _ path: UnsafePointer<CChar>, flags: Int32, mode: mode_t = 0,
+        displayPath: @autoclosure () -> String
+    ) throws(SystemCallError) -> FileDescriptor {
+        let (fd, error) = retrying { Glibc.openat(directory?.rawValue ?? AT_FDCWD, path, flags | O_CLOEXEC, mode) }
+        if let error { throw SystemCallError("open", path: displayPath(), errno: error) }
+        return FileDescriptor(rawValue: fd)
+    }
+
+    public static func openat(
+        _ directory: FileDescriptor?, _ path: String, flags: Int32, mode: mode_t = 0
+    ) throws(SystemCallError) -> FileDescriptor {
+        let result = path.withCString { pointer in
+            Result { () throws(SystemCallError) in
+                try openat(directory, pointer, flags: flags, mode: mode, displayPath: path)
+            }
+        }
+        return try result.get()
+    }
+
+    /// Opens a directory relative to `directory` without following a final symlink.
+    public static func openDirectory(
+        _ directory: FileDescriptor?, _ path: UnsafePointer<CChar>, displayPath: @autoclosure () -> String
+    ) throws(SystemCallError) -> FileDescriptor {
+        try openat(directory, path, flags: O_RDONLY | O_DIRECTORY | O_NOFOLLOW, displayPath: displayPath())
+    }
+
+    /// Reads the next batch of `linux_dirent64` records; 0 at the end of the directory.
+    public static func getdents64(
+        _ fd: FileDescriptor, into buffer: UnsafeMutableRawBufferPointer, displayPath: @autoclosure () -> String
+    ) throws(SystemCallError) -> Int {
+        let (count, error) = retrying { qm_getdents64(fd.rawValue, buffer.baseAddress, buffer.count) }
+        if let error { throw SystemCallError("getdents64", path: displayPath(), errno: error) }
+        return count
+    }
+
+    /// `statx` relative to a directory; returns the errno instead of throwing because the
+    /// scanner treats ENOENT (a file deleted during the scan) as an ordinary outcome.
+    @inline(__always)
+    public static func statx(
+        _ directory: FileDescriptor, _ name: UnsafePointer<CChar>, followSymlink: Bool, into result: inout qm_stat
+    ) -> Errno? {
+        retrying { qm_statx(directory.rawValue, name, followSymlink ? 1 : 0, &result) }.1
+    }
+
+    public static func fsync(_ fd: FileDescriptor, displayPath: String) throws(SystemCallError) {
+        if let error = retrying({ Glibc.fsync(fd.rawValue) }).1 {
+            throw SystemCallError("fsync", path: displayPath, errno: error)
+        }
+    }
+
+    public static func fchmod(_ fd: FileDescriptor, mode: mode_t, displayPath: String) throws(SystemCallError) {
+        if let error = retrying({ Glibc.fchmod(fd.rawValue, mode) }).1 {
+            throw SystemCallError("fchmod", path: displayPath, errno: error)
+        }
+    }
+
+    /// Gives an `O_TMPFILE` file a name. Going through `/proc/self/fd` needs no
+    /// CAP_DAC_READ_SEARCH, unlike `AT_EMPTY_PATH`.
+    public static func linkTemporaryFile(
+        _ fd: FileDescriptor, into directory: FileDescriptor, name: String
+    ) throws(SystemCallError) {
+        let source = "/proc/self/fd/\(fd.rawValue)"
+        if let error = retrying({ Glibc.linkat(AT_FDCWD, source, directory.rawValue, name, AT_SYMLINK_FOLLOW) }).1 {
+            throw SystemCallError("linkat", path: name, errno: error)
+        }
+    }
+
+    /// `renameat(2)`: the one atomic way to replace a file.
+    public static func rename(
+        _ from: String, to: String, in directory: FileDescriptor
+    ) throws(SystemCallError) {
+        if let error = retrying({ Glibc.renameat(directory.rawValue, from, directory.rawValue, to) }).1 {
+            throw SystemCallError("rename", path: "\(from) -> \(to)", errno: error)
+        }
+    }
+
+    public static func unlink(_ name: String, in directory: FileDescriptor) throws(SystemCallError) {
+        if let error = retrying({ Glibc.unlinkat(directory.rawValue, name, 0) }).1 {
+            throw SystemCallError("unlink", path: name, errno: error)
+        }
+    }
+
+    public static func fstat(_ fd: FileDescriptor, displayPath: String) throws(SystemCallError) -> stat {
+        var result = stat()
+        if let error = retrying({ Glibc.fstat(fd.rawValue, &result) }).1 {
+            throw SystemCallError("fstat", path: displayPath, errno: error)
+        }
+        return result
+    }
+
+    /// The `O_TMPFILE` flag, or nil where the C headers lack it.
+    public static var temporaryFileFlag: Int32? {
+        let flag = qm_o_tmpfile()
+        return flag == 0 ? nil : flag
+    }
+}

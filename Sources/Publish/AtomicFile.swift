@@ -1,0 +1,159 @@
+import LinuxCalls
+import SystemPackage
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// A file that replaces its target all at once, or not at all.
+///
+/// Bytes go to an unnamed `O_TMPFILE` in the target's directory (a named temporary file
+/// where the file system lacks it); `commit` fsyncs it, gives it a temporary name,
+/// `rename`s it over the target and fsyncs the directory. A reader, or a process killed
+/// at any moment, sees the old list or the new one, never part of one. Nothing is ever
+/// removed before the new file is in place: there is no moment without a list.
+public final class AtomicFile {
+    public enum Outcome: Sendable, Equatable {
+        /// The target now holds the new bytes.
+        case replaced
+        /// `ifChanged` was set and the target already held these bytes; it was left as it
+        /// was (same inode, same mtime), so HTTP ETags and rsync checks stay quiet.
+        case unchanged
+    }
+
+    public let target: String
+    private let directory: FileDescriptor
+    private let targetName: String
+    private var file: FileDescriptor?
+    /// Set when the file system lacks O_TMPFILE and the temporary file has a name from the start.
+    private var namedTemporary: String?
+    private var written: Int64 = 0
+
+    /// Temporary files are named `.<target>.tmp-<random>`; `create-filelist -s` skips them.
+    public static func temporaryNamePrefix(for targetName: String) -> String { ".\(targetName).tmp-" }
+
+    /// Opens the temporary file at once, so that an unwritable target fails before any work.
+    public init(target: String, mode: mode_t = 0o644) throws(SystemCallError) {
+        self.target = target
+        let (directoryPath, name) = Self.split(target)
+        targetName = name
+        directory = try Linux.openat(nil, directoryPath, flags: O_RDONLY | O_DIRECTORY)
+        do throws(SystemCallError) {
+            // Renaming over a directory would fail only at the end, after all the work.
+            if let existing = try? Linux.openat(directory, name, flags: O_RDONLY | O_DIRECTORY | O_NOFOLLOW) {
+                try? existing.close()
+                throw SystemCallError("open", path: target, errno: .isDirectory)
+            }
+            if let flag = Linux.temporaryFileFlag,
+                let unnamed = try? Linux.openat(directory, ".", flags: flag | O_RDWR, mode: mode)
+            {
+                file = unnamed
+            } else {
+                let name = Self.temporaryNamePrefix(for: targetName) + Self.randomSuffix()
+                file = try Linux.openat(directory, name, flags: O_RDWR | O_CREAT | O_EXCL, mode: mode)
+                namedTemporary = name
+            }
+            // The creation mode went through the umask; lists must be world-readable.
+            try Linux.fchmod(file!, mode: mode, displayPath: target)
+        } catch {
+            discard()
+            try? directory.close()
+            throw SystemCallError(error.call, path: target, errno: error.errno)
+        }
+    }
+
+    deinit {
+        discard()
+        try? directory.close()
+    }
+
+    public func write(_ bytes: [UInt8]) throws(SystemCallError) {
+        guard let file else { throw SystemCallError("write", path: target, errno: .badFileDescriptor) }
+        do {
+            _ = try bytes.withUnsafeBytes { try file.writeAll($0) }
+        } catch {
+            throw SystemCallError("write", path: target, errno: error as? Errno ?? .ioError)
+        }
+        written += Int64(bytes.count)
+    }
+
+    /// Makes the written bytes the target's content, durably.
+    @discardableResult
+    public func commit(ifChanged: Bool = false) throws(SystemCallError) -> Outcome {
+        guard let file else { throw SystemCallError("commit", path: target, errno: .badFileDescriptor) }
+        if ifChanged, targetHoldsSameBytes(as: file) {
+            discard()
+            return .unchanged
+        }
+        try Linux.fsync(file, displayPath: target)
+        var temporaryName = namedTemporary
+        if temporaryName == nil {
+            while true {
+                let name = Self.temporaryNamePrefix(for: targetName) + Self.randomSuffix()
+                do {
+                    try Linux.linkTemporaryFile(file, into: directory, name: name)
+                    temporaryName = name
+                    break
+                } catch where error.errno == .fileExists {
+                    continue
+                }
+            }
+        }
+        do {
+            try Linux.rename(temporaryName!, to: targetName, in: directory)
+        } catch {
+            try? Linux.unlink(temporaryName!, in: directory)
+            throw error
+        }
+        namedTemporary = nil
+        try? file.close()
+        self.file = nil
+        // The rename is durable only once the directory entry is on disk.
+        try Linux.fsync(directory, displayPath: Self.split(target).directory)
+        return .replaced
+    }
+
+    /// Drops the new bytes; the target is left as it was.
+    public func discard() {
+        if let namedTemporary { try? Linux.unlink(namedTemporary, in: directory) }
+        namedTemporary = nil
+        try? file?.close()
+        file = nil
+    }
+
+    private func targetHoldsSameBytes(as file: FileDescriptor) -> Bool {
+        guard let existing = try? Linux.openat(directory, targetName, flags: O_RDONLY | O_NOFOLLOW) else {
+            return false
+        }
+        defer { try? existing.close() }
+        guard let info = try? Linux.fstat(existing, displayPath: target), info.st_mode & S_IFMT == S_IFREG,
+            Int64(info.st_size) == written
+        else { return false }
+        let chunk = 1 << 20
+        let ours = UnsafeMutableRawBufferPointer.allocate(byteCount: chunk, alignment: 16)
+        let theirs = UnsafeMutableRawBufferPointer.allocate(byteCount: chunk, alignment: 16)
+        defer {
+            ours.deallocate()
+            theirs.deallocate()
+        }
+        var offset: Int64 = 0
+        while offset < written {
+            guard let a = try? file.read(fromAbsoluteOffset: offset, into: ours),
+                let b = try? existing.read(fromAbsoluteOffset: offset, into: theirs),
+                a == b, a > 0, memcmp(ours.baseAddress!, theirs.baseAddress!, a) == 0
+            else { return false }
+            offset += Int64(a)
+        }
+        return true
+    }
+
+    static func split(_ path: String) -> (directory: String, name: String) {
+        guard let slash = path.lastIndex(of: "/") else { return (".", path) }
+        let directory = path[..<slash]
+        return (directory.isEmpty ? "/" : String(directory), String(path[path.index(after: slash)...]))
+    }
+
+    private static func randomSuffix() -> String {
+        String(UInt64.random(in: 0...UInt64.max), radix: 36)
+    }
+}

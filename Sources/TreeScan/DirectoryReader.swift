@@ -1,0 +1,147 @@
+import CLinuxFS
+import FileList
+import LinuxCalls
+import SystemPackage
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// Reads one directory with `getdents64` and `statx` relative to its descriptor, and
+/// applies the listing rules. One reader per worker thread: it owns a reusable buffer.
+struct DirectoryReader: ~Copyable {
+    private let buffer: UnsafeMutableRawBufferPointer
+    private let options: ScanOptions
+    private let hasher: FileHasher
+
+    init(options: ScanOptions) {
+        // 256 KiB holds a few thousand records: one getdents64 call for most directories.
+        buffer = .allocate(byteCount: 256 * 1024, alignment: 8)
+        self.options = options
+        hasher = FileHasher(algorithms: options.algorithms)
+    }
+
+    deinit { buffer.deallocate() }
+
+    func read(
+        root: FileDescriptor, path: [UInt8], underRestrictedDirectory: Bool, warn: (ScanWarning) -> Void
+    ) -> ScannedDirectory {
+        var result = ScannedDirectory(path: path, underRestrictedDirectory: underRestrictedDirectory)
+        let directory: FileDescriptor
+        // Paths are bytes that need not be UTF-8, so they cannot go through String.
+        let cPath = UnsafeMutablePointer<CChar>.allocate(capacity: path.count + 2)
+        defer { cPath.deallocate() }
+        if path.isEmpty {
+            cPath[0] = 0x2E
+            cPath[1] = 0
+        } else {
+            path.withUnsafeBytes { UnsafeMutableRawPointer(cPath).copyMemory(from: $0.baseAddress!, byteCount: path.count) }
+            cPath[path.count] = 0
+        }
+        do {
+            directory = try Linux.openDirectory(root, cPath, displayPath: display(path))
+        } catch {
+            // A directory removed while the scan runs is not worth a warning.
+            if error.errno != .noSuchFileOrDirectory {
+                warn(.cannotReadDirectory(path: display(path), errno: error.errno))
+            }
+            return result
+        }
+        defer { try? directory.close() }
+
+        let isTop = path.isEmpty
+        var info = qm_stat()
+        while true {
+            let count: Int
+            do {
+                count = try Linux.getdents64(directory, into: buffer, displayPath: display(path))
+            } catch {
+                warn(.cannotReadDirectory(path: display(path), errno: error.errno))
+                break
+            }
+            if count == 0 { break }
+            var offset = 0
+            while offset < count {
+                let record = buffer.baseAddress! + offset
+                offset += Int(record.loadUnaligned(fromByteOffset: 16, as: UInt16.self))
+                let namePointer = (record + 19).assumingMemoryBound(to: CChar.self)
+                let name = UnsafeBufferPointer(
+                    start: UnsafeRawPointer(namePointer).assumingMemoryBound(to: UInt8.self), count: strlen(namePointer))
+                if isDotOrDotDot(name) || EntryRules.isAlwaysSkipped(name) { continue }
+                if isTop && isSkippedAtTop(name) { continue }
+                if EntryRules.isUnlistable(name) {
+                    warn(.unlistableName(path: display(path, name)))
+                    continue
+                }
+                if let error = Linux.statx(directory, namePointer, followSymlink: false, into: &info) {
+                    if error != .noSuchFileOrDirectory { warn(.cannotStat(path: display(path, name), errno: error)) }
+                    continue
+                }
+                let mode = info.mode
+                let kind = EntryRules.kind(mode: mode)
+                var listedMode = mode
+                if kind == .symlink {
+                    var target = qm_stat()
+                    if Linux.statx(directory, namePointer, followSymlink: true, into: &target) != nil {
+                        warn(.danglingSymlink(path: display(path, name)))
+                        continue
+                    }
+                    listedMode = target.mode
+                }
+                guard EntryRules.isListed(modeOfEntryOrTarget: listedMode) else { continue }
+
+                let isRegular = EntryRules.isRegularFile(mode: mode)
+                let entry = ScannedEntry(
+                    nameStart: UInt32(result.names.count), nameLength: UInt32(name.count),
+                    type: EntryType(kind, EntryRules.access(mode: mode, underRestrictedDirectory: underRestrictedDirectory)),
+                    mode: mode,
+                    time: max(info.mtime, info.ctime),
+                    size: kind == .file && !isRegular ? 0 : Int64(info.size),
+                    device: UInt64(info.dev_major) << 32 | UInt64(info.dev_minor),
+                    inode: info.inode, linkCount: info.nlink)
+                result.names.append(contentsOf: name)
+                result.entries.append(entry)
+                if isRegular && !options.checksumNames.isEmpty && options.checksumNames.contains(Array(name)) {
+                    let childPath = result.childPath(entry)
+                    do {
+                        let hex = try hasher.digests(of: namePointer, in: directory, displayPath: display(childPath))
+                        result.checksums.append(FileChecksum(path: childPath, hex: hex))
+                    } catch {
+                        warn(.cannotChecksum(path: error.path, errno: error.errno))
+                    }
+                }
+            }
+        }
+        sortByName(&result)
+        return result
+    }
+
+    private func sortByName(_ directory: inout ScannedDirectory) {
+        directory.names.withUnsafeBufferPointer { arena in
+            let base = arena.baseAddress!
+            directory.entries.sort { a, b in
+                let common = Int(min(a.nameLength, b.nameLength))
+                let order = memcmp(base + Int(a.nameStart), base + Int(b.nameStart), common)
+                return order != 0 ? order < 0 : a.nameLength < b.nameLength
+            }
+        }
+    }
+
+    private func isSkippedAtTop(_ name: UnsafeBufferPointer<UInt8>) -> Bool {
+        if !options.topLevelSkips.isEmpty && options.topLevelSkips.contains(Array(name)) { return true }
+        return options.topLevelSkipPrefixes.contains { name.starts(with: $0) }
+    }
+
+    private func isDotOrDotDot(_ name: UnsafeBufferPointer<UInt8>) -> Bool {
+        name[0] == 0x2E && (name.count == 1 || (name.count == 2 && name[1] == 0x2E))
+    }
+
+    private func display(_ path: [UInt8], _ name: UnsafeBufferPointer<UInt8>? = nil) -> String {
+        var bytes = path
+        if let name {
+            if !bytes.isEmpty { bytes.append(0x2F) }
+            bytes.append(contentsOf: name)
+        }
+        return bytes.isEmpty ? "." : String(decoding: bytes, as: UTF8.self)
+    }
+}

@@ -1,0 +1,23 @@
+import FileList
+
+/// What a scan lists, hashes and skips, beyond the fixed rules of the format.
+public struct ScanOptions: Sendable {
+    /// Names skipped only in the top directory (`-S NAME`, and the output lists with `-s`).
+    public var topLevelSkips: Set<[UInt8]> = []
+    /// Name prefixes skipped only in the top directory: the publisher's temporary files.
+    public var topLevelSkipPrefixes: [[UInt8]] = []
+    /// Regular files with one of these names get checksums (`-c` adds `repomd.xml`, `-C NAME`).
+    public var checksumNames: Set<[UInt8]> = []
+    public var algorithms: [ChecksumAlgorithm] = [.sha1]
+    /// Threads walking the tree. Two per core would only add contention: the walk is
+    /// bound by statx calls, which scale with cores, not with threads.
+    public var workers: Int = ScanOptions.defaultWorkers
+
+    public init() {}
+
+    public static var defaultWorkers: Int { max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))) }
+}
+
+#if canImport(Glibc)
+    import Glibc
+#endif

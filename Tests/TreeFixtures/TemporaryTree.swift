@@ -1,0 +1,110 @@
+import Foundation
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// A directory tree made for one test and removed with it.
+public final class TemporaryTree: @unchecked Sendable {
+    public let root: String
+
+    public init(_ label: String = "tree") throws {
+        var template = Array("/tmp/quickmirror-\(label)-XXXXXX".utf8CString)
+        guard let made = mkdtemp(&template) else { throw POSIXError(.init(rawValue: errno) ?? .EIO) }
+        root = String(cString: made)
+        chmod(root, 0o755)
+    }
+
+    deinit { try? FileManager.default.removeItem(atPath: root) }
+
+    public func path(_ relative: String) -> String { relative.isEmpty ? root : "\(root)/\(relative)" }
+
+    @discardableResult
+    public func file(_ relative: String, _ contents: String = "", mode: mode_t = 0o644) throws -> String {
+        try bytesFile(relative, Array(contents.utf8), mode: mode)
+    }
+
+    @discardableResult
+    public func bytesFile(_ relative: String, _ contents: [UInt8], mode: mode_t = 0o644) throws -> String {
+        let full = path(relative)
+        try FileManager.default.createDirectory(
+            atPath: (full as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+        guard FileManager.default.createFile(atPath: full, contents: Data(contents)) else {
+            throw POSIXError(.EIO)
+        }
+        try check(chmod(full, mode), full)
+        return full
+    }
+
+    /// A file whose name is raw bytes (for names that are not valid UTF-8).
+    public func rawNameFile(directory: String, name: [UInt8]) throws {
+        var bytes = Array(path(directory).utf8) + [0x2F] + name + [0]
+        let fd = bytes.withUnsafeMutableBufferPointer { buffer in
+            buffer.withMemoryRebound(to: CChar.self) { open($0.baseAddress!, O_CREAT | O_WRONLY, 0o644) }
+        }
+        try check(fd < 0 ? -1 : 0, path(directory))
+        close(fd)
+    }
+
+    public func directory(_ relative: String, mode: mode_t = 0o755) throws {
+        try FileManager.default.createDirectory(atPath: path(relative), withIntermediateDirectories: true)
+        try check(chmod(path(relative), mode), relative)
+    }
+
+    public func symlink(_ relative: String, to target: String) throws {
+        try check(Glibc.symlink(target, path(relative)), relative)
+    }
+
+    public func hardLink(_ relative: String, to existing: String) throws {
+        try check(link(path(existing), path(relative)), relative)
+    }
+
+    public func fifo(_ relative: String, mode: mode_t = 0o644) throws {
+        try check(mkfifo(path(relative), mode), relative)
+        try check(chmod(path(relative), mode), relative)
+    }
+
+    public func setMode(_ relative: String, _ mode: mode_t) throws {
+        try check(chmod(path(relative), mode), relative)
+    }
+
+    public func remove(_ relative: String) throws {
+        try FileManager.default.removeItem(atPath: path(relative))
+    }
+
+    /// `max(mtime, ctime)` of the entry itself, as a list must show it.
+    public func listTime(_ relative: String) throws -> Int64 {
+        var info = stat()
+        try check(lstat(path(relative), &info), relative)
+        return Int64(max(info.st_mtim.tv_sec, info.st_ctim.tv_sec))
+    }
+
+    public func size(_ relative: String) throws -> Int64 {
+        var info = stat()
+        try check(lstat(path(relative), &info), relative)
+        return Int64(info.st_size)
+    }
+
+    public func inode(_ relative: String) throws -> UInt64 {
+        var info = stat()
+        try check(stat(path(relative), &info), relative)
+        return UInt64(info.st_ino)
+    }
+
+    public func read(_ relative: String) throws -> [UInt8] {
+        Array(try Data(contentsOf: URL(fileURLWithPath: path(relative))))
+    }
+
+    /// Names in a directory, for checking that nothing was left behind.
+    public func names(in relative: String = "") throws -> [String] {
+        try FileManager.default.contentsOfDirectory(atPath: path(relative)).sorted()
+    }
+
+    private func check(_ result: Int32, _ what: String) throws {
+        if result != 0 {
+            throw NSError(
+                domain: "TemporaryTree", code: Int(errno),
+                userInfo: [NSLocalizedDescriptionKey: "\(what): \(String(cString: strerror(errno)))"])
+        }
+    }
+}
