@@ -37,7 +37,11 @@ public final class AtomicFile {
         self.target = target
         let (directoryPath, name) = Self.split(target)
         targetName = name
-        directory = try Linux.openat(nil, directoryPath, flags: O_RDONLY | O_DIRECTORY)
+        do {
+            directory = try Linux.openat(nil, directoryPath, flags: O_RDONLY | O_DIRECTORY)
+        } catch {
+            throw SystemCallError(error.call, path: target, errno: error.errno)
+        }
         do throws(SystemCallError) {
             // Renaming over a directory would fail only at the end, after all the work.
             if let existing = try? Linux.openat(directory, name, flags: O_RDONLY | O_DIRECTORY | O_NOFOLLOW) {

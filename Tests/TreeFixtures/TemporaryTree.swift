@@ -79,6 +79,17 @@ public final class TemporaryTree: @unchecked Sendable {
         return Int64(max(info.st_mtim.tv_sec, info.st_ctim.tv_sec))
     }
 
+    /// The same for a path given as raw bytes (a name that is not UTF-8).
+    public func listTime(rawPath: [UInt8]) throws -> Int64 {
+        var info = stat()
+        let full = Array(root.utf8) + [0x2F] + rawPath + [0]
+        let result = full.withUnsafeBufferPointer { buffer in
+            buffer.withMemoryRebound(to: CChar.self) { lstat($0.baseAddress!, &info) }
+        }
+        try check(result, String(decoding: rawPath, as: UTF8.self))
+        return Int64(max(info.st_mtim.tv_sec, info.st_ctim.tv_sec))
+    }
+
     public func size(_ relative: String) throws -> Int64 {
         var info = stat()
         try check(lstat(path(relative), &info), relative)

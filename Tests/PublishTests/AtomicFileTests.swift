@@ -1,0 +1,77 @@
+import Foundation
+import Publish
+import Testing
+import TreeFixtures
+
+@Suite("Atomic publishing")
+struct AtomicFileTests {
+    @Test("the target gets exactly the bytes, mode 0644 whatever the umask, and nothing is left beside it")
+    func writesAndRenames() throws {
+        let tree = try TemporaryTree("publish")
+        let old = umask(0o077)
+        defer { umask(old) }
+        let file = try AtomicFile(target: tree.path("list"))
+        try file.write(Array("hello ".utf8))
+        try file.write(Array("world\n".utf8))
+        #expect(try tree.names() == [], "nothing is visible before the commit")
+        #expect(try file.commit() == .replaced)
+        #expect(try tree.read("list") == Array("hello world\n".utf8))
+        let attributes = try FileManager.default.attributesOfItem(atPath: tree.path("list"))
+        #expect((attributes[.posixPermissions] as? Int) == 0o644)
+        #expect(try tree.names() == ["list"])
+    }
+
+    @Test("with ifChanged, identical bytes leave the old file as it was: same inode, same mtime")
+    func unchangedKeepsInode() throws {
+        let tree = try TemporaryTree("unchanged")
+        try tree.file("list", "same\n")
+        var times = [timespec(tv_sec: 1_000_000_000, tv_nsec: 0), timespec(tv_sec: 1_000_000_000, tv_nsec: 0)]
+        #expect(utimensat(AT_FDCWD, tree.path("list"), &times, 0) == 0)
+        let inode = try tree.inode("list")
+
+        let file = try AtomicFile(target: tree.path("list"))
+        try file.write(Array("same\n".utf8))
+        #expect(try file.commit(ifChanged: true) == .unchanged)
+        #expect(try tree.inode("list") == inode)
+        let modified = try FileManager.default.attributesOfItem(atPath: tree.path("list"))[.modificationDate] as? Date
+        #expect(modified == Date(timeIntervalSince1970: 1_000_000_000))
+        #expect(try tree.names() == ["list"])
+    }
+
+    @Test("with ifChanged, different bytes (even of the same length) replace the file")
+    func changedReplaces() throws {
+        let tree = try TemporaryTree("changed")
+        try tree.file("list", "old!\n")
+        let inode = try tree.inode("list")
+        let file = try AtomicFile(target: tree.path("list"))
+        try file.write(Array("new!\n".utf8))
+        #expect(try file.commit(ifChanged: true) == .replaced)
+        #expect(try tree.read("list") == Array("new!\n".utf8))
+        #expect(try tree.inode("list") != inode)
+    }
+
+    @Test("discarding leaves the old list and no temporary file")
+    func discard() throws {
+        let tree = try TemporaryTree("discard")
+        try tree.file("list", "old\n")
+        let file = try AtomicFile(target: tree.path("list"))
+        try file.write(Array("partial".utf8))
+        file.discard()
+        #expect(try tree.read("list") == Array("old\n".utf8))
+        #expect(try tree.names() == ["list"])
+    }
+
+    @Test("a target that cannot be written fails at once, naming the path")
+    func unwritable() throws {
+        let tree = try TemporaryTree("unwritable")
+        try tree.file("plain", "x")
+        try tree.directory("dir")
+        for target in [tree.path("missing/list"), tree.path("plain/list"), tree.path("dir")] {
+            #expect {
+                try AtomicFile(target: target)
+            } throws: { error in
+                "\(error)".contains(target)
+            }
+        }
+    }
+}
