@@ -25,6 +25,10 @@ int qm_statx(int dirfd, const char *name, int follow, qm_stat *out) {
     return 0;
 }
 
+int qm_start_writeback(int fd, int64_t offset, int64_t length) {
+    return sync_file_range(fd, offset, length, SYNC_FILE_RANGE_WRITE);
+}
+
 int qm_o_tmpfile(void) {
 #ifdef O_TMPFILE
     return O_TMPFILE;

@@ -90,6 +90,12 @@ public enum Linux {
         }
     }
 
+    /// Asks the kernel to start writing a range to disk now, without waiting. Best effort:
+    /// the final fsync is what makes the data durable.
+    public static func startWriteback(_ fd: FileDescriptor, offset: Int64, length: Int64) {
+        _ = retrying { qm_start_writeback(fd.rawValue, offset, length) }
+    }
+
     public static func fchmod(_ fd: FileDescriptor, mode: mode_t, displayPath: String) throws(SystemCallError) {
         if let error = retrying({ Glibc.fchmod(fd.rawValue, mode) }).1 {
             throw SystemCallError("fchmod", path: displayPath, errno: error)

@@ -28,6 +28,10 @@ public final class AtomicFile {
     /// Set when the file system lacks O_TMPFILE and the temporary file has a name from the start.
     private var namedTemporary: String?
     private var written: Int64 = 0
+    private var writebackStarted: Int64 = 0
+    /// A 100 MB list takes 0.15 s to fsync at the end; starting writeback every few MB
+    /// while the scan still runs moves that work off the critical path.
+    private static let writebackChunk: Int64 = 8 << 20
 
     /// Temporary files are named `.<target>.tmp-<random>`; `create-filelist -s` skips them.
     public static func temporaryNamePrefix(for targetName: String) -> String { ".\(targetName).tmp-" }
@@ -79,6 +83,10 @@ public final class AtomicFile {
             throw SystemCallError("write", path: target, errno: error as? Errno ?? .ioError)
         }
         written += Int64(bytes.count)
+        if written - writebackStarted >= Self.writebackChunk {
+            Linux.startWriteback(file, offset: writebackStarted, length: written - writebackStarted)
+            writebackStarted = written
+        }
     }
 
     /// Makes the written bytes the target's content, durably.

@@ -27,6 +27,10 @@ long qm_getdents64(int fd, void *buffer, size_t count);
 /// non-zero. Returns 0 or -1 with errno set.
 int qm_statx(int dirfd, const char *name, int follow, qm_stat *out);
 
+/// sync_file_range(2) with SYNC_FILE_RANGE_WRITE: starts writeback of a range without
+/// waiting for it.
+int qm_start_writeback(int fd, int64_t offset, int64_t length);
+
 /// The O_TMPFILE open flag (0 where the headers do not define it).
 int qm_o_tmpfile(void);
 

@@ -1,0 +1,115 @@
+import Foundation
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// Builds a deterministic tree shaped like a Fedora master mirror: deep package
+/// directories of 20 to 200 entries, repodata with repomd.xml, hard links from `Server`
+/// into `Everything`, relative symlinks, and a few restricted (0750) directories.
+/// Files are empty: a tree costs inodes, not disk.
+struct MirrorTreeGenerator {
+    var entries: Int
+    var seed: UInt64
+
+    struct Counts: Codable {
+        var entries = 0
+        var directories = 0
+        var files = 0
+        var hardLinks = 0
+        var symlinks = 0
+        var restrictedDirectories = 0
+    }
+
+    /// Creates the tree under `root` (which must not exist) and returns what it made.
+    func generate(at root: String) throws -> Counts {
+        var random = SplitMix64(seed: seed)
+        var counts = Counts()
+        var made = Set<String>()
+        func mkdirs(_ path: String) throws {
+            if made.contains(path) { return }
+            if path != root { try mkdirs((path as NSString).deletingLastPathComponent) }
+            guard mkdir(path, 0o755) == 0 || errno == EEXIST else { throw failure("mkdir", path) }
+            made.insert(path)
+            if path != root { counts.directories += 1 }
+        }
+        try mkdirs(root)
+        let letters = Array("abcdefghijklmnopqrstuvwxyz0123456789")
+        let sections = ["releases/%d/Everything/x86_64/os", "updates/%d/Everything/x86_64", "development/%d/Everything/x86_64/os"]
+        var directoryIndex = 0
+        while counts.entries < entries {
+            let letter = letters[directoryIndex % letters.count]
+            let group = directoryIndex / letters.count
+            let release = 20 + group / sections.count
+            let base = "\(root)/linux/" + String(format: sections[group % sections.count], release)
+            let packages = "\(base)/Packages/\(letter)"
+            try mkdirs(packages)
+            if directoryIndex % 97 == 13 {
+                chmod(packages, 0o750)
+                counts.restrictedDirectories += 1
+            }
+            let count = min(Int(random.next() % 181) + 20, max(1, entries - counts.entries))
+            var first: String?
+            for index in 0..<count {
+                let name = "\(letter)\(Self.syllables(&random))-\(index % 7).\(random.next() % 20)-\(random.next() % 9).fc\(release).x86_64.rpm"
+                let path = "\(packages)/\(name)"
+                let fd = open(path, O_CREAT | O_WRONLY | O_CLOEXEC, 0o644)
+                guard fd >= 0 else { throw failure("open", path) }
+                close(fd)
+                counts.files += 1
+                counts.entries += 1
+                first = first ?? name
+                // About 3% of packages are also in Server, as hard links.
+                if random.next() % 32 == 0 && group % sections.count == 0 {
+                    let server = "\(root)/linux/releases/\(release)/Server/x86_64/os/Packages/\(letter)"
+                    try mkdirs(server)
+                    guard link(path, "\(server)/\(name)") == 0 || errno == EEXIST else { throw failure("link", path) }
+                    counts.hardLinks += 1
+                    counts.entries += 1
+                }
+            }
+            if let first, directoryIndex % 5 == 0 {
+                guard symlink(first, "\(packages)/latest-\(letter).rpm") == 0 else { throw failure("symlink", packages) }
+                counts.symlinks += 1
+                counts.entries += 1
+            }
+            if directoryIndex % letters.count == 0 {
+                try mkdirs("\(base)/repodata")
+                for file in ["repomd.xml", "primary.xml.zst", "filelists.xml.zst", "comps.xml"] {
+                    let path = "\(base)/repodata/\(file)"
+                    guard FileManager.default.createFile(atPath: path, contents: Data("\(file) \(release)\n".utf8))
+                    else { throw failure("create", path) }
+                    counts.files += 1
+                    counts.entries += 1
+                }
+            }
+            directoryIndex += 1
+        }
+        counts.entries += counts.directories
+        return counts
+    }
+
+    private static func syllables(_ random: inout SplitMix64) -> String {
+        let parts = ["ka", "lo", "mi", "py", "th", "on", "gn", "ome", "lib", "x11", "perl", "qt", "rust", "go", "node"]
+        return (0..<Int(random.next() % 3 + 1)).map { _ in parts[Int(random.next() % UInt64(parts.count))] }.joined()
+    }
+
+    private func failure(_ call: String, _ path: String) -> NSError {
+        NSError(
+            domain: "MirrorTreeGenerator", code: Int(errno),
+            userInfo: [NSLocalizedDescriptionKey: "\(call)(\(path)): \(String(cString: strerror(errno)))"])
+    }
+}
+
+/// A small deterministic generator: the same seed gives the same tree on any machine.
+struct SplitMix64 {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
