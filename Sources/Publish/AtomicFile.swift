@@ -106,7 +106,7 @@ public final class AtomicFile {
                     try Linux.linkTemporaryFile(file, into: directory, name: name)
                     temporaryName = name
                     break
-                } catch where error.errno == .fileExists {
+                } catch  where error.errno == .fileExists {
                     continue
                 }
             }

@@ -35,7 +35,9 @@ struct DirectoryReader: ~Copyable {
             cPath[0] = 0x2E
             cPath[1] = 0
         } else {
-            path.withUnsafeBytes { UnsafeMutableRawPointer(cPath).copyMemory(from: $0.baseAddress!, byteCount: path.count) }
+            path.withUnsafeBytes {
+                UnsafeMutableRawPointer(cPath).copyMemory(from: $0.baseAddress!, byteCount: path.count)
+            }
             cPath[path.count] = 0
         }
         do {
@@ -69,7 +71,8 @@ struct DirectoryReader: ~Copyable {
                 offset += Int(record.loadUnaligned(fromByteOffset: 16, as: UInt16.self))
                 let namePointer = (record + 19).assumingMemoryBound(to: CChar.self)
                 let name = UnsafeBufferPointer(
-                    start: UnsafeRawPointer(namePointer).assumingMemoryBound(to: UInt8.self), count: strlen(namePointer))
+                    start: UnsafeRawPointer(namePointer).assumingMemoryBound(to: UInt8.self), count: strlen(namePointer)
+                )
                 if isDotOrDotDot(name) || EntryRules.isAlwaysSkipped(name) { continue }
                 if isTop && isSkippedAtTop(name) { continue }
                 if EntryRules.isUnlistable(name) {
@@ -96,7 +99,8 @@ struct DirectoryReader: ~Copyable {
                 let isRegular = EntryRules.isRegularFile(mode: mode)
                 let entry = ScannedEntry(
                     nameStart: UInt32(result.names.count), nameLength: UInt32(name.count),
-                    type: EntryType(kind, EntryRules.access(mode: mode, underRestrictedDirectory: underRestrictedDirectory)),
+                    type: EntryType(
+                        kind, EntryRules.access(mode: mode, underRestrictedDirectory: underRestrictedDirectory)),
                     mode: mode,
                     time: max(info.mtime, info.ctime),
                     size: kind == .file && !isRegular ? 0 : Int64(info.size),

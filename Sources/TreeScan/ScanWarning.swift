@@ -17,7 +17,8 @@ public enum ScanWarning: Sendable, Equatable, CustomStringConvertible {
         case .danglingSymlink(let path): "Could not stat \(path): dangling symlink, skipped"
         case .unlistableName(let path): "skipped a name with a newline or TAB, which no client can read: \(path)"
         case .cannotStat(let path, let errno): "Could not stat \(path): \(errno), skipped"
-        case .cannotReadDirectory(let path, let errno): "could not read directory \(path): \(errno); its contents are not listed"
+        case .cannotReadDirectory(let path, let errno):
+            "could not read directory \(path): \(errno); its contents are not listed"
         case .cannotChecksum(let path, let errno): "could not checksum \(path): \(errno); no checksum line for it"
         }
     }

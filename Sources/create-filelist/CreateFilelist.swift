@@ -53,7 +53,9 @@ struct CreateFilelist: ParsableCommand {
             valueName: "list"))
     var checksumAlgorithms: String = "sha1"
 
-    @Flag(name: [.customShort("s"), .customLong("skip")], help: "Leave the output lists themselves out of the top directory.")
+    @Flag(
+        name: [.customShort("s"), .customLong("skip")],
+        help: "Leave the output lists themselves out of the top directory.")
     var skipOutputs = false
 
     @Option(
@@ -64,7 +66,9 @@ struct CreateFilelist: ParsableCommand {
     @Option(name: .customLong("list-version"), help: "The number written under [Version]: 2 (the reference's) or 3.")
     var listVersion: Int = FileListFormat.defaultVersion
 
-    @Flag(name: .customLong("if-changed"), help: "Leave an output file untouched (same inode and mtime) when its content would not change.")
+    @Flag(
+        name: .customLong("if-changed"),
+        help: "Leave an output file untouched (same inode and mtime) when its content would not change.")
     var ifChanged = false
 
     @Option(name: .customLong("jobs"), help: "Threads walking the tree (default: one per core).")
@@ -101,11 +105,13 @@ struct CreateFilelist: ParsableCommand {
         }
         let outcomes = try outputs.commit(ifChanged: ifChanged)
         if verbose {
-            let elapsed = ContinuousClock.now - started
+            let elapsed = (ContinuousClock.now - started).components
+            let seconds = Double(elapsed.seconds) + Double(elapsed.attoseconds) / 1e18
+            let written = outcomes.map { "; \($0.path): \($0.outcome == .replaced ? "written" : "unchanged")" }
             Diagnostics.print(
                 "listed \(summary.entries) entries in \(summary.directories) directories, "
-                    + "\(summary.checksums.count) checksummed, in \(elapsed.formatted(.units(allowed: [.seconds], fractionalPart: .show(length: 2))))"
-                    + outcomes.map { "; \($0.path): \($0.outcome == .replaced ? "written" : "unchanged")" }.joined())
+                    + "\(summary.checksums.count) checksummed, in \(String(format: "%.2f", seconds)) s"
+                    + written.joined())
         }
     }
 

@@ -50,7 +50,8 @@ struct CommandLineTests {
             tree.path("imagelist"))
         #expect(result.status == 0)
         let list = try FileListReader.parse(try tree.read("fullfiletimelist"))
-        #expect(!list.entries.map(\.displayPath).contains { ["fullfiletimelist", "filelist", "imagelist"].contains($0) })
+        #expect(
+            !list.entries.map(\.displayPath).contains { ["fullfiletimelist", "filelist", "imagelist"].contains($0) })
         #expect(
             String(decoding: try tree.read("filelist"), as: UTF8.self)
                 == "./cloud\n./iso\n./pub\n./cloud/Fedora-Cloud.qcow2\n./iso/Fedora-40.iso\n./pub/a.rpm\n")
@@ -143,7 +144,9 @@ struct CommandLineTests {
             mentions: { _ in "crc" }),
     ]
 
-    @Test("bad input gives one line naming the problem, a non-zero exit, and the old list untouched", arguments: badInputs)
+    @Test(
+        "bad input gives one line naming the problem, a non-zero exit, and the old list untouched", arguments: badInputs
+    )
     func badInput(_ input: BadInput) throws {
         let tree = try TemporaryTree("bad")
         try tree.file("pub/a.rpm", "a")

@@ -11,9 +11,11 @@ struct FileListRoundTripTests {
         FileListEntry(time: 1_700_000_000, type: EntryType(.directory), size: 4096, path: "pub"),
         FileListEntry(time: 1_700_000_001, type: EntryType(.file), size: 12, path: "pub/a.rpm"),
         FileListEntry(time: 1_700_000_002, type: EntryType(.symlink), size: 5, path: "pub/latest"),
-        FileListEntry(time: 1_700_000_003, type: EntryType(.directory, .notWorldReadable), size: 4096, path: "pub/embargo"),
+        FileListEntry(
+            time: 1_700_000_003, type: EntryType(.directory, .notWorldReadable), size: 4096, path: "pub/embargo"),
         FileListEntry(time: 1_700_000_004, type: EntryType(.file, .restrictedSubtree), size: 0, path: "pub/embargo/x"),
-        FileListEntry(time: 1_700_000_005, type: EntryType(.symlink, .restrictedSubtree), size: 1, path: "pub/embargo/y"),
+        FileListEntry(
+            time: 1_700_000_005, type: EntryType(.symlink, .restrictedSubtree), size: 1, path: "pub/embargo/y"),
         FileListEntry(time: 1_700_000_006, type: EntryType(.file, .notWorldReadable), size: 7, path: "pub/secret"),
         FileListEntry(time: 1, type: EntryType(.file), size: 1, path: Array("pub/".utf8) + nfc),
         FileListEntry(time: 2, type: EntryType(.file), size: 2, path: Array("pub/".utf8) + nfd),
@@ -25,7 +27,8 @@ struct FileListRoundTripTests {
         let bytes = FileListFormat.render(
             entries: [
                 FileListEntry(time: 1_700_000_000, type: EntryType(.directory), size: 4096, path: "a"),
-                FileListEntry(time: 1_700_000_001, type: EntryType(.file, .restrictedSubtree), size: 3, path: "a/repomd.xml"),
+                FileListEntry(
+                    time: 1_700_000_001, type: EntryType(.file, .restrictedSubtree), size: 3, path: "a/repomd.xml"),
             ],
             checksums: [
                 FileChecksum(path: Array("a/repomd.xml".utf8), hex: [.sha1: String(repeating: "ab", count: 20)])

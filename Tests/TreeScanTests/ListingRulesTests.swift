@@ -216,7 +216,9 @@ struct ListingRulesTests {
         #expect(parsed.checksums[.sha1]?.map(\.hex) == ["6fcf9dfbd479ed82697fee719b9f8c610a11ff2a"])
         #expect(parsed.checksums[.md5]?.map(\.hex) == ["401b30e3b8b5d629635a5c613cdb7919"])
         #expect(
-            parsed.checksums[.sha256]?.map(\.hex) == ["73cb3858a687a8494ca3323053016282f3dad39d42cf62ca4e79dda2aac7d9ac"])
+            parsed.checksums[.sha256]?.map(\.hex) == [
+                "73cb3858a687a8494ca3323053016282f3dad39d42cf62ca4e79dda2aac7d9ac"
+            ])
         #expect(parsed.checksums[.sha512] == nil)
     }
 

@@ -26,18 +26,22 @@ struct FilelistBench: ParsableCommand {
         let tree = try cachedTree()
         let list = "\(cache)/fullfiletimelist-\(files)-\(seed)"
         let find = ["find", tree, "-printf", "%T@\t%y\t%s\t%P\n"]
-        let commands: [(String, [String], String)] = [
-            ("find -printf > /dev/null", find, "/dev/null"),
-            ("create-filelist > /dev/null", [tool, "-d", tree], "/dev/null"),
-            ("create-filelist -c -t FILE", [tool, "-d", tree, "-c", "-t", list], "/dev/null"),
+        // Each command is compared with the find run that does the same kind of output.
+        let commands: [(name: String, arguments: [String], stdout: String, baseline: Int)] = [
+            ("find -printf > /dev/null", find, "/dev/null", 0),
+            ("find -printf > FILE", find, "\(cache)/find-output", 1),
+            ("create-filelist > /dev/null", [tool, "-d", tree], "/dev/null", 0),
+            ("create-filelist -c -t FILE", [tool, "-d", tree, "-c", "-t", list], "/dev/null", 1),
         ]
         // Warm the dentry and inode caches: the benchmark measures the walk, not the disk.
         _ = try measure(find)
         var results = Array(repeating: [Measurement](), count: commands.count)
         for _ in 0..<runs {
             for (index, command) in commands.enumerated() {
-                let result = try measure(command.1, stdout: command.2)
-                guard result.status == 0 else { throw ValidationError("\(command.0) failed: status \(result.status)") }
+                let result = try measure(command.arguments, stdout: command.stdout)
+                guard result.status == 0 else {
+                    throw ValidationError("\(command.name) failed: status \(result.status)")
+                }
                 results[index].append(result)
             }
         }
@@ -46,16 +50,20 @@ struct FilelistBench: ParsableCommand {
         let lines = filesSection.split(separator: "\n").count
         let listBytes = (try FileManager.default.attributesOfItem(atPath: list)[.size] as? Int) ?? 0
         print("tree: \(tree), \(lines) entries listed, list of \(listBytes / 1_000_000) MB")
-        print("machine: \(ProcessInfo.processInfo.activeProcessorCount) cores, \(ProcessInfo.processInfo.physicalMemory >> 30) GiB; \(runs) runs each, median (min-max)\n")
-        print("| command | wall | vs find | peak RSS |")
+        print(
+            "machine: \(ProcessInfo.processInfo.activeProcessorCount) cores, \(ProcessInfo.processInfo.physicalMemory >> 30) GiB; \(runs) runs each, median (min-max)\n"
+        )
+        print("| command | wall | faster than | peak RSS |")
         print("| --- | --- | --- | --- |")
-        let findMedian = median(results[0].map(\.seconds))
         for (index, command) in commands.enumerated() {
             let seconds = results[index].map(\.seconds)
             let wall = String(format: "%.2f s (%.2f-%.2f)", median(seconds), seconds.min()!, seconds.max()!)
-            let ratio = String(format: "%.2fx", findMedian / median(seconds))
+            let baseline = median(results[command.baseline].map(\.seconds))
+            let ratio =
+                command.baseline == index
+                ? "-" : String(format: "%.2fx `%@`", baseline / median(seconds), commands[command.baseline].name)
             let rss = String(format: "%.0f MB", Double(results[index].map(\.peakRSSBytes).max()!) / 1e6)
-            print("| `\(command.0)` | \(wall) | \(ratio) | \(rss) |")
+            print("| `\(command.name)` | \(wall) | \(ratio) | \(rss) |")
         }
     }
 
@@ -73,12 +81,15 @@ struct FilelistBench: ParsableCommand {
         let json = try JSONEncoder().encode(counts)
         try json.write(to: URL(fileURLWithPath: marker))
         FileHandle.standardError.write(
-            Data("generated in \(Int(Date().timeIntervalSince(start))) s: \(String(decoding: json, as: UTF8.self))\n".utf8))
+            Data(
+                "generated in \(Int(Date().timeIntervalSince(start))) s: \(String(decoding: json, as: UTF8.self))\n"
+                    .utf8))
         return tree
     }
 
     private func median(_ values: [Double]) -> Double {
         let sorted = values.sorted()
-        return sorted.count % 2 == 1 ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
+        return sorted.count % 2 == 1
+            ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
     }
 }

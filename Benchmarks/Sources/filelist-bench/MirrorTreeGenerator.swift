@@ -35,7 +35,9 @@ struct MirrorTreeGenerator {
         }
         try mkdirs(root)
         let letters = Array("abcdefghijklmnopqrstuvwxyz0123456789")
-        let sections = ["releases/%d/Everything/x86_64/os", "updates/%d/Everything/x86_64", "development/%d/Everything/x86_64/os"]
+        let sections = [
+            "releases/%d/Everything/x86_64/os", "updates/%d/Everything/x86_64", "development/%d/Everything/x86_64/os",
+        ]
         var directoryIndex = 0
         while counts.entries < entries {
             let letter = letters[directoryIndex % letters.count]
@@ -51,7 +53,8 @@ struct MirrorTreeGenerator {
             let count = min(Int(random.next() % 181) + 20, max(1, entries - counts.entries))
             var first: String?
             for index in 0..<count {
-                let name = "\(letter)\(Self.syllables(&random))-\(index % 7).\(random.next() % 20)-\(random.next() % 9).fc\(release).x86_64.rpm"
+                let name =
+                    "\(letter)\(Self.syllables(&random))-\(index % 7).\(random.next() % 20)-\(random.next() % 9).fc\(release).x86_64.rpm"
                 let path = "\(packages)/\(name)"
                 let fd = open(path, O_CREAT | O_WRONLY | O_CLOEXEC, 0o644)
                 guard fd >= 0 else { throw failure("open", path) }
@@ -69,7 +72,9 @@ struct MirrorTreeGenerator {
                 }
             }
             if let first, directoryIndex % 5 == 0 {
-                guard symlink(first, "\(packages)/latest-\(letter).rpm") == 0 else { throw failure("symlink", packages) }
+                guard symlink(first, "\(packages)/latest-\(letter).rpm") == 0 else {
+                    throw failure("symlink", packages)
+                }
                 counts.symlinks += 1
                 counts.entries += 1
             }
