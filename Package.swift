@@ -8,6 +8,7 @@ let package = Package(
         .library(name: "FileList", targets: ["FileList"]),
         .library(name: "TreeScan", targets: ["TreeScan"]),
         .library(name: "Publish", targets: ["Publish"]),
+        .library(name: "TreeIndex", targets: ["TreeIndex"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -31,6 +32,13 @@ let package = Package(
             ]
         ),
         .target(
+            name: "TreeIndex",
+            dependencies: [
+                "FileList", "TreeScan", "LinuxCalls", "CLinuxFS",
+                .product(name: "SystemPackage", package: "swift-system"),
+            ]
+        ),
+        .target(
             name: "Publish",
             dependencies: ["LinuxCalls", .product(name: "SystemPackage", package: "swift-system")]
         ),
@@ -44,6 +52,7 @@ let package = Package(
         .target(name: "TreeFixtures", path: "Tests/TreeFixtures"),
         .testTarget(name: "FileListTests", dependencies: ["FileList"]),
         .testTarget(name: "TreeScanTests", dependencies: ["TreeScan", "FileList", "TreeFixtures"]),
+        .testTarget(name: "TreeIndexTests", dependencies: ["TreeIndex", "TreeScan", "FileList", "TreeFixtures"]),
         .testTarget(name: "PublishTests", dependencies: ["Publish", "TreeFixtures"]),
         .testTarget(name: "CreateFilelistTests", dependencies: ["FileList", "TreeFixtures", "create-filelist"]),
     ]

@@ -9,12 +9,12 @@ import SystemPackage
 
 /// Reads one directory with `getdents64` and `statx` relative to its descriptor, and
 /// applies the listing rules. One reader per worker thread: it owns a reusable buffer.
-struct DirectoryReader: ~Copyable {
+public struct DirectoryReader: ~Copyable {
     private let buffer: UnsafeMutableRawBufferPointer
     private let options: ScanOptions
     private let hasher: FileHasher
 
-    init(options: ScanOptions) {
+    public init(options: ScanOptions) {
         // 256 KiB holds a few thousand records: one getdents64 call for most directories.
         buffer = .allocate(byteCount: 256 * 1024, alignment: 8)
         self.options = options
@@ -23,8 +23,9 @@ struct DirectoryReader: ~Copyable {
 
     deinit { buffer.deallocate() }
 
-    func read(
-        root: FileDescriptor, path: [UInt8], underRestrictedDirectory: Bool, warn: (ScanWarning) -> Void
+    public func read(
+        root: FileDescriptor, path: [UInt8], underRestrictedDirectory: Bool, warn: (ScanWarning) -> Void,
+        directoryOpened: ((FileDescriptor, [UInt8]) -> Void)? = nil
     ) -> ScannedDirectory {
         var result = ScannedDirectory(path: path, underRestrictedDirectory: underRestrictedDirectory)
         let directory: FileDescriptor
@@ -43,6 +44,7 @@ struct DirectoryReader: ~Copyable {
         do {
             directory = try Linux.openDirectory(root, cPath, displayPath: display(path))
         } catch {
+            result.readError = error.errno
             // A directory removed while the scan runs is not worth a warning.
             if error.errno != .noSuchFileOrDirectory {
                 warn(.cannotReadDirectory(path: display(path), errno: error.errno))
@@ -50,6 +52,9 @@ struct DirectoryReader: ~Copyable {
             return result
         }
         defer { try? directory.close() }
+        // A watcher adds its watch here, before the first getdents64: an entry created
+        // after this point is either read below or reported by the new watch.
+        directoryOpened?(directory, path)
 
         let isTop = path.isEmpty
         var info = qm_stat()
@@ -58,6 +63,7 @@ struct DirectoryReader: ~Copyable {
             do {
                 count = try Linux.getdents64(directory, into: buffer, displayPath: display(path))
             } catch {
+                result.readError = error.errno
                 warn(.cannotReadDirectory(path: display(path), errno: error.errno))
                 break
             }
@@ -85,16 +91,19 @@ struct DirectoryReader: ~Copyable {
                 }
                 let mode = info.mode
                 let kind = EntryRules.kind(mode: mode)
-                var listedMode = mode
+                var isListed = true
                 if kind == .symlink {
                     var target = qm_stat()
                     if Linux.statx(directory, namePointer, followSymlink: true, into: &target) != nil {
                         warn(.danglingSymlink(path: display(path, name)))
-                        continue
+                        isListed = false
+                    } else {
+                        isListed = EntryRules.isListed(modeOfEntryOrTarget: target.mode)
                     }
-                    listedMode = target.mode
+                    if !isListed && !options.keepUnlistedSymlinks { continue }
+                } else if !EntryRules.isListed(modeOfEntryOrTarget: mode) {
+                    continue
                 }
-                guard EntryRules.isListed(modeOfEntryOrTarget: listedMode) else { continue }
 
                 let isRegular = EntryRules.isRegularFile(mode: mode)
                 let entry = ScannedEntry(
@@ -105,7 +114,7 @@ struct DirectoryReader: ~Copyable {
                     time: max(info.mtime, info.ctime),
                     size: kind == .file && !isRegular ? 0 : Int64(info.size),
                     device: UInt64(info.dev_major) << 32 | UInt64(info.dev_minor),
-                    inode: info.inode, linkCount: info.nlink)
+                    inode: info.inode, linkCount: info.nlink, isListed: isListed)
                 result.names.append(contentsOf: name)
                 result.entries.append(entry)
                 if isRegular && wantsChecksum(name) {

@@ -79,13 +79,14 @@ struct RenderedDirectory: Sendable {
 
     init(_ directory: ScannedDirectory, paths wantPaths: Bool, images wantImages: Bool) {
         checksums = directory.checksums
-        entryCount = directory.entries.count
+        entryCount = 0
         var prefix = directory.path
         if !prefix.isEmpty { prefix.append(0x2F) }
         // Lines average about 120 bytes on a Fedora-like tree.
         lines.reserveCapacity(directory.entries.count * (prefix.count + 48) + directory.names.count)
         prefix.withUnsafeBufferPointer { prefix in
-            for entry in directory.entries {
+            for entry in directory.entries where entry.isListed {
+                entryCount += 1
                 directory.withName(of: entry) { name in
                     FileListFormat.appendLine(
                         time: entry.time, type: entry.type, size: entry.size, prefix: prefix, name: name, to: &lines)

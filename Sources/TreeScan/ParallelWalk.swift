@@ -25,8 +25,10 @@ public struct ScanError: Error, CustomStringConvertible {
 public enum ParallelWalk {
     public static func run<Output: Sendable>(
         root: String,
+        start: ScanStart = ScanStart(),
         options: ScanOptions,
         warn: @escaping @Sendable (ScanWarning) -> Void,
+        directoryOpened: (@Sendable (FileDescriptor, [UInt8]) -> Void)? = nil,
         transform: @escaping @Sendable (ScannedDirectory) -> Output,
         consume: (Output) throws -> Void
     ) throws -> Int {
@@ -41,7 +43,7 @@ public enum ParallelWalk {
         return try withoutActuallyEscaping(consume) { consume in
             // `run` returns only after every worker has exited, and the state calls
             // `consume` from one thread at a time, so it need not be Sendable.
-            let state = WalkState<Output>(consume: UncheckedSendable(consume))
+            let state = WalkState<Output>(start: start, consume: UncheckedSendable(consume))
             let workerCount = max(1, options.workers)
             state.runningWorkers = workerCount
             for _ in 0..<workerCount {
@@ -50,7 +52,7 @@ public enum ParallelWalk {
                     while let node = state.take() {
                         let directory = reader.read(
                             root: rootFD, path: node.path, underRestrictedDirectory: node.underRestrictedDirectory,
-                            warn: warn)
+                            warn: warn, directoryOpened: directoryOpened)
                         let children = directory.entries.lazy.filter(\.isDirectory).map { entry in
                             WalkNode<Output>(
                                 path: directory.childPath(entry),
@@ -65,6 +67,20 @@ public enum ParallelWalk {
             }
             return try state.waitForEnd()
         }
+    }
+}
+
+/// Where a walk begins: the root, or a directory below it (a watcher rescanning a subtree).
+public struct ScanStart: Sendable {
+    /// Relative to the root; empty for the root itself.
+    public var path: [UInt8]
+    /// Whether a directory above the start's children (the start included, the root not)
+    /// is not world-readable.
+    public var underRestrictedDirectory: Bool
+
+    public init(path: [UInt8] = [], underRestrictedDirectory: Bool = false) {
+        self.path = path
+        self.underRestrictedDirectory = underRestrictedDirectory
     }
 }
 
@@ -108,9 +124,9 @@ final class WalkState<Output>: @unchecked Sendable {
     private var cancelled = false
     var runningWorkers = 0
 
-    init(consume: UncheckedSendable<(Output) throws -> Void>) {
+    init(start: ScanStart, consume: UncheckedSendable<(Output) throws -> Void>) {
         self.consume = consume
-        let root = WalkNode<Output>(path: [], underRestrictedDirectory: false)
+        let root = WalkNode<Output>(path: start.path, underRestrictedDirectory: start.underRestrictedDirectory)
         stack = [root]
         pending = [root]
         pthread_mutex_init(mutex, nil)

@@ -12,6 +12,10 @@ public struct ScanOptions: Sendable {
     /// Threads walking the tree. Two per core would only add contention: the walk is
     /// bound by statx calls, which scale with cores, not with threads.
     public var workers: Int = ScanOptions.defaultWorkers
+    /// Keep dangling symlinks and symlinks to unreadable targets as unlisted entries. A
+    /// watcher needs them: creating or chmodding the target makes the link appear, and the
+    /// kernel reports nothing about the link itself.
+    public var keepUnlistedSymlinks = false
 
     public init() {}
 

@@ -1,3 +1,4 @@
+import SystemPackage
 import FileList
 
 /// One directory as the scan saw it: its listed children, sorted by name bytes.
@@ -14,6 +15,9 @@ public struct ScannedDirectory: Sendable {
     public var names: [UInt8] = []
     public var entries: [ScannedEntry] = []
     public var checksums: [FileChecksum] = []
+    /// Set when the directory could not be opened or read to the end: its entries are
+    /// then not the directory's contents, and an index must not replace what it had.
+    public var readError: Errno?
 
     public init(path: [UInt8], underRestrictedDirectory: Bool) {
         self.path = path
@@ -48,6 +52,9 @@ public struct ScannedEntry: Sendable {
     public var device: UInt64
     public var inode: UInt64
     public var linkCount: UInt32
+    /// False for a symlink kept only so a watcher can notice when its target appears or
+    /// becomes readable (`ScanOptions.keepUnlistedSymlinks`); such an entry has no line.
+    public var isListed: Bool = true
 
     public var nameRange: Range<Int> { Int(nameStart)..<Int(nameStart + nameLength) }
 

@@ -1,0 +1,201 @@
+import FileList
+import TreeScan
+
+/// What merging a freshly read directory changed, and what the caller must read next.
+public struct DirectoryChange: Sendable {
+    /// Subdirectories that are new, or whose subtree's `*`/`-` suffixes may have changed:
+    /// the caller reads each of them and everything below.
+    public var directoriesToScan: [TreeIndex.NodeID] = []
+    /// Names whose inode may have a new ctime without any event for them (another name
+    /// of the same inode was created, removed or changed): the caller re-reads their
+    /// directories.
+    public var linksToRecheck: [TreeIndex.NodeID] = []
+    public var added = 0
+    public var removed = 0
+    public var changed = 0
+
+    public var isEmpty: Bool { added == 0 && removed == 0 && changed == 0 }
+}
+
+extension TreeIndex {
+    /// Makes the children of `directory` exactly the entries of `scanned`, keeping the
+    /// node ids (and so the subtrees) of names that are still there.
+    public mutating func replaceChildren(
+        of directory: NodeID, with scanned: ScannedDirectory
+    ) -> DirectoryChange {
+        var change = DirectoryChange()
+        let old = children[directory] ?? []
+        var merged: [NodeID] = []
+        merged.reserveCapacity(scanned.entries.count)
+        let digests = digestsByName(scanned)
+        var oldIndex = 0
+        var newIndex = 0
+        while oldIndex < old.count || newIndex < scanned.entries.count {
+            let order: Int
+            if oldIndex == old.count {
+                order = 1
+            } else if newIndex == scanned.entries.count {
+                order = -1
+            } else {
+                order = scanned.withName(of: scanned.entries[newIndex]) { compareName(of: old[oldIndex], with: $0) }
+            }
+            if order < 0 {
+                removeSubtree(old[oldIndex], change: &change)
+                change.removed += 1
+                oldIndex += 1
+            } else if order > 0 {
+                let entry = scanned.entries[newIndex]
+                let node = scanned.withName(of: entry) { addNode(named: $0, parent: directory) }
+                update(node, with: entry, isNew: true, change: &change)
+                change.added += 1
+                merged.append(node)
+                setDigests(digests[Array(scanned.names[entry.nameRange])], for: node)
+                newIndex += 1
+            } else {
+                let entry = scanned.entries[newIndex]
+                let node = old[oldIndex]
+                update(node, with: entry, isNew: false, change: &change)
+                merged.append(node)
+                setDigests(digests[Array(scanned.names[entry.nameRange])], for: node)
+                oldIndex += 1
+                newIndex += 1
+            }
+        }
+        if merged.isEmpty {
+            children[directory] = nil
+        } else {
+            children[directory] = merged
+        }
+        compactNamesIfNeeded()
+        return change
+    }
+
+    /// Removes a node and everything below it (a directory that vanished or became
+    /// unreadable).
+    public mutating func remove(_ node: NodeID) -> DirectoryChange {
+        var change = DirectoryChange()
+        guard node != Self.root, flags[Int(node)].inUse else { return change }
+        let parentNode = parent[Int(node)]
+        children[parentNode]?.removeAll { $0 == node }
+        if children[parentNode]?.isEmpty == true { children[parentNode] = nil }
+        removeSubtree(node, change: &change)
+        change.removed += 1
+        return change
+    }
+
+    private mutating func update(_ node: NodeID, with entry: ScannedEntry, isNew: Bool, change: inout DirectoryChange) {
+        let index = Int(node)
+        let old = flags[index]
+        let new = NodeFlags(kind: entry.type.kind, access: entry.type.access, isListed: entry.isListed, inUse: true)
+        if !isNew {
+            if old.raw != new.raw || time[index] != entry.time || size[index] != entry.size { change.changed += 1 }
+            if old.kind == .directory && new.kind != .directory {
+                removeChildren(of: node, change: &change)
+            } else if old.kind == .directory && new.kind == .directory && old.access != new.access {
+                // A chmod of a directory flips `*` and `-` on its whole subtree.
+                change.directoriesToScan.append(node)
+            }
+            if old.isListed { listedCount -= 1 }
+            if old.kind == .symlink { symlinks.remove(node) }
+        }
+        if new.kind == .directory && (isNew || old.kind != .directory) { change.directoriesToScan.append(node) }
+        if new.kind == .symlink { symlinks.insert(node) }
+        if new.isListed { listedCount += 1 }
+        let timeChanged = isNew || time[index] != entry.time
+        flags[index] = new
+        time[index] = entry.time
+        size[index] = entry.size
+
+        let key = InodeKey(device: entry.device, inode: entry.inode)
+        let previous = inodeOfNode[node]
+        if previous != nil && (previous != key || entry.linkCount < 2) { forgetInode(of: node, change: &change) }
+        if entry.linkCount > 1 && new.kind != .directory {
+            if previous != key {
+                inodeOfNode[node] = key
+                inodeNames[key, default: []].append(node)
+            }
+            if timeChanged { change.linksToRecheck.append(contentsOf: otherLinks(of: node)) }
+        }
+    }
+
+    private mutating func addNode(named name: UnsafeBufferPointer<UInt8>, parent parentNode: NodeID) -> NodeID {
+        let start = UInt32(names.count)
+        names.append(contentsOf: name)
+        let placeholder = NodeFlags(kind: .file, access: .open, isListed: false, inUse: true)
+        if let reused = freeNodes.popLast() {
+            let index = Int(reused)
+            parent[index] = parentNode
+            nameStart[index] = start
+            nameLength[index] = UInt16(name.count)
+            flags[index] = placeholder
+            size[index] = 0
+            time[index] = 0
+            return reused
+        }
+        parent.append(parentNode)
+        nameStart.append(start)
+        nameLength.append(UInt16(name.count))
+        flags.append(placeholder)
+        size.append(0)
+        time.append(0)
+        return NodeID(parent.count - 1)
+    }
+
+    private mutating func removeChildren(of node: NodeID, change: inout DirectoryChange) {
+        for child in children.removeValue(forKey: node) ?? [] { removeSubtree(child, change: &change) }
+    }
+
+    /// Frees a node and its subtree; the caller takes it out of its parent's children.
+    private mutating func removeSubtree(_ node: NodeID, change: inout DirectoryChange) {
+        var stack = [node]
+        while let current = stack.popLast() {
+            if let below = children.removeValue(forKey: current) { stack.append(contentsOf: below) }
+            let index = Int(current)
+            if flags[index].isListed { listedCount -= 1 }
+            forgetInode(of: current, change: &change)
+            symlinks.remove(current)
+            checksums[current] = nil
+            garbageNameBytes += Int(nameLength[index])
+            flags[index] = NodeFlags(kind: .file, access: .open, isListed: false, inUse: false)
+            freeNodes.append(current)
+        }
+    }
+
+    /// Unlinking one name changes the ctime of the others.
+    private mutating func forgetInode(of node: NodeID, change: inout DirectoryChange) {
+        guard let key = inodeOfNode.removeValue(forKey: node) else { return }
+        inodeNames[key]?.removeAll { $0 == node }
+        if let others = inodeNames[key], !others.isEmpty {
+            change.linksToRecheck.append(contentsOf: others)
+        } else {
+            inodeNames[key] = nil
+        }
+    }
+
+    private func digestsByName(_ scanned: ScannedDirectory) -> [[UInt8]: [ChecksumAlgorithm: String]] {
+        guard !scanned.checksums.isEmpty else { return [:] }
+        let prefixLength = scanned.path.isEmpty ? 0 : scanned.path.count + 1
+        var result: [[UInt8]: [ChecksumAlgorithm: String]] = [:]
+        for checksum in scanned.checksums { result[Array(checksum.path[prefixLength...])] = checksum.hex }
+        return result
+    }
+
+    private mutating func setDigests(_ digests: [ChecksumAlgorithm: String]?, for node: NodeID) {
+        checksums[node] = digests
+    }
+
+    /// Renames and removals leave dead name bytes in the arena; rebuild it once they are
+    /// half of it, so a long-running daemon does not grow without bound.
+    private mutating func compactNamesIfNeeded() {
+        guard garbageNameBytes > 1 << 20, garbageNameBytes * 2 > names.count else { return }
+        var compacted: [UInt8] = []
+        compacted.reserveCapacity(names.count - garbageNameBytes)
+        for index in 1..<parent.count where flags[index].inUse {
+            let start = Int(nameStart[index])
+            nameStart[index] = UInt32(compacted.count)
+            compacted.append(contentsOf: names[start..<(start + Int(nameLength[index]))])
+        }
+        names = compacted
+        garbageNameBytes = 0
+    }
+}

@@ -1,0 +1,61 @@
+import CLinuxFS
+import FileList
+import LinuxCalls
+import SystemPackage
+import TreeScan
+
+extension TreeIndex {
+    /// Reads everything below `directory` (the whole tree for the root) with the parallel
+    /// walk and merges each directory as it comes, in pre-order, so a directory's node
+    /// always exists before its own listing arrives.
+    public mutating func scan(
+        root: String, below directory: NodeID = TreeIndex.root, options: ScanOptions,
+        warn: @escaping @Sendable (ScanWarning) -> Void,
+        directoryOpened: (@Sendable (FileDescriptor, [UInt8]) -> Void)? = nil
+    ) throws -> DirectoryChange {
+        var total = DirectoryChange()
+        let start = ScanStart(
+            path: path(of: directory), underRestrictedDirectory: childrenAreUnderRestrictedDirectory(directory))
+        _ = try ParallelWalk.run(
+            root: root, start: start, options: options, warn: warn, directoryOpened: directoryOpened,
+            transform: { $0 },
+            consume: { scanned in
+                guard scanned.readError == nil, let node = node(at: scanned.path), isDirectory(node) else { return }
+                let change = replaceChildren(of: node, with: scanned)
+                total.added += change.added
+                total.removed += change.removed
+                total.changed += change.changed
+                total.linksToRecheck += change.linksToRecheck
+            })
+        return total
+    }
+
+    /// Re-checks every symlink's target: a link whose target vanished, appeared or
+    /// changed its group bit gains or loses its line with no event on the link itself.
+    /// Returns how many links changed.
+    public mutating func revalidateSymlinks(root: FileDescriptor) -> Int {
+        var changed = 0
+        for node in symlinks {
+            var pathBytes = path(of: node)
+            pathBytes.append(0)
+            var target = qm_stat()
+            let error = pathBytes.withUnsafeBufferPointer { buffer in
+                buffer.withMemoryRebound(to: CChar.self) {
+                    Linux.statx(root, $0.baseAddress!, followSymlink: true, into: &target)
+                }
+            }
+            let listed = error == nil && EntryRules.isListed(modeOfEntryOrTarget: target.mode)
+            if setListed(node, listed) { changed += 1 }
+        }
+        return changed
+    }
+
+    /// Returns whether anything changed.
+    mutating func setListed(_ node: NodeID, _ listed: Bool) -> Bool {
+        let old = flags[Int(node)]
+        guard old.isListed != listed else { return false }
+        flags[Int(node)] = NodeFlags(kind: old.kind, access: old.access, isListed: listed, inUse: true)
+        listedCount += listed ? 1 : -1
+        return true
+    }
+}

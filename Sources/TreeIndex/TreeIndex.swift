@@ -1,0 +1,202 @@
+import FileList
+import TreeScan
+
+/// The in-memory index of a tree: what the daemon renders its list from.
+///
+/// Sized for ten million entries: a struct-of-arrays node table indexed by 32-bit node
+/// ids, names in one byte arena, no per-node object, String or Dictionary. Children of
+/// a directory are kept sorted by name bytes, so rendering is an in-order walk and gives
+/// the same bytes as `create-filelist`.
+///
+/// There is one mutation, `replaceChildren(of:with:)`: the initial scan and every rescan
+/// a watcher asks for hand over a freshly read directory, and the index merges it with
+/// what it had. The index does not know where a change came from.
+public struct TreeIndex: ~Copyable {
+    public typealias NodeID = UInt32
+    public static let root: NodeID = 0
+
+    // The node table. A removed node's slot goes on `freeNodes` for reuse.
+    var parent: [NodeID] = [0]
+    var nameStart: [UInt32] = [0]
+    var nameLength: [UInt16] = [0]
+    var flags: [NodeFlags] = [NodeFlags(kind: .directory, access: .open, isListed: true, inUse: true)]
+    var size: [Int64] = [0]
+    var time: [Int64] = [0]
+    var names: [UInt8] = []
+    var garbageNameBytes = 0
+    var freeNodes: [NodeID] = []
+
+    /// Sorted children of every directory that has any.
+    var children: [NodeID: [NodeID]] = [:]
+    /// Names of an inode with more than one link: a new link, an unlink or a chmod
+    /// through one name changes the ctime of every other, and the kernel reports only one.
+    var inodeNames: [InodeKey: [NodeID]] = [:]
+    var inodeOfNode: [NodeID: InodeKey] = [:]
+    /// Every symlink, listed or not: its line depends on its target, which sends no event.
+    public internal(set) var symlinks: Set<NodeID> = []
+    var checksums: [NodeID: [ChecksumAlgorithm: String]] = [:]
+
+    public internal(set) var listedCount = 0
+
+    public init() {}
+
+    /// Entries in the list (the root is not listed).
+    public var count: Int { listedCount }
+
+    /// Nodes in the table, listed or not.
+    public var nodeCount: Int { parent.count - freeNodes.count - 1 }
+
+    // MARK: Lookup
+
+    /// The node at a relative path (empty for the root), if indexed.
+    public func node(at path: [UInt8]) -> NodeID? {
+        var current = Self.root
+        var start = 0
+        while start < path.count {
+            let end = path[start...].firstIndex(of: 0x2F) ?? path.count
+            let found = path.withUnsafeBufferPointer { buffer in
+                childNamed(UnsafeBufferPointer(rebasing: buffer[start..<end]), in: current)
+            }
+            guard let found else { return nil }
+            current = found
+            start = end + 1
+        }
+        return current
+    }
+
+    public func path(of node: NodeID) -> [UInt8] {
+        var components: [NodeID] = []
+        var current = node
+        while current != Self.root {
+            components.append(current)
+            current = parent[Int(current)]
+        }
+        var result: [UInt8] = []
+        for component in components.reversed() {
+            if !result.isEmpty { result.append(0x2F) }
+            result.append(contentsOf: name(of: component))
+        }
+        return result
+    }
+
+    public func name(of node: NodeID) -> ArraySlice<UInt8> {
+        let start = Int(nameStart[Int(node)])
+        return names[start..<(start + Int(nameLength[Int(node)]))]
+    }
+
+    public func isDirectory(_ node: NodeID) -> Bool { flags[Int(node)].kind == .directory }
+
+    /// True when a directory above the children of `node` (itself included, the root
+    /// not) is not world-readable, so world-readable children get `*`.
+    public func childrenAreUnderRestrictedDirectory(_ node: NodeID) -> Bool {
+        var current = node
+        while current != Self.root {
+            if flags[Int(current)].access == .notWorldReadable { return true }
+            current = parent[Int(current)]
+        }
+        return false
+    }
+
+    public func entry(at node: NodeID) -> FileListEntry? {
+        guard node != Self.root, flags[Int(node)].inUse else { return nil }
+        let bits = flags[Int(node)]
+        return FileListEntry(
+            time: time[Int(node)], type: EntryType(bits.kind, bits.access), size: size[Int(node)], path: path(of: node))
+    }
+
+    /// Children sorted by name, listed or not.
+    public func childNodes(of node: NodeID) -> [NodeID] { children[node] ?? [] }
+
+    /// The other names of a hard-linked node's inode.
+    public func otherLinks(of node: NodeID) -> [NodeID] {
+        guard let key = inodeOfNode[node] else { return [] }
+        return (inodeNames[key] ?? []).filter { $0 != node }
+    }
+
+    func childNamed(_ name: UnsafeBufferPointer<UInt8>, in directory: NodeID) -> NodeID? {
+        guard let list = children[directory] else { return nil }
+        var low = 0
+        var high = list.count
+        while low < high {
+            let middle = (low + high) / 2
+            let order = compareName(of: list[middle], with: name)
+            if order == 0 { return list[middle] }
+            if order < 0 { low = middle + 1 } else { high = middle }
+        }
+        return nil
+    }
+
+    func compareName(of node: NodeID, with other: UnsafeBufferPointer<UInt8>) -> Int {
+        names.withUnsafeBufferPointer { arena in
+            let mine = UnsafeBufferPointer(
+                rebasing: arena[Int(nameStart[Int(node)])..<(Int(nameStart[Int(node)]) + Int(nameLength[Int(node)]))])
+            return NameOrder.compare(mine, other)
+        }
+    }
+}
+
+/// Byte order of names, the order children are kept and listed in.
+enum NameOrder {
+    static func compare(_ a: UnsafeBufferPointer<UInt8>, _ b: UnsafeBufferPointer<UInt8>) -> Int {
+        let common = min(a.count, b.count)
+        if common > 0 {
+            let order = memcmp(a.baseAddress!, b.baseAddress!, common)
+            if order != 0 { return Int(order) }
+        }
+        return a.count - b.count
+    }
+}
+
+/// Device and inode number: the identity of a file across its hard links.
+struct InodeKey: Hashable {
+    var device: UInt64
+    var inode: UInt64
+}
+
+/// One byte per node: kind, access suffix, whether it has a line, whether the slot is used.
+struct NodeFlags {
+    var raw: UInt8
+
+    init(kind: EntryKind, access: EntryAccess, isListed: Bool, inUse: Bool) {
+        let kindBits: UInt8 =
+            switch kind {
+            case .file: 0
+            case .directory: 1
+            case .symlink: 2
+            }
+        let accessBits: UInt8 =
+            switch access {
+            case .open: 0
+            case .restrictedSubtree: 1
+            case .notWorldReadable: 2
+            }
+        raw = kindBits | accessBits << 2 | (isListed ? 0x10 : 0) | (inUse ? 0x20 : 0)
+    }
+
+    var kind: EntryKind {
+        switch raw & 0x3 {
+        case 1: .directory
+        case 2: .symlink
+        default: .file
+        }
+    }
+
+    var access: EntryAccess {
+        switch raw >> 2 & 0x3 {
+        case 1: .restrictedSubtree
+        case 2: .notWorldReadable
+        default: .open
+        }
+    }
+
+    var isListed: Bool { raw & 0x10 != 0 }
+    var inUse: Bool { raw & 0x20 != 0 }
+}
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+extension TreeIndex {
+    public func parentOf(_ node: NodeID) -> NodeID { parent[Int(node)] }
+}
