@@ -5,6 +5,7 @@ let package = Package(
     name: "QuickMirror",
     products: [
         .executable(name: "create-filelist", targets: ["create-filelist"]),
+        .executable(name: "filelistd", targets: ["filelistd"]),
         .library(name: "FileList", targets: ["FileList"]),
         .library(name: "TreeScan", targets: ["TreeScan"]),
         .library(name: "Publish", targets: ["Publish"]),
@@ -14,10 +15,13 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-crypto", "3.12.3"..<"5.0.0"),
         .package(url: "https://github.com/apple/swift-system", from: "1.8.1"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
     ],
     targets: [
         // The Linux calls that Glibc's module map does not export (getdents64, statx, O_TMPFILE).
         .target(name: "CLinuxFS"),
+        .systemLibrary(name: "CSystemd", pkgConfig: "libsystemd", providers: [.apt(["libsystemd-dev"])]),
+        .target(name: "Systemd", dependencies: ["CSystemd", .product(name: "Logging", package: "swift-log")]),
         .target(
             name: "LinuxCalls",
             dependencies: ["CLinuxFS", .product(name: "SystemPackage", package: "swift-system")]
@@ -39,8 +43,31 @@ let package = Package(
             ]
         ),
         .target(
+            name: "TreeWatch",
+            dependencies: [
+                "TreeIndex", "TreeScan", "LinuxCalls",
+                .product(name: "SystemPackage", package: "swift-system"),
+            ]
+        ),
+        .target(
             name: "Publish",
             dependencies: ["LinuxCalls", .product(name: "SystemPackage", package: "swift-system")]
+        ),
+        .target(
+            name: "FilelistDaemon",
+            dependencies: [
+                "FileList", "TreeScan", "TreeIndex", "TreeWatch", "Publish", "Systemd", "LinuxCalls", "CLinuxFS",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "SystemPackage", package: "swift-system"),
+            ]
+        ),
+        .executableTarget(
+            name: "filelistd",
+            dependencies: [
+                "FilelistDaemon", "FileList", "TreeScan", "Systemd",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
         ),
         .executableTarget(
             name: "create-filelist",

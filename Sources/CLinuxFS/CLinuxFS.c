@@ -4,6 +4,9 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
+#include <signal.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
 
 long qm_getdents64(int fd, void *buffer, size_t count) {
     return syscall(SYS_getdents64, fd, buffer, count);
@@ -35,4 +38,21 @@ int qm_o_tmpfile(void) {
 #else
     return 0;
 #endif
+}
+
+int qm_signalfd(const int *signals, int count) {
+    sigset_t set;
+    sigemptyset(&set);
+    for (int i = 0; i < count; i++) sigaddset(&set, signals[i]);
+    return signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+}
+
+int qm_read_signal(int fd) {
+    struct signalfd_siginfo info;
+    ssize_t n = read(fd, &info, sizeof info);
+    return n == (ssize_t)sizeof info ? (int)info.ssi_signo : -1;
+}
+
+int qm_accept(int fd) {
+    return accept4(fd, NULL, NULL, SOCK_CLOEXEC);
 }

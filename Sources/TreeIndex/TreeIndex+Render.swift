@@ -55,3 +55,30 @@ extension TreeIndex {
         return bytes
     }
 }
+
+extension TreeIndex {
+    /// The `-f` list: every listed path prefixed with `./`, in list order.
+    public func renderPaths(to output: ([UInt8]) throws -> Void) rethrows {
+        var buffer: [UInt8] = []
+        var stack: [NodeID] = [Self.root]
+        while let directory = stack.popLast() {
+            guard let list = children[directory] else { continue }
+            let prefix = directory == Self.root ? [] : path(of: directory) + [0x2F]
+            var subdirectories: [NodeID] = []
+            for node in list where flags[Int(node)].isListed {
+                buffer.append(0x2E)
+                buffer.append(0x2F)
+                buffer.append(contentsOf: prefix)
+                buffer.append(contentsOf: name(of: node))
+                buffer.append(0x0A)
+                if flags[Int(node)].kind == .directory { subdirectories.append(node) }
+            }
+            stack.append(contentsOf: subdirectories.reversed())
+            if buffer.count >= 1 << 20 {
+                try output(buffer)
+                buffer.removeAll(keepingCapacity: true)
+            }
+        }
+        try output(buffer)
+    }
+}

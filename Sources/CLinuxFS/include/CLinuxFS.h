@@ -31,6 +31,15 @@ int qm_statx(int dirfd, const char *name, int follow, qm_stat *out);
 /// waiting for it.
 int qm_start_writeback(int fd, int64_t offset, int64_t length);
 
+/// signalfd(2) for the given signals, non-blocking and close-on-exec.
+int qm_signalfd(const int *signals, int count);
+
+/// Reads one signal from a signalfd: its number, or -1 (errno EAGAIN when none is queued).
+int qm_read_signal(int fd);
+
+/// accept4(2) with SOCK_CLOEXEC.
+int qm_accept(int fd);
+
 /// The O_TMPFILE open flag (0 where the headers do not define it).
 int qm_o_tmpfile(void);
 

@@ -1,0 +1,78 @@
+import FileList
+import Publish
+import TreeScan
+
+/// Which kernel interface reports changes.
+public enum EventBackend: String, Sendable, CaseIterable {
+    /// fanotify when the process may use it (CAP_SYS_ADMIN and a file system with an
+    /// fsid), else inotify.
+    case auto
+    case fanotify
+    case inotify
+}
+
+/// Everything `filelistd` needs to watch one tree and publish its lists.
+public struct DaemonConfiguration: Sendable {
+    /// The tree, as given (for messages) and as an absolute path.
+    public var root: String
+    /// The time list: a bare name lives in `root`.
+    public var timeList = "fullfiletimelist"
+    /// The `-f` list of `./`-prefixed paths, if asked for.
+    public var pathList: String?
+    public var options = ScanOptions()
+    public var version = FileListFormat.defaultVersion
+    public var events = EventBackend.auto
+    /// Publish once the tree has been quiet this long...
+    public var settle: Duration = .seconds(2)
+    /// ...or at least this often while it keeps changing.
+    public var maxDelay: Duration = .seconds(60)
+    /// Where the lock and the control socket live: never in the tree.
+    public var runtimeDirectory = DaemonConfiguration.defaultRuntimeDirectory
+    /// Run a verification scan this often and log any drift.
+    public var auditInterval: Duration?
+
+    public init(root: String) {
+        self.root = root
+        options.keepUnlistedSymlinks = true
+    }
+
+    /// systemd's `RuntimeDirectory=` sets `RUNTIME_DIRECTORY`.
+    public static var defaultRuntimeDirectory: String {
+        if let directory = getenv("RUNTIME_DIRECTORY") { return String(cString: directory) }
+        return "/run/filelistd"
+    }
+
+    func resolve(_ output: String) -> String {
+        output.hasPrefix("/") ? output : "\(root)/\(output)"
+    }
+
+    var timeListPath: String { resolve(timeList) }
+    var pathListPath: String? { pathList.map(resolve) }
+
+    /// The daemon's own outputs, and their temporary files, are never listed.
+    var scanOptions: ScanOptions {
+        var options = self.options
+        options.keepUnlistedSymlinks = true
+        for output in [timeListPath, pathListPath].compactMap({ $0 }) {
+            let slash = output.lastIndex(of: "/")!
+            guard String(output[..<slash]) == root else { continue }
+            let name = String(output[output.index(after: slash)...])
+            options.topLevelSkips.insert(Array(name.utf8))
+            options.topLevelSkipPrefixes.append(Array(AtomicFile.temporaryNamePrefix(for: name).utf8))
+        }
+        return options
+    }
+
+    /// One file name per tree for the lock and the socket, like `systemd-escape --path`.
+    var runtimeKey: String {
+        let trimmed = root.split(separator: "/").joined(separator: "-")
+        return trimmed.isEmpty ? "-" : trimmed
+    }
+
+    public var controlSocketPath: String { "\(runtimeDirectory)/\(runtimeKey).sock" }
+    var lockPath: String { "\(runtimeDirectory)/\(runtimeKey).lock" }
+}
+
+#if canImport(Glibc)
+    import Glibc
+#endif

@@ -1,0 +1,149 @@
+import Foundation
+import SystemPackage
+import Synchronization
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// inotify with one watch per directory: works for any user, on any local file system.
+///
+/// A watch is added when the scanner opens a directory (through `/proc/self/fd`, so it
+/// lands on exactly the inode being read). Paths are kept per watch descriptor; a
+/// directory that moves is forgotten and re-read at its new place, which re-adds the
+/// same watch descriptor under the new path.
+public final class InotifySource: EventSource {
+    public let name = "inotify"
+    public let fileDescriptor: FileDescriptor
+    private let state = Mutex(Watches())
+
+    struct Watches: ~Copyable {
+        var pathOf: [Int32: [UInt8]] = [:]
+        var watchOf: [[UInt8]: Int32] = [:]
+    }
+
+    /// No IN_DONT_FOLLOW: the watch goes through the `/proc/self/fd` magic link to the
+    /// directory that was opened (itself opened with O_NOFOLLOW).
+    static let mask: UInt32 =
+        UInt32(IN_CREATE | IN_DELETE | IN_MODIFY | IN_ATTRIB | IN_MOVED_FROM | IN_MOVED_TO)
+        | UInt32(IN_DELETE_SELF | IN_MOVE_SELF | IN_ONLYDIR)
+
+    public init() throws(WatchError) {
+        let fd = inotify_init1(Int32(IN_NONBLOCK | IN_CLOEXEC))
+        guard fd >= 0 else { throw WatchError("inotify_init1: \(Errno(rawValue: errno))") }
+        fileDescriptor = FileDescriptor(rawValue: fd)
+    }
+
+    deinit { try? fileDescriptor.close() }
+
+    public var watchCount: Int { state.withLock { $0.pathOf.count } }
+
+    public func directoryOpened(_ directory: FileDescriptor, path: [UInt8]) throws(WatchError) {
+        let procPath = "/proc/self/fd/\(directory.rawValue)"
+        var wd = inotify_add_watch(fileDescriptor.rawValue, procPath, Self.mask)
+        if wd < 0 && errno == ENOSPC && InotifyLimits.raiseWatchLimit() {
+            wd = inotify_add_watch(fileDescriptor.rawValue, procPath, Self.mask)
+        }
+        guard wd >= 0 else {
+            let error = Errno(rawValue: errno)
+            if error == .noSpace {
+                throw WatchError(
+                    "inotify watch limit reached after \(watchCount) directories: raise the sysctl "
+                        + "fs.inotify.max_user_watches (now \(InotifyLimits.maxUserWatches ?? 0)), or run as root "
+                        + "so filelistd can use fanotify")
+            }
+            throw WatchError("inotify_add_watch(\(String(decoding: path, as: UTF8.self))): \(error)")
+        }
+        state.withLock { watches in
+            if let old = watches.pathOf[wd], old != path { watches.watchOf[old] = nil }
+            watches.pathOf[wd] = path
+            watches.watchOf[path] = wd
+        }
+    }
+
+    public func forget(subtree path: [UInt8]) {
+        let doomed: [(Int32, [UInt8])] = state.withLock { watches in
+            watches.watchOf.filter { key, _ in
+                key == path || (key.count > path.count && key[path.count] == 0x2F && key.starts(with: path))
+            }.map { ($0.value, $0.key) }
+        }
+        for (wd, watchedPath) in doomed {
+            inotify_rm_watch(fileDescriptor.rawValue, wd)
+            state.withLock { watches in
+                watches.pathOf[wd] = nil
+                watches.watchOf[watchedPath] = nil
+            }
+        }
+    }
+
+    public func readEvents() throws(WatchError) -> [WatchEvent] {
+        var events: [WatchEvent] = []
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 16, alignment: 8)
+        defer { buffer.deallocate() }
+        while true {
+            let count = read(fileDescriptor.rawValue, buffer.baseAddress, buffer.count)
+            if count < 0 {
+                if errno == EINTR { continue }
+                if errno == EAGAIN { break }
+                throw WatchError("read(inotify): \(Errno(rawValue: errno))")
+            }
+            if count == 0 { break }
+            var offset = 0
+            while offset < count {
+                let record = buffer.baseAddress! + offset
+                let wd = record.loadUnaligned(as: Int32.self)
+                let mask = record.loadUnaligned(fromByteOffset: 4, as: UInt32.self)
+                let length = Int(record.loadUnaligned(fromByteOffset: 12, as: UInt32.self))
+                offset += 16 + length
+                if mask & UInt32(IN_Q_OVERFLOW) != 0 {
+                    events.append(.overflow)
+                    continue
+                }
+                let directory = state.withLock { $0.pathOf[wd] }
+                if mask & UInt32(IN_IGNORED) != 0 {
+                    state.withLock { watches in
+                        if let path = watches.pathOf.removeValue(forKey: wd), watches.watchOf[path] == wd {
+                            watches.watchOf[path] = nil
+                        }
+                    }
+                    if directory == [] { events.append(.rootRemoved) }
+                    continue
+                }
+                guard let directory else { continue }
+                if mask & UInt32(IN_DELETE_SELF | IN_MOVE_SELF | IN_UNMOUNT) != 0 {
+                    // The parent's watch reports the same change with a name; only the root
+                    // has no watched parent.
+                    if directory.isEmpty { events.append(.rootRemoved) }
+                    continue
+                }
+                var name: [UInt8]?
+                if length > 0 {
+                    let bytes = UnsafeRawBufferPointer(start: record + 16, count: length)
+                    name = Array(bytes.prefix { $0 != 0 })
+                }
+                events.append(
+                    .changed(
+                        directory: directory, name: name, isDirectory: mask & UInt32(IN_ISDIR) != 0,
+                        leftDirectory: mask & UInt32(IN_DELETE | IN_MOVED_FROM) != 0))
+            }
+        }
+        return events
+    }
+}
+
+/// `fs.inotify.max_user_watches`: the limit on watches per user.
+public enum InotifyLimits {
+    static let path = "/proc/sys/fs/inotify/max_user_watches"
+
+    public static var maxUserWatches: Int? {
+        (try? String(contentsOfFile: path, encoding: .utf8)).flatMap {
+            Int($0.trimmingCharacters(in: .whitespacesAndNewlines))
+        }
+    }
+
+    /// Doubles the limit when running as root; returns whether it did.
+    static func raiseWatchLimit() -> Bool {
+        guard getuid() == 0, let current = maxUserWatches else { return false }
+        return (try? String(current * 2).write(toFile: path, atomically: false, encoding: .utf8)) != nil
+    }
+}

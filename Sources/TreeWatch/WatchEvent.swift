@@ -1,0 +1,35 @@
+import SystemPackage
+
+/// What an event source reports, already reduced to what the index needs to know.
+public enum WatchEvent: Sendable, Equatable {
+    /// Something changed in `directory` (relative to the root), about its child `name`
+    /// when the kernel named one.
+    case changed(directory: [UInt8], name: [UInt8]?, isDirectory: Bool, leftDirectory: Bool)
+    /// The kernel dropped events: everything may have changed.
+    case overflow
+    /// The watched root was removed, moved away or unmounted.
+    case rootRemoved
+}
+
+/// A kernel event source: inotify with a watch per directory, or fanotify with one mark
+/// for the whole file system. The daemon polls `fileDescriptor` and reads events when it
+/// is readable.
+public protocol EventSource: AnyObject, Sendable {
+    /// `inotify` or `fanotify`, for logs and status.
+    var name: String { get }
+    var fileDescriptor: FileDescriptor { get }
+    /// Called on a walker thread right after a directory is opened and before it is
+    /// read, so an entry created afterwards is either read or reported.
+    func directoryOpened(_ directory: FileDescriptor, path: [UInt8]) throws(WatchError)
+    /// The events queued so far; never blocks.
+    func readEvents() throws(WatchError) -> [WatchEvent]
+    /// A directory left the tree (removed or moved): stop watching it and below.
+    func forget(subtree path: [UInt8])
+    /// Directories watched one by one (inotify); 0 for a file system mark.
+    var watchCount: Int { get }
+}
+
+public struct WatchError: Error, CustomStringConvertible {
+    public var description: String
+    public init(_ description: String) { self.description = description }
+}

@@ -1,0 +1,158 @@
+import ArgumentParser
+import FileList
+import FilelistDaemon
+import Foundation
+import Logging
+import Systemd
+import TreeScan
+
+@main
+struct Filelistd: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "filelistd",
+        abstract: "Keep a tree's fullfiletimelist current from kernel events.",
+        discussion: """
+            Scans the tree once, then follows inotify events and republishes the list (atomically, \
+            and only when its bytes change) once the tree has been quiet for --settle seconds, or \
+            every --max-delay seconds while it keeps changing. Run it in the foreground under systemd \
+            (Type=notify); `systemctl reload` (SIGHUP) or `filelistd rescan` forces a verification scan.
+            """,
+        subcommands: [Run.self, Rescan.self, Status.self],
+        defaultSubcommand: Run.self)
+
+    /// Errors are one line; `--help` prints help.
+    static func main() {
+        SignalReaderSetup.blockSignals()
+        do {
+            var command = try parseAsRoot()
+            try command.run()
+        } catch {
+            let code = exitCode(for: error)
+            if code == .success { exit(withError: error) }
+            let message = error is DaemonError ? "\(error)" : message(for: error)
+            FileHandle.standardError.write(Data("filelistd: error: \(message)\n".utf8))
+            Foundation.exit(code.rawValue == 0 ? 1 : code.rawValue)
+        }
+    }
+}
+
+struct TreeOptions: ParsableArguments {
+    @Option(name: [.customLong("dir"), .customShort("d")], help: "The tree to watch.")
+    var dir: String
+
+    @Option(help: "Directory for the lock and the control socket (never inside the tree).")
+    var runtimeDirectory: String = DaemonConfiguration.defaultRuntimeDirectory
+
+    func configuration() -> DaemonConfiguration {
+        var configuration = DaemonConfiguration(root: Self.absolute(dir))
+        configuration.runtimeDirectory = runtimeDirectory
+        return configuration
+    }
+
+    static func absolute(_ path: String) -> String {
+        let absolute = path.hasPrefix("/") ? path : FileManager.default.currentDirectoryPath + "/" + path
+        let standardized = URL(fileURLWithPath: absolute).standardizedFileURL.path
+        return standardized.count > 1 && standardized.hasSuffix("/") ? String(standardized.dropLast()) : standardized
+    }
+}
+
+extension Filelistd {
+    struct Run: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Run the daemon in the foreground (the default).")
+
+        @OptionGroup var tree: TreeOptions
+
+        @Option(
+            name: [.customShort("t"), .customLong("timelist")],
+            help: "The time list; a bare name is written in the tree's top directory.")
+        var timeList = "fullfiletimelist"
+
+        @Option(name: [.customShort("f"), .customLong("filelist")], help: "Also keep a list of ./-prefixed paths.")
+        var pathList: String?
+
+        @Flag(name: [.customShort("c"), .customLong("checksum")], help: "Add checksums of every repomd.xml.")
+        var checksumRepomd = false
+
+        @Option(
+            name: [.customShort("C"), .customLong("checksum-file")],
+            help: "Add checksums of every file with this name (repeatable).")
+        var checksumNames: [String] = []
+
+        @Option(help: "Checksum sections, from sha1, md5, sha256, sha512.")
+        var checksumAlgorithms = "sha1"
+
+        @Flag(
+            name: [.customShort("s"), .customLong("skip")],
+            help: "Accepted for create-filelist compatibility: the daemon never lists its own outputs.")
+        var skipOutputs = false
+
+        @Option(
+            name: [.customShort("S"), .customLong("skip-file")], help: "Leave this name out of the top directory.")
+        var skipNames: [String] = []
+
+        @Option(help: "The number written under [Version]: 2 or 3.")
+        var listVersion = FileListFormat.defaultVersion
+
+        @Option(help: "Kernel events to follow: auto, fanotify or inotify.")
+        var events = "auto"
+
+        @Option(help: "Publish once the tree has been quiet this many seconds.")
+        var settle: Double = 2
+
+        @Option(help: "Publish at least this often (seconds) while the tree keeps changing.")
+        var maxDelay: Double = 60
+
+        @Option(help: "Also verify the index with a full scan this often (seconds) and log any drift.")
+        var auditInterval: Double?
+
+        func validate() throws {
+            guard EventBackend(rawValue: events) != nil else {
+                throw ValidationError("--events must be auto, fanotify or inotify, not '\(events)'")
+            }
+            guard settle >= 0, maxDelay > 0, maxDelay >= settle else {
+                throw ValidationError("--settle must be >= 0 and --max-delay > 0 and >= --settle")
+            }
+            guard (2...3).contains(listVersion) else { throw ValidationError("--list-version must be 2 or 3") }
+            if case .failure(let error) = ChecksumAlgorithm.parseList(checksumAlgorithms) {
+                throw ValidationError("--checksum-algorithms: \(error)")
+            }
+        }
+
+        func run() throws {
+            var configuration = tree.configuration()
+            configuration.timeList = timeList
+            configuration.pathList = pathList
+            configuration.version = listVersion
+            configuration.events = EventBackend(rawValue: events) ?? .auto
+            configuration.settle = .milliseconds(Int64(settle * 1000))
+            configuration.maxDelay = .milliseconds(Int64(maxDelay * 1000))
+            configuration.auditInterval = auditInterval.map { .milliseconds(Int64($0 * 1000)) }
+            var options = ScanOptions()
+            options.topLevelSkips = Set(skipNames.map { Array($0.utf8) })
+            options.checksumNames = Set(checksumNames.map { Array($0.utf8) })
+            if checksumRepomd { options.checksumNames.insert(Array("repomd.xml".utf8)) }
+            options.algorithms = (try? ChecksumAlgorithm.parseList(checksumAlgorithms).get()) ?? [.sha1]
+            configuration.options = options
+
+            LoggingSystem.bootstrap { label -> any LogHandler in
+                Systemd.stderrIsJournal
+                    ? JournalLogHandler(label: label) : StreamLogHandler.standardError(label: label)
+            }
+            let logger = Logger(label: "filelistd")
+            try Daemon(configuration: configuration, logger: logger).run()
+        }
+    }
+
+    struct Rescan: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Ask the running daemon for a full verification scan; print what it found.")
+        @OptionGroup var tree: TreeOptions
+        func run() throws { print(try Daemon.control("rescan", configuration: tree.configuration()), terminator: "") }
+    }
+
+    struct Status: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Print the running daemon's counters.")
+        @OptionGroup var tree: TreeOptions
+        func run() throws { print(try Daemon.control("status", configuration: tree.configuration()), terminator: "") }
+    }
+}
