@@ -80,6 +80,7 @@ let package = Package(
         .testTarget(name: "FileListTests", dependencies: ["FileList"]),
         .testTarget(name: "TreeScanTests", dependencies: ["TreeScan", "FileList", "TreeFixtures"]),
         .testTarget(name: "TreeIndexTests", dependencies: ["TreeIndex", "TreeScan", "FileList", "TreeFixtures"]),
+        .testTarget(name: "FilelistdTests", dependencies: ["FileList", "TreeFixtures", "filelistd", "create-filelist"]),
         .testTarget(name: "PublishTests", dependencies: ["Publish", "TreeFixtures"]),
         .testTarget(name: "CreateFilelistTests", dependencies: ["FileList", "TreeFixtures", "create-filelist"]),
     ]

@@ -10,6 +10,9 @@ public struct DirectoryChange: Sendable {
     /// of the same inode was created, removed or changed): the caller re-reads their
     /// directories.
     public var linksToRecheck: [TreeIndex.NodeID] = []
+    /// Inodes that gained a name while the index knew fewer names than their link count:
+    /// the other names were indexed as single links; `TreeIndex.nodes(withInodes:)` finds them.
+    public var unresolvedInodes: Set<UInt64> = []
     public var added = 0
     public var removed = 0
     public var changed = 0
@@ -105,6 +108,7 @@ extension TreeIndex {
         flags[index] = new
         time[index] = entry.time
         size[index] = entry.size
+        inode[index] = entry.inode
 
         let key = InodeKey(device: entry.device, inode: entry.inode)
         let previous = inodeOfNode[node]
@@ -114,7 +118,11 @@ extension TreeIndex {
                 inodeOfNode[node] = key
                 inodeNames[key, default: []].append(node)
             }
-            if timeChanged { change.linksToRecheck.append(contentsOf: otherLinks(of: node)) }
+            if timeChanged {
+                let others = otherLinks(of: node)
+                change.linksToRecheck.append(contentsOf: others)
+                if others.count < Int(entry.linkCount) - 1 { change.unresolvedInodes.insert(entry.inode) }
+            }
         }
     }
 
@@ -130,6 +138,7 @@ extension TreeIndex {
             flags[index] = placeholder
             size[index] = 0
             time[index] = 0
+            inode[index] = 0
             return reused
         }
         parent.append(parentNode)
@@ -138,6 +147,7 @@ extension TreeIndex {
         flags.append(placeholder)
         size.append(0)
         time.append(0)
+        inode.append(0)
         return NodeID(parent.count - 1)
     }
 

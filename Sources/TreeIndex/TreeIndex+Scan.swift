@@ -26,6 +26,7 @@ extension TreeIndex {
                 total.removed += change.removed
                 total.changed += change.changed
                 total.linksToRecheck += change.linksToRecheck
+                total.unresolvedInodes.formUnion(change.unresolvedInodes)
             })
         return total
     }

@@ -22,6 +22,9 @@ public struct TreeIndex: ~Copyable {
     var flags: [NodeFlags] = [NodeFlags(kind: .directory, access: .open, isListed: true, inUse: true)]
     var size: [Int64] = [0]
     var time: [Int64] = [0]
+    /// Inode numbers of every node: when a file gains a second name, its first name was
+    /// indexed as a single link, and only a search by inode finds it.
+    var inode: [UInt64] = [0]
     var names: [UInt8] = []
     var garbageNameBytes = 0
     var freeNodes: [NodeID] = []
@@ -199,4 +202,15 @@ struct NodeFlags {
 
 extension TreeIndex {
     public func parentOf(_ node: NodeID) -> NodeID { parent[Int(node)] }
+
+    /// Nodes holding any of these inode numbers: one pass over a flat array, a few
+    /// milliseconds at a million entries, done once per batch of new hard links.
+    public func nodes(withInodes wanted: Set<UInt64>) -> [NodeID] {
+        guard !wanted.isEmpty else { return [] }
+        var found: [NodeID] = []
+        for index in 1..<inode.count where flags[index].inUse && wanted.contains(inode[index]) {
+            found.append(NodeID(index))
+        }
+        return found
+    }
 }

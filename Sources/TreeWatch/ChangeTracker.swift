@@ -73,6 +73,7 @@ public struct ChangeTracker: ~Copyable {
             let change = try index.scan(root: root, options: options, warn: warn, directoryOpened: opened)
             summary.add(change)
             queue = change.linksToRecheck.map { index.path(of: index.parentOf($0)) }
+            // A full rescan reads every name: the inode map is complete afterwards.
         } else {
             // Parents first: a parent's re-read may remove a dirty child altogether.
             queue = dirty.sorted { $0.count < $1.count }
@@ -82,7 +83,19 @@ public struct ChangeTracker: ~Copyable {
 
         var done: Set<[UInt8]> = []
         var position = 0
-        while position < queue.count {
+        var unresolved: Set<UInt64> = []
+        while true {
+            if position == queue.count {
+                // New hard links to files indexed as single links: find the other names by
+                // inode, once for the whole batch, and re-read their directories.
+                guard !unresolved.isEmpty else { break }
+                for node in index.nodes(withInodes: unresolved) {
+                    let directory = index.path(of: index.parentOf(node))
+                    if !done.contains(directory) { queue.append(directory) } else { done.remove(directory); queue.append(directory) }
+                }
+                unresolved.removeAll()
+                if position == queue.count { break }
+            }
             let path = queue[position]
             position += 1
             guard done.insert(path).inserted, let node = index.node(at: path), index.isDirectory(node) else { continue }
@@ -95,11 +108,13 @@ public struct ChangeTracker: ~Copyable {
             summary.directoriesRead += 1
             var change = index.replaceChildren(of: node, with: scanned)
             summary.add(change)
+            unresolved.formUnion(change.unresolvedInodes)
             for directory in change.directoriesToScan where index.isDirectory(directory) {
                 let below = try index.scan(
                     root: root, below: directory, options: options, warn: warn, directoryOpened: opened)
                 summary.add(below)
                 change.linksToRecheck += below.linksToRecheck
+                unresolved.formUnion(below.unresolvedInodes)
             }
             for link in change.linksToRecheck {
                 let directory = index.path(of: index.parentOf(link))

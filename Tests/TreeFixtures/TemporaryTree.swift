@@ -52,10 +52,12 @@ public final class TemporaryTree: @unchecked Sendable {
     }
 
     public func symlink(_ relative: String, to target: String) throws {
+        try makeParent(of: relative)
         try check(Glibc.symlink(target, path(relative)), relative)
     }
 
     public func hardLink(_ relative: String, to existing: String) throws {
+        try makeParent(of: relative)
         try check(link(path(existing), path(relative)), relative)
     }
 
@@ -109,6 +111,11 @@ public final class TemporaryTree: @unchecked Sendable {
     /// Names in a directory, for checking that nothing was left behind.
     public func names(in relative: String = "") throws -> [String] {
         try FileManager.default.contentsOfDirectory(atPath: path(relative)).sorted()
+    }
+
+    private func makeParent(of relative: String) throws {
+        try FileManager.default.createDirectory(
+            atPath: (path(relative) as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
     }
 
     private func check(_ result: Int32, _ what: String) throws {

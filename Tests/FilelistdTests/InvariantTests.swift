@@ -1,0 +1,70 @@
+import FileList
+import Foundation
+import Testing
+import TreeFixtures
+
+/// What create-filelist writes for the tree, leaving out the daemon's own list.
+func oneShotList(_ tree: TemporaryTree) throws -> [UInt8] {
+    try Command.run("create-filelist", ["-d", tree.root, "-S", "fullfiletimelist"]).stdout
+}
+
+func publishedList(_ tree: TemporaryTree) -> [UInt8]? {
+    try? tree.read("fullfiletimelist")
+}
+
+/// Waits until the daemon's list equals a fresh one-shot scan; records a diff if not.
+func expectConverges(_ tree: TemporaryTree, _ daemon: DaemonProcess, _ context: String) throws {
+    var expected: [UInt8] = []
+    let converged = try DaemonProcess.wait {
+        expected = try oneShotList(tree)
+        return publishedList(tree) == expected
+    }
+    if !converged {
+        let published = Set(ListLines.files(of: publishedList(tree) ?? []))
+        let fresh = Set(ListLines.files(of: expected))
+        let missing = fresh.subtracting(published).map { String(decoding: $0, as: UTF8.self) }.sorted().prefix(10)
+        let extra = published.subtracting(fresh).map { String(decoding: $0, as: UTF8.self) }.sorted().prefix(10)
+        Issue.record(
+            "\(context): the published list differs from create-filelist's.\nmissing: \(missing)\nextra: \(extra)\nlog:\n\(daemon.log.suffix(3000))"
+        )
+    }
+}
+
+@Suite("filelistd keeps its list identical to a one-shot scan, with real kernel events")
+struct InvariantTests {
+    static func seedTree() throws -> TemporaryTree {
+        let tree = try TemporaryTree("invariant")
+        for directory in ["pub/a", "pub/b/c", "restricted/x"] {
+            for index in 0..<5 { try tree.file("\(directory)/file-\(index)", "x") }
+        }
+        try tree.setMode("restricted", 0o750)
+        return tree
+    }
+
+    @Test(
+        "2,000 random operations, checked every 250: the list converges to create-filelist's",
+        arguments: [("inotify", UInt64(1)), ("inotify", 2), ("inotify", 3)])
+    func randomOperations(events: String, seed: UInt64) throws {
+        let tree = try Self.seedTree()
+        let daemon = try DaemonProcess(root: tree.root, arguments: ["--events", events, "--settle", "0.2"])
+        defer { daemon.stop() }
+        try expectConverges(tree, daemon, "after the initial scan")
+
+        var operations = RandomOperations(tree: tree, seed: seed)
+        for checkpoint in 1...8 {
+            for _ in 0..<5 {
+                operations.run(50)
+                usleep(20_000)
+            }
+            try expectConverges(tree, daemon, "seed \(seed), after \(operations.performed) operations")
+            if checkpoint % 4 == 0 { #expect(daemon.process.isRunning) }
+        }
+        #expect(operations.performed == 2000)
+        // The events alone kept the index right: a full rescan finds nothing to fix, and
+        // no overflow forced one.
+        let rescan = try daemon.control("rescan")
+        #expect(rescan.contains("rescan: 0 added, 0 removed, 0 changed"), "\(rescan)")
+        let status = try daemon.control("status")
+        #expect(status.contains("overflows: 0"), "\(status)")
+    }
+}

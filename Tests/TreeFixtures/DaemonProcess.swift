@@ -1,0 +1,58 @@
+import Foundation
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// A `filelistd` started for one test, with its own runtime directory; stopped (SIGTERM)
+/// when the test is done with it.
+public final class DaemonProcess: @unchecked Sendable {
+    public let process: Process
+    public let runtimeDirectory: TemporaryTree
+    public let logPath: String
+    public let root: String
+
+    public init(root: String, arguments: [String] = []) throws {
+        self.root = root
+        runtimeDirectory = try TemporaryTree("run")
+        logPath = runtimeDirectory.path("filelistd.log")
+        FileManager.default.createFile(atPath: logPath, contents: nil)
+        process = Process()
+        process.executableURL = Command.executable("filelistd")
+        process.arguments = ["--dir", root, "--runtime-directory", runtimeDirectory.root] + arguments
+        process.environment = ProcessInfo.processInfo.environment.filter { $0.key != "NOTIFY_SOCKET" }
+        let log = FileHandle(forWritingAtPath: logPath)
+        process.standardError = log
+        process.standardOutput = log
+        try process.run()
+    }
+
+    deinit { stop() }
+
+    public func stop() {
+        if process.isRunning {
+            kill(process.processIdentifier, SIGTERM)
+            process.waitUntilExit()
+        }
+    }
+
+    public var log: String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
+
+    /// Runs `filelistd COMMAND` against this daemon.
+    public func control(_ command: String) throws -> String {
+        let result = try Command.run(
+            "filelistd", [command, "--dir", root, "--runtime-directory", runtimeDirectory.root])
+        return String(decoding: result.stdout, as: UTF8.self) + result.stderr
+    }
+
+    /// Polls until `condition` holds or `timeout` passes; returns whether it held.
+    @discardableResult
+    public static func wait(timeout: Duration = .seconds(20), until condition: () throws -> Bool) rethrows -> Bool {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            if try condition() { return true }
+            usleep(50_000)
+        }
+        return try condition()
+    }
+}
