@@ -45,7 +45,7 @@ let package = Package(
         .target(
             name: "TreeWatch",
             dependencies: [
-                "TreeIndex", "TreeScan", "LinuxCalls",
+                "TreeIndex", "TreeScan", "LinuxCalls", "CLinuxFS",
                 .product(name: "SystemPackage", package: "swift-system"),
             ]
         ),

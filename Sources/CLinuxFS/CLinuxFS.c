@@ -7,6 +7,7 @@
 #include <signal.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
+#include <sys/fanotify.h>
 
 long qm_getdents64(int fd, void *buffer, size_t count) {
     return syscall(SYS_getdents64, fd, buffer, count);
@@ -55,4 +56,18 @@ int qm_read_signal(int fd) {
 
 int qm_accept(int fd) {
     return accept4(fd, NULL, NULL, SOCK_CLOEXEC);
+}
+
+int qm_fanotify_init(void) {
+    return fanotify_init(FAN_CLASS_NOTIF | FAN_CLOEXEC | FAN_NONBLOCK | FAN_REPORT_DFID_NAME, O_RDONLY | O_LARGEFILE);
+}
+
+int qm_fanotify_mark_filesystem(int fanotify_fd, const char *path) {
+    uint64_t mask = FAN_CREATE | FAN_DELETE | FAN_MODIFY | FAN_ATTRIB | FAN_MOVED_FROM | FAN_MOVED_TO |
+                    FAN_DELETE_SELF | FAN_MOVE_SELF | FAN_ONDIR;
+    return fanotify_mark(fanotify_fd, FAN_MARK_ADD | FAN_MARK_FILESYSTEM, mask, AT_FDCWD, path);
+}
+
+int qm_open_by_handle(int mount_fd, const void *file_handle) {
+    return open_by_handle_at(mount_fd, (struct file_handle *)file_handle, O_PATH | O_CLOEXEC);
 }

@@ -46,6 +46,9 @@ public final class Daemon {
             throw DaemonError("cannot watch '\(configuration.root)': \(error.errno)")
         }
         defer { try? rootFD.close() }
+        if let info = try? Linux.fstat(rootFD, displayPath: configuration.root) {
+            rootIdentity = (UInt64(info.st_dev), UInt64(info.st_ino))
+        }
         let source = try EventSources.make(configuration.events, root: configuration.root, logger: logger)
         let signals = try SignalReader()
         let control = try ControlSocket(path: configuration.controlSocketPath)
@@ -121,6 +124,9 @@ public final class Daemon {
                 nextAudit = clock.now + interval
             }
             if isDue() {
+                guard rootIsIntact() else {
+                    throw DaemonError("the watched tree '\(configuration.root)' was removed, moved or unmounted")
+                }
                 let summary = try tracker.apply(
                     to: &index, root: configuration.root, rootFD: rootFD, reader: reader, options: options,
                     source: source, warn: warn)
@@ -148,6 +154,11 @@ public final class Daemon {
             throw DaemonError("\(source.name): \(error)")
         }
         guard !events.isEmpty else { return }
+        // Removing or unmounting the root sends no event every source reports the same
+        // way; a stat per batch of events settles it.
+        guard rootIsIntact() else {
+            throw DaemonError("the watched tree '\(configuration.root)' was removed, moved or unmounted")
+        }
         let now = clock.now
         for event in events {
             guard tracker.note(event, source: source) else {
@@ -158,6 +169,15 @@ public final class Daemon {
         if eventTimes.count > 100_000 { eventTimes.removeFirst(eventTimes.count - 100_000) }
         lastEvent = now
         if pendingSince == nil { pendingSince = now }
+    }
+
+    private var rootIdentity: (device: UInt64, inode: UInt64)?
+
+    private func rootIsIntact() -> Bool {
+        var info = stat()
+        guard stat(configuration.root, &info) == 0, info.st_mode & S_IFMT == S_IFDIR else { return false }
+        guard let rootIdentity else { return true }
+        return UInt64(info.st_dev) == rootIdentity.device && UInt64(info.st_ino) == rootIdentity.inode
     }
 
     private func isDue() -> Bool {

@@ -2,14 +2,29 @@ import Logging
 import TreeWatch
 
 enum EventSources {
-    /// Picks the event source; the log says which and why.
+    /// Picks the event source and logs which one and why.
     static func make(_ backend: EventBackend, root: String, logger: Logger) throws(DaemonError) -> any EventSource {
+        if backend != .inotify {
+            do {
+                let source = try FanotifySource(root: root)
+                logger.info(
+                    "following changes with fanotify",
+                    metadata: [
+                        "why": "\(backend == .fanotify ? "asked for" : "permitted: one mark for the whole file system")"
+                    ])
+                return source
+            } catch {
+                if backend == .fanotify { throw DaemonError("cannot use fanotify: \(error)") }
+                // EPERM without CAP_SYS_ADMIN, ENODEV without an fsid, EXDEV on a btrfs subvolume.
+                logger.notice("fanotify refused; using inotify", metadata: ["why": "\(error)"])
+            }
+        }
         do {
             let source = try InotifySource()
             logger.info(
                 "following changes with inotify",
                 metadata: [
-                    "why": "\(backend == .inotify ? "asked for" : "fanotify is not available yet")",
+                    "why": "\(backend == .inotify ? "asked for" : "fanotify refused")",
                     "max_user_watches": "\(InotifyLimits.maxUserWatches ?? 0)",
                 ])
             return source

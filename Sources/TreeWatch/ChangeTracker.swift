@@ -91,7 +91,11 @@ public struct ChangeTracker: ~Copyable {
                 guard !unresolved.isEmpty else { break }
                 for node in index.nodes(withInodes: unresolved) {
                     let directory = index.path(of: index.parentOf(node))
-                    if !done.contains(directory) { queue.append(directory) } else { done.remove(directory); queue.append(directory) }
+                    if !done.contains(directory) {
+                        queue.append(directory)
+                    } else {
+                        done.remove(directory); queue.append(directory)
+                    }
                 }
                 unresolved.removeAll()
                 if position == queue.count { break }

@@ -103,7 +103,8 @@ struct DependencyScenarioTests {
             change: { tree in
                 try tree.file("repo/.~tmp~/pkg.rpm", "staged")
                 usleep(300_000)
-                try FileManager.default.moveItem(atPath: tree.path("repo/.~tmp~/pkg.rpm"), toPath: tree.path("repo/pkg.rpm"))
+                try FileManager.default.moveItem(
+                    atPath: tree.path("repo/.~tmp~/pkg.rpm"), toPath: tree.path("repo/pkg.rpm"))
                 try tree.remove("repo/.~tmp~")
             }),
         Scenario(

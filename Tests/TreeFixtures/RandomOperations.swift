@@ -33,7 +33,9 @@ public struct RandomOperations {
 
     private mutating func newName(_ prefix: String) -> String { "\(prefix)\(random.next() % 100_000)" }
 
-    private func join(_ directory: String, _ name: String) -> String { directory.isEmpty ? name : "\(directory)/\(name)" }
+    private func join(_ directory: String, _ name: String) -> String {
+        directory.isEmpty ? name : "\(directory)/\(name)"
+    }
 
     private mutating func step() {
         let roll = random.next() % 100
@@ -117,7 +119,8 @@ public struct RandomOperations {
 
     private mutating func move(_ directory: String, to target: String) {
         func moved(_ path: String) -> String {
-            path == directory ? target : path.hasPrefix(directory + "/") ? target + path.dropFirst(directory.count) : path
+            path == directory
+                ? target : path.hasPrefix(directory + "/") ? target + path.dropFirst(directory.count) : path
         }
         directories = directories.map(moved)
         files = files.map(moved)

@@ -40,6 +40,30 @@ int qm_read_signal(int fd);
 /// accept4(2) with SOCK_CLOEXEC.
 int qm_accept(int fd);
 
+/// fanotify_init(2) for notification events reporting the directory file handle and the
+/// name (FAN_REPORT_DFID_NAME), non-blocking. -1 with errno on failure.
+int qm_fanotify_init(void);
+
+/// Marks the whole file system holding `path` for create, delete, modify, attribute and
+/// move events on files and directories.
+int qm_fanotify_mark_filesystem(int fanotify_fd, const char *path);
+
+/// open_by_handle_at(2) with O_PATH from the raw handle bytes of an event record (the
+/// `struct file_handle` that follows the fsid).
+int qm_open_by_handle(int mount_fd, const void *file_handle);
+
+/// Bits of the fanotify event mask, for Swift.
+enum {
+    QM_FAN_Q_OVERFLOW = 0x00004000,
+    QM_FAN_DELETE_SELF = 0x00000400,
+    QM_FAN_MOVE_SELF = 0x00000800,
+    QM_FAN_DELETE = 0x00000200,
+    QM_FAN_MOVED_FROM = 0x00000040,
+    QM_FAN_ONDIR = 0x40000000,
+    QM_FAN_INFO_DFID_NAME = 2,
+    QM_FAN_INFO_DFID = 3,
+};
+
 /// The O_TMPFILE open flag (0 where the headers do not define it).
 int qm_o_tmpfile(void);
 
