@@ -12,7 +12,7 @@ public final class DaemonProcess: @unchecked Sendable {
     public let logPath: String
     public let root: String
 
-    public init(root: String, arguments: [String] = []) throws {
+    public init(root: String, arguments: [String] = [], environment: [String: String] = [:]) throws {
         self.root = root
         runtimeDirectory = try TemporaryTree("run")
         logPath = runtimeDirectory.path("filelistd.log")
@@ -21,6 +21,7 @@ public final class DaemonProcess: @unchecked Sendable {
         process.executableURL = Command.executable("filelistd")
         process.arguments = ["--dir", root, "--runtime-directory", runtimeDirectory.root] + arguments
         process.environment = ProcessInfo.processInfo.environment.filter { $0.key != "NOTIFY_SOCKET" }
+            .merging(environment) { $1 }
         let log = FileHandle(forWritingAtPath: logPath)
         process.standardError = log
         process.standardOutput = log

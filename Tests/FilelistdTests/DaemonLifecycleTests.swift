@@ -1,0 +1,133 @@
+import FileList
+import Foundation
+import Testing
+import TreeFixtures
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+@Suite("filelistd as a service: overflow, crashes, bad input, systemd")
+struct DaemonLifecycleTests {
+    @Test(
+        "an overflowed event queue ends in a full rescan that is logged, counted, and correct",
+        arguments: ["inotify", "fanotify"])
+    func overflow(events: String) throws {
+        let tree = try TemporaryTree("overflow")
+        // Existing (watched) directories: files created in new ones raise no inotify event.
+        for directory in 0..<20 { try tree.directory("burst/\(directory)") }
+        let daemon = try DaemonProcess(root: tree.root, arguments: ["--events", events, "--settle", "0.2"])
+        defer { daemon.stop() }
+        try expectConverges(tree, daemon, "before the burst")
+        // Stopped, the daemon cannot drain its queue: 20,000 events overflow the default
+        // queue of 16,384.
+        kill(daemon.process.processIdentifier, SIGSTOP)
+        for directory in 0..<20 {
+            for file in 0..<500 { try tree.file("burst/\(directory)/f\(file)", "") }
+        }
+        kill(daemon.process.processIdentifier, SIGCONT)
+        try expectConverges(tree, daemon, "after the burst")
+        #expect(daemon.log.contains("event queue overflowed"))
+        let status = try daemon.control("status")
+        #expect(status.contains("overflows: 1") || status.contains("overflows: 2"), "\(status)")
+    }
+
+    @Test("SIGKILL while publishing never leaves a partial list")
+    func killWhilePublishing() throws {
+        let tree = try TemporaryTree("daemon-crash")
+        for directory in 0..<30 {
+            for file in 0..<200 { try tree.file("d\(directory)/package-\(file)-1.0-1.fc40.noarch.rpm", "") }
+        }
+        var random = SeededRandom(seed: 7)
+        for round in 0..<12 {
+            let daemon = try DaemonProcess(root: tree.root, arguments: ["--settle", "0"])
+            // Keep the tree changing so the daemon keeps publishing, then kill it.
+            for file in 0..<Int(random.next() % 40) { try tree.file("churn/r\(round)-\(file)", "") }
+            usleep(useconds_t(random.next() % 150_000))
+            kill(daemon.process.processIdentifier, SIGKILL)
+            daemon.process.waitUntilExit()
+            if let list = publishedList(tree) {
+                #expect(throws: Never.self, "round \(round): the list is complete") { try FileListReader.parse(list) }
+            }
+            let leftovers = try tree.names().filter { $0.hasPrefix(".fullfiletimelist.tmp-") }
+            #expect(leftovers.count <= 1, "round \(round): \(leftovers)")
+        }
+    }
+
+    @Test("the root removed: exit non-zero with a message naming it", arguments: ["inotify", "fanotify"])
+    func rootRemoved(events: String) throws {
+        let parent = try TemporaryTree("root-removed")
+        try parent.file("tree/a/f", "x")
+        let root = parent.path("tree")
+        let daemon = try DaemonProcess(root: root, arguments: ["--events", events, "--settle", "0.1"])
+        #expect(DaemonProcess.wait { FileManager.default.fileExists(atPath: root + "/fullfiletimelist") })
+        try FileManager.default.removeItem(atPath: root)
+        #expect(DaemonProcess.wait { !daemon.process.isRunning })
+        #expect(daemon.process.terminationStatus != 0)
+        #expect(daemon.log.contains("was removed"))
+        #expect(daemon.log.contains(root))
+    }
+
+    @Test("a missing directory fails at start with one line naming it")
+    func missingDirectory() throws {
+        let run = try TemporaryTree("run")
+        let result = try Command.run("filelistd", ["--dir", "/nonexistent/tree", "--runtime-directory", run.root])
+        #expect(result.status != 0)
+        #expect(result.stderrLines.count == 1, "\(result.stderr)")
+        #expect(result.stderr.contains("/nonexistent/tree"))
+    }
+
+    @Test("a second daemon on the same tree is refused by the lock")
+    func secondDaemon() throws {
+        let tree = try TemporaryTree("lock")
+        let first = try DaemonProcess(root: tree.root)
+        defer { first.stop() }
+        #expect(DaemonProcess.wait { publishedList(tree) != nil })
+        let second = try Command.run(
+            "filelistd", ["--dir", tree.root, "--runtime-directory", first.runtimeDirectory.root])
+        #expect(second.status != 0)
+        #expect(second.stderr.contains("already watching"))
+        #expect(first.process.isRunning)
+    }
+
+    @Test("nothing but the list is left in the tree: lock and socket live in the runtime directory")
+    func treeStaysClean() throws {
+        let tree = try TemporaryTree("clean")
+        try tree.file("a", "")
+        let daemon = try DaemonProcess(root: tree.root, arguments: ["--settle", "0.1"])
+        #expect(DaemonProcess.wait { publishedList(tree) != nil })
+        try tree.file("b", "")
+        try expectConverges(tree, daemon, "after a change")
+        #expect(try tree.names() == ["a", "b", "fullfiletimelist"])
+        #expect(try daemon.runtimeDirectory.names().contains { $0.hasSuffix(".sock") })
+        daemon.stop()
+        #expect(try tree.names() == ["a", "b", "fullfiletimelist"])
+    }
+
+    @Test("a publish that fails (disk full) keeps the old list, logs, and retries")
+    func diskFull() throws {
+        let tree = try TemporaryTree("diskfull")
+        try tree.file("a", "")
+        let small = try TemporaryTree("tmpfs")
+        let mounted = Command.runShell("mount -t tmpfs -o size=64k quickmirror-test \(small.root)")
+        try #require(mounted == 0, "mounting a small tmpfs needs CAP_SYS_ADMIN")
+        defer { _ = Command.runShell("umount \(small.root)") }
+        let target = small.path("fullfiletimelist")
+        let daemon = try DaemonProcess(root: tree.root, arguments: ["--settle", "0.1", "-t", target])
+        defer { daemon.stop() }
+        #expect(DaemonProcess.wait { FileManager.default.fileExists(atPath: target) })
+        let old = try small.read("fullfiletimelist")
+        // About 100 KB of list: more than the file system holds.
+        for file in 0..<1500 { try tree.file("many/a-rather-long-package-name-\(file)-1.0-1.fc40.x86_64.rpm", "") }
+        #expect(DaemonProcess.wait { daemon.log.contains("cannot publish the list") })
+        #expect(try small.read("fullfiletimelist") == old)
+        try FileManager.default.removeItem(atPath: tree.path("many"))
+        try tree.file("b", "")
+        #expect(
+            DaemonProcess.wait {
+                (try? small.read("fullfiletimelist")).map { String(decoding: $0, as: UTF8.self).contains("\tb\n") }
+                    ?? false
+            })
+        #expect(daemon.process.isRunning)
+    }
+}

@@ -1,0 +1,46 @@
+import Foundation
+import Testing
+import TreeFixtures
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+@Suite("filelistd speaks sd_notify through the real libsystemd")
+struct SystemdNotifyTests {
+    @Test("READY after the first publish, STATUS counts, WATCHDOG, RELOADING around SIGHUP, STOPPING")
+    func notifications() throws {
+        let tree = try TemporaryTree("notify")
+        try tree.file("a/b", "x")
+        let sockets = try TemporaryTree("notify-socket")
+        let socket = try NotifySocket(path: sockets.path("notify"))
+        let daemon = try DaemonProcess(
+            root: tree.root, arguments: ["--settle", "0.1"],
+            environment: ["NOTIFY_SOCKET": socket.path, "WATCHDOG_USEC": "400000"])
+        defer { daemon.stop() }
+
+        let startup = socket.receive(until: "READY=1")
+        #expect(startup.last?.contains("READY=1") == true, "\(startup)")
+        #expect(startup.last?.contains("STATUS=2 entries, generation 1") == true, "\(startup)")
+        #expect(
+            FileManager.default.fileExists(atPath: tree.path("fullfiletimelist")), "READY comes after the first publish"
+        )
+
+        #expect(socket.receive(until: "WATCHDOG=1").last == "WATCHDOG=1")
+
+        kill(daemon.process.processIdentifier, SIGHUP)
+        let reload = socket.receive(until: "READY=1")
+        let reloading = reload.firstIndex { $0.contains("RELOADING=1") }
+        #expect(reloading != nil, "\(reload)")
+        #expect(reload.last?.contains("READY=1") == true)
+        #expect(reload.first { $0.contains("RELOADING=1") }?.contains("MONOTONIC_USEC=") == true)
+
+        try tree.file("a/c", "y")
+        #expect(socket.receive(until: "STATUS=3 entries, generation 2").last?.contains("generation 2") == true)
+
+        kill(daemon.process.processIdentifier, SIGTERM)
+        #expect(socket.receive(until: "STOPPING=1").last == "STOPPING=1")
+        daemon.process.waitUntilExit()
+        #expect(daemon.process.terminationStatus == 0)
+    }
+}
