@@ -3,16 +3,29 @@ import PackageDescription
 
 // Benchmarks live in their own package so the main build never pulls in their
 // dependencies. They measure the release binaries of the main package as an operator
-// runs them: as separate processes, wall time and peak RSS from wait4(2).
+// runs them (separate processes; wall time and peak RSS from wait4(2)), and the index
+// library in-process for sizes no test tree reaches.
 let package = Package(
     name: "QuickMirrorBenchmarks",
     dependencies: [
-        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2")
+        .package(name: "QuickMirror", path: "../"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
     ],
     targets: [
+        .target(name: "BenchSupport"),
         .executableTarget(
             name: "filelist-bench",
-            dependencies: [.product(name: "ArgumentParser", package: "swift-argument-parser")]
-        )
+            dependencies: ["BenchSupport", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+        ),
+        .executableTarget(
+            name: "daemon-bench",
+            dependencies: [
+                "BenchSupport",
+                .product(name: "TreeIndex", package: "QuickMirror"),
+                .product(name: "TreeScan", package: "QuickMirror"),
+                .product(name: "FileList", package: "QuickMirror"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
     ]
 )

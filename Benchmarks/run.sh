@@ -1,8 +1,18 @@
 #!/usr/bin/env bash
-# Builds the release binaries and the benchmark, then runs it. Arguments go to
-# filelist-bench, e.g. `Benchmarks/run.sh --files 1000000`.
+# Builds the release binaries and the benchmarks, then runs one. Examples:
+#   Benchmarks/run.sh filelist --files 1000000     create-filelist vs find
+#   Benchmarks/run.sh daemon --files 1000000       filelistd: READY, memory, latency, idle
+#   Benchmarks/run.sh index --entries 10000000     the index alone
 set -euo pipefail
 cd "$(dirname "$0")"
+what=${1:-filelist}
+shift || true
 swift build -c release --package-path .. --product create-filelist
+swift build -c release --package-path .. --product filelistd
 swift build -c release
-exec .build/release/filelist-bench --tool ../.build/release/create-filelist "$@"
+case "$what" in
+    filelist) exec .build/release/filelist-bench --tool ../.build/release/create-filelist "$@" ;;
+    daemon) exec .build/release/daemon-bench daemon --tool ../.build/release/filelistd "$@" ;;
+    index) exec .build/release/daemon-bench index "$@" ;;
+    *) echo "run.sh: unknown benchmark '$what' (filelist, daemon or index)" >&2; exit 2 ;;
+esac

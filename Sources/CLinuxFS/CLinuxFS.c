@@ -8,6 +8,7 @@
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/fanotify.h>
+#include <malloc.h>
 
 long qm_getdents64(int fd, void *buffer, size_t count) {
     return syscall(SYS_getdents64, fd, buffer, count);
@@ -70,4 +71,8 @@ int qm_fanotify_mark_filesystem(int fanotify_fd, const char *path) {
 
 int qm_open_by_handle(int mount_fd, const void *file_handle) {
     return open_by_handle_at(mount_fd, (struct file_handle *)file_handle, O_PATH | O_CLOEXEC);
+}
+
+void qm_release_free_memory(void) {
+    malloc_trim(0);
 }

@@ -1,3 +1,4 @@
+import CLinuxFS
 import FileList
 import Foundation
 import LinuxCalls
@@ -77,6 +78,9 @@ public final class Daemon {
         }
         pendingSince = nil
         publish()
+        // The walk's per-directory buffers were freed in the worker threads' malloc
+        // arenas; without a trim they stay resident for the life of the daemon.
+        qm_release_free_memory()
         Systemd.notify("READY=1\nSTATUS=\(statusLine())")
         if let interval = configuration.auditInterval { nextAudit = clock.now + interval }
         let watchdog = Systemd.watchdogInterval
@@ -209,6 +213,7 @@ public final class Daemon {
             warn: warn)
         rescans += 1
         lastDrift = summary
+        qm_release_free_memory()
         let metadata: Logger.Metadata = [
             "added": "\(summary.added)", "removed": "\(summary.removed)",
             "changed": "\(summary.changed + summary.symlinksChanged)",

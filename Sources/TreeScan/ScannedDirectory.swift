@@ -56,6 +56,22 @@ public struct ScannedEntry: Sendable {
     /// becomes readable (`ScanOptions.keepUnlistedSymlinks`); such an entry has no line.
     public var isListed: Bool = true
 
+    public init(
+        nameStart: UInt32, nameLength: UInt32, type: EntryType, mode: UInt32, time: Int64, size: Int64,
+        device: UInt64, inode: UInt64, linkCount: UInt32, isListed: Bool = true
+    ) {
+        self.nameStart = nameStart
+        self.nameLength = nameLength
+        self.type = type
+        self.mode = mode
+        self.time = time
+        self.size = size
+        self.device = device
+        self.inode = inode
+        self.linkCount = linkCount
+        self.isListed = isListed
+    }
+
     public var nameRange: Range<Int> { Int(nameStart)..<Int(nameStart + nameLength) }
 
     /// Directories are walked into; symlinks to directories are not.

@@ -1,4 +1,5 @@
 import ArgumentParser
+import BenchSupport
 import Foundation
 
 @main
@@ -35,7 +36,7 @@ struct FilelistBench: ParsableCommand {
         ]
         // Warm the dentry and inode caches: the benchmark measures the walk, not the disk.
         _ = try measure(find)
-        var results = Array(repeating: [Measurement](), count: commands.count)
+        var results = Array(repeating: [RunMeasurement](), count: commands.count)
         for _ in 0..<runs {
             for (index, command) in commands.enumerated() {
                 let result = try measure(command.arguments, stdout: command.stdout)
@@ -67,29 +68,7 @@ struct FilelistBench: ParsableCommand {
         }
     }
 
-    /// The tree for (files, seed), generated once and reused: creating a million files
-    /// takes minutes.
     private func cachedTree() throws -> String {
-        let tree = "\(cache)/tree-\(files)-\(seed)"
-        let marker = "\(tree).complete"
-        if FileManager.default.fileExists(atPath: marker) { return tree }
-        try? FileManager.default.removeItem(atPath: tree)
-        try FileManager.default.createDirectory(atPath: cache, withIntermediateDirectories: true)
-        FileHandle.standardError.write(Data("generating \(files) entries under \(tree)...\n".utf8))
-        let start = Date()
-        let counts = try MirrorTreeGenerator(entries: files, seed: seed).generate(at: tree)
-        let json = try JSONEncoder().encode(counts)
-        try json.write(to: URL(fileURLWithPath: marker))
-        FileHandle.standardError.write(
-            Data(
-                "generated in \(Int(Date().timeIntervalSince(start))) s: \(String(decoding: json, as: UTF8.self))\n"
-                    .utf8))
-        return tree
-    }
-
-    private func median(_ values: [Double]) -> Double {
-        let sorted = values.sorted()
-        return sorted.count % 2 == 1
-            ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
+        try MirrorTreeGenerator.cachedTree(entries: files, seed: seed, cache: cache)
     }
 }

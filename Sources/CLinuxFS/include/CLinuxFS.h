@@ -64,6 +64,9 @@ enum {
     QM_FAN_INFO_DFID = 3,
 };
 
+/// malloc_trim(3): gives freed heap memory back to the kernel.
+void qm_release_free_memory(void);
+
 /// The O_TMPFILE open flag (0 where the headers do not define it).
 int qm_o_tmpfile(void);
 

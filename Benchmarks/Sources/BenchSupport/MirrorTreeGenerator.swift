@@ -8,11 +8,16 @@ import Foundation
 /// directories of 20 to 200 entries, repodata with repomd.xml, hard links from `Server`
 /// into `Everything`, relative symlinks, and a few restricted (0750) directories.
 /// Files are empty: a tree costs inodes, not disk.
-struct MirrorTreeGenerator {
-    var entries: Int
-    var seed: UInt64
+public struct MirrorTreeGenerator {
+    public var entries: Int
+    public var seed: UInt64
 
-    struct Counts: Codable {
+    public init(entries: Int, seed: UInt64) {
+        self.entries = entries
+        self.seed = seed
+    }
+
+    public struct Counts: Codable {
         var entries = 0
         var directories = 0
         var files = 0
@@ -22,7 +27,7 @@ struct MirrorTreeGenerator {
     }
 
     /// Creates the tree under `root` (which must not exist) and returns what it made.
-    func generate(at root: String) throws -> Counts {
+    public func generate(at root: String) throws -> Counts {
         var random = SplitMix64(seed: seed)
         var counts = Counts()
         var made = Set<String>()
@@ -107,14 +112,36 @@ struct MirrorTreeGenerator {
 }
 
 /// A small deterministic generator: the same seed gives the same tree on any machine.
-struct SplitMix64 {
+public struct SplitMix64 {
     var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
+    public init(seed: UInt64) { state = seed }
+    public mutating func next() -> UInt64 {
         state &+= 0x9E37_79B9_7F4A_7C15
         var z = state
         z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
         z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
         return z ^ (z >> 31)
+    }
+}
+
+extension MirrorTreeGenerator {
+    /// The tree for (entries, seed) under `cache`, generated once and reused: creating a
+    /// million files takes minutes.
+    public static func cachedTree(entries: Int, seed: UInt64, cache: String) throws -> String {
+        let tree = "\(cache)/tree-\(entries)-\(seed)"
+        let marker = "\(tree).complete"
+        if FileManager.default.fileExists(atPath: marker) { return tree }
+        try? FileManager.default.removeItem(atPath: tree)
+        try FileManager.default.createDirectory(atPath: cache, withIntermediateDirectories: true)
+        FileHandle.standardError.write(Data("generating \(entries) entries under \(tree)...\n".utf8))
+        let start = Date()
+        let counts = try MirrorTreeGenerator(entries: entries, seed: seed).generate(at: tree)
+        let json = try JSONEncoder().encode(counts)
+        try json.write(to: URL(fileURLWithPath: marker))
+        FileHandle.standardError.write(
+            Data(
+                "generated in \(Int(Date().timeIntervalSince(start))) s: \(String(decoding: json, as: UTF8.self))\n"
+                    .utf8))
+        return tree
     }
 }

@@ -5,15 +5,15 @@ import Foundation
 #endif
 
 /// One run of a command: wall time and the peak resident set of the process.
-struct Measurement {
-    var seconds: Double
-    var peakRSSBytes: Int
-    var status: Int32
+public struct RunMeasurement {
+    public var seconds: Double
+    public var peakRSSBytes: Int
+    public var status: Int32
 }
 
 /// Runs a command with standard output sent to a file (or /dev/null) and measures it
 /// with wait4(2), which reports the child's own peak RSS.
-func measure(_ arguments: [String], stdout: String = "/dev/null") throws -> Measurement {
+public func measure(_ arguments: [String], stdout: String = "/dev/null") throws -> RunMeasurement {
     var actions = posix_spawn_file_actions_t()
     posix_spawn_file_actions_init(&actions)
     defer { posix_spawn_file_actions_destroy(&actions) }
@@ -33,5 +33,11 @@ func measure(_ arguments: [String], stdout: String = "/dev/null") throws -> Meas
     while wait4(pid, &status, 0, &usage) == -1 && errno == EINTR {}
     let elapsed = ContinuousClock.now - start
     let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
-    return Measurement(seconds: seconds, peakRSSBytes: usage.ru_maxrss * 1024, status: status)
+    return RunMeasurement(seconds: seconds, peakRSSBytes: usage.ru_maxrss * 1024, status: status)
+}
+
+public func median(_ values: [Double]) -> Double {
+    let sorted = values.sorted()
+    return sorted.count % 2 == 1
+        ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
 }
