@@ -19,8 +19,7 @@ import TreeWatch
 public final class Daemon {
     let configuration: DaemonConfiguration
     let logger: Logger
-    private var index = TreeIndex()
-    private var tracker = ChangeTracker()
+    private var trees: [WatchedTree] = []
     private var generation = 0
     private var lastPublish: Date?
     private var pendingSince: ContinuousClock.Instant?
@@ -37,47 +36,53 @@ public final class Daemon {
         self.logger = logger
     }
 
-    /// Runs until SIGTERM or SIGINT (returns) or until the tree disappears (throws).
+    private var entries: Int { trees.reduce(0) { $0 + $1.index.count } }
+    private var hasWork: Bool { trees.contains { $0.tracker.hasWork } }
+    private var overflows: Int { trees.map { $0.tracker.overflows }.max() ?? 0 }
+
+    /// Runs until SIGTERM or SIGINT (returns) or until a tree disappears (throws).
     public func run() throws {
         let lock = try RuntimeLock(path: configuration.lockPath, root: configuration.root)
-        let rootFD: FileDescriptor
-        do {
-            rootFD = try Linux.openat(nil, configuration.root, flags: O_RDONLY | O_DIRECTORY)
-        } catch {
-            throw DaemonError("cannot watch '\(configuration.root)': \(error.errno)")
-        }
-        defer { try? rootFD.close() }
-        if let info = try? Linux.fstat(rootFD, displayPath: configuration.root) {
-            rootIdentity = (UInt64(info.st_dev), UInt64(info.st_ino))
+        var rootInfo = stat()
+        guard stat(configuration.root, &rootInfo) == 0, rootInfo.st_mode & S_IFMT == S_IFDIR else {
+            throw DaemonError("cannot watch '\(configuration.root)': \(Errno(rawValue: errno == 0 ? ENOTDIR : errno))")
         }
         let source = try EventSources.make(configuration.events, root: configuration.root, logger: logger)
+        for listed in configuration.listedTrees {
+            let prefix = Array((listed.module ?? "").utf8)
+            trees.append(
+                try WatchedTree(
+                    listed: listed, prefix: prefix, options: configuration.scanOptions(for: listed), source: source))
+        }
+        // With modules, the top directory is watched too: a module removed or renamed
+        // away must stop the daemon, not leave it listing nothing.
+        if !configuration.modules.isEmpty,
+            let top = try? Linux.openat(nil, configuration.root, flags: O_RDONLY | O_DIRECTORY)
+        {
+            try? source.directoryOpened(top, path: [])
+            try? top.close()
+        }
         let signals = try SignalReader()
         let control = try ControlSocket(path: configuration.controlSocketPath)
-        let options = configuration.scanOptions
-        let reader = DirectoryReader(options: options)
         let warn = warningLogger()
 
-        // The source is live before the scan starts: a change made while the scan runs is
-        // queued and reconciled right after it.
-        Systemd.notify("STATUS=Scanning \(configuration.root)")
-        let started = clock.now
-        _ = try index.scan(
-            root: configuration.root, options: options, warn: warn,
-            directoryOpened: { [source] directory, path in try? source.directoryOpened(directory, path: path) })
-        logger.info(
-            "initial scan done",
-            metadata: [
-                "entries": "\(index.count)", "seconds": "\(Self.seconds(clock.now - started))",
-                "watches": "\(source.watchCount)",
-            ])
-        try drain(source)
-        if tracker.hasWork {
-            _ = try tracker.apply(
-                to: &index, root: configuration.root, rootFD: rootFD, reader: reader, options: options,
-                source: source, warn: warn)
+        // The source is live before the scans start: a change made while they run is
+        // queued and reconciled right after.
+        for tree in trees {
+            Systemd.notify("STATUS=Scanning \(tree.listed.root)")
+            let started = clock.now
+            _ = try tree.scan(warn: warn)
+            logger.info(
+                "initial scan done",
+                metadata: [
+                    "tree": "\(tree.name)", "entries": "\(tree.index.count)",
+                    "seconds": "\(Self.seconds(clock.now - started))", "watches": "\(source.watchCount)",
+                ])
         }
+        try drain(source)
+        if hasWork { try reconcile(warn: warn) }
         pendingSince = nil
-        publish()
+        publish(trees)
         // The walk's per-directory buffers were freed in the worker threads' malloc
         // arenas; without a trim they stay resident for the life of the daemon.
         qm_release_free_memory()
@@ -103,7 +108,7 @@ public final class Daemon {
                     if signal == SIGHUP {
                         Systemd.notify("RELOADING=1\nMONOTONIC_USEC=\(Self.monotonicMicroseconds())")
                         logger.info("rescan requested", metadata: ["by": "SIGHUP"])
-                        try rescan(rootFD: rootFD, reader: reader, options: options, source: source, warn: warn)
+                        try rescan(source: source, warn: warn)
                         Systemd.notify("READY=1\nSTATUS=\(statusLine())")
                     } else {
                         Systemd.notify("STOPPING=1")
@@ -114,9 +119,7 @@ public final class Daemon {
                 }
             }
             if descriptors[2].revents != 0 {
-                while let client = control.accept() {
-                    try serve(client, rootFD: rootFD, reader: reader, options: options, source: source, warn: warn)
-                }
+                while let client = control.accept() { try serve(client, source: source, warn: warn) }
             }
             if let next = nextWatchdog, clock.now >= next, let watchdog {
                 Systemd.notify("WATCHDOG=1")
@@ -124,26 +127,16 @@ public final class Daemon {
             }
             if let audit = nextAudit, clock.now >= audit, let interval = configuration.auditInterval {
                 logger.info("audit scan started")
-                try rescan(rootFD: rootFD, reader: reader, options: options, source: source, warn: warn)
+                try rescan(source: source, warn: warn)
                 nextAudit = clock.now + interval
             }
             if isDue() {
-                guard rootIsIntact() else {
-                    throw DaemonError("the watched tree '\(configuration.root)' was removed, moved or unmounted")
-                }
-                let summary = try tracker.apply(
-                    to: &index, root: configuration.root, rootFD: rootFD, reader: reader, options: options,
-                    source: source, warn: warn)
-                if summary.fullRescan {
-                    logger.warning(
-                        "event queue overflowed: rescanned the whole tree",
-                        metadata: ["overflows": "\(tracker.overflows)", "drift": "\(summary.drift)"])
-                }
+                let changed = try reconcile(warn: warn)
                 pendingSince = nil
-                publish()
+                publish(changed)
                 Systemd.notify("STATUS=\(statusLine())")
             } else if let retry = retryAt, clock.now >= retry {
-                publish()
+                publish(trees)
             }
         }
     }
@@ -158,15 +151,16 @@ public final class Daemon {
             throw DaemonError("\(source.name): \(error)")
         }
         guard !events.isEmpty else { return }
-        // Removing or unmounting the root sends no event every source reports the same
-        // way; a stat per batch of events settles it.
-        guard rootIsIntact() else {
-            throw DaemonError("the watched tree '\(configuration.root)' was removed, moved or unmounted")
-        }
+        // Removing or unmounting a tree sends no event that every source reports the
+        // same way; a stat per batch of events settles it.
+        try checkTreesAreIntact()
         let now = clock.now
         for event in events {
-            guard tracker.note(event, source: source) else {
-                throw DaemonError("the watched tree '\(configuration.root)' was removed or unmounted")
+            for tree in trees {
+                guard let local = tree.localEvent(event) else { continue }
+                guard tree.tracker.note(local, source: tree.source) else {
+                    throw DaemonError("the watched tree '\(configuration.root)' was removed, moved or unmounted")
+                }
             }
         }
         eventTimes.append(contentsOf: repeatElement(now, count: events.count))
@@ -175,24 +169,55 @@ public final class Daemon {
         if pendingSince == nil { pendingSince = now }
     }
 
-    private var rootIdentity: (device: UInt64, inode: UInt64)?
+    private func checkTreesAreIntact() throws {
+        for tree in trees where !tree.isIntact {
+            throw DaemonError("the watched tree '\(tree.listed.root)' was removed, moved or unmounted")
+        }
+    }
 
-    private func rootIsIntact() -> Bool {
-        var info = stat()
-        guard stat(configuration.root, &info) == 0, info.st_mode & S_IFMT == S_IFDIR else { return false }
-        guard let rootIdentity else { return true }
-        return UInt64(info.st_dev) == rootIdentity.device && UInt64(info.st_ino) == rootIdentity.inode
+    /// Applies every tree's pending changes; returns the trees that had any. A hard link
+    /// shared between modules changes the ctime of names in other modules too: those
+    /// are found by inode and re-read in a second pass.
+    @discardableResult
+    private func reconcile(warn: @escaping @Sendable (ScanWarning) -> Void) throws -> [WatchedTree] {
+        try checkTreesAreIntact()
+        var touched: [WatchedTree] = []
+        var linkedInodes: Set<UInt64> = []
+        for tree in trees where tree.tracker.hasWork {
+            let summary = try tree.apply(warn: warn)
+            if summary.fullRescan {
+                logger.warning(
+                    "event queue overflowed: rescanned the whole tree",
+                    metadata: [
+                        "tree": "\(tree.name)", "overflows": "\(tree.tracker.overflows)", "drift": "\(summary.drift)",
+                    ])
+            }
+            touched.append(tree)
+            linkedInodes.formUnion(summary.linkedInodes)
+        }
+        if trees.count > 1 && !linkedInodes.isEmpty {
+            for tree in trees {
+                for node in tree.index.nodes(withInodes: linkedInodes) {
+                    tree.tracker.markDirty(tree.index.path(of: tree.index.parentOf(node)))
+                }
+                if tree.tracker.hasWork {
+                    _ = try tree.apply(warn: warn)
+                    if !touched.contains(where: { $0 === tree }) { touched.append(tree) }
+                }
+            }
+        }
+        return touched
     }
 
     private func isDue() -> Bool {
-        guard tracker.hasWork, let pendingSince, let lastEvent else { return false }
+        guard hasWork, let pendingSince, let lastEvent else { return false }
         let now = clock.now
         return now - lastEvent >= configuration.settle || now - pendingSince >= configuration.maxDelay
     }
 
     private func nextDeadline() -> ContinuousClock.Instant? {
         var deadlines: [ContinuousClock.Instant] = []
-        if tracker.hasWork, let pendingSince, let lastEvent {
+        if hasWork, let pendingSince, let lastEvent {
             deadlines.append(min(lastEvent + configuration.settle, pendingSince + configuration.maxDelay))
         }
         if let retryAt { deadlines.append(retryAt) }
@@ -202,71 +227,103 @@ public final class Daemon {
 
     /// A full verification scan: whatever it changes is drift the events had missed.
     @discardableResult
-    private func rescan(
-        rootFD: FileDescriptor, reader: borrowing DirectoryReader, options: ScanOptions, source: some EventSource,
-        warn: @escaping @Sendable (ScanWarning) -> Void
-    ) throws -> ReconcileSummary {
+    private func rescan(source: some EventSource, warn: @escaping @Sendable (ScanWarning) -> Void) throws
+        -> ReconcileSummary
+    {
         try drain(source)
-        tracker.requestFullRescan()
-        let summary = try tracker.apply(
-            to: &index, root: configuration.root, rootFD: rootFD, reader: reader, options: options, source: source,
-            warn: warn)
+        var total = ReconcileSummary()
+        total.fullRescan = true
+        for tree in trees {
+            tree.tracker.requestFullRescan()
+            let summary = try tree.apply(warn: warn)
+            total.added += summary.added
+            total.removed += summary.removed
+            total.changed += summary.changed
+            total.symlinksChanged += summary.symlinksChanged
+        }
         rescans += 1
-        lastDrift = summary
+        lastDrift = total
         qm_release_free_memory()
         let metadata: Logger.Metadata = [
-            "added": "\(summary.added)", "removed": "\(summary.removed)",
-            "changed": "\(summary.changed + summary.symlinksChanged)",
+            "added": "\(total.added)", "removed": "\(total.removed)",
+            "changed": "\(total.changed + total.symlinksChanged)",
         ]
-        if summary.drift > 0 {
+        if total.drift > 0 {
             logger.warning("rescan found changes the events had missed", metadata: metadata)
         } else {
             logger.info("rescan found no drift", metadata: metadata)
         }
         pendingSince = nil
-        publish()
-        return summary
+        publish(trees)
+        return total
     }
 
     // MARK: Publishing
 
-    private func publish() {
-        do {
-            var outcomes: [AtomicFile.Outcome] = []
-            if let pathList = configuration.pathListPath {
-                let file = try AtomicFile(target: pathList)
-                try index.renderPaths { try file.write($0) }
-                outcomes.append(try file.commit(ifChanged: true))
+    /// Publishes the lists of `changed` trees, and of every tree linked to one of them,
+    /// linked lists in one commit step.
+    private func publish(_ changed: [WatchedTree]) {
+        guard !changed.isEmpty else { return }
+        let changedNames = Set(changed.map(\.name))
+        var groups: [[WatchedTree]] = []
+        var placed: Set<String> = []
+        for group in configuration.linkedGroups where group.contains(where: changedNames.contains) {
+            let members = trees.filter { group.contains($0.name) && !placed.contains($0.name) }
+            placed.formUnion(members.map(\.name))
+            if !members.isEmpty { groups.append(members) }
+        }
+        for tree in changed where !placed.contains(tree.name) { groups.append([tree]) }
+
+        var replaced = false
+        var failed = false
+        for group in groups {
+            do {
+                var pathLists: [AtomicFile] = []
+                var timeLists: [AtomicFile] = []
+                for tree in group {
+                    if let path = tree.listed.pathListPath {
+                        let file = try AtomicFile(target: path)
+                        try tree.index.renderPaths { try file.write($0) }
+                        pathLists.append(file)
+                    }
+                    let file = try AtomicFile(target: tree.listed.timeListPath)
+                    try tree.index.render(version: configuration.version, algorithms: configuration.options.algorithms)
+                    {
+                        try file.write($0)
+                    }
+                    timeLists.append(file)
+                }
+                // Time lists go last: a client that sees one finds the others in place.
+                let outcomes =
+                    try AtomicFile.commitTogether(pathLists, ifChanged: true)
+                    + AtomicFile.commitTogether(timeLists, ifChanged: true)
+                replaced = replaced || outcomes.contains(.replaced)
+            } catch {
+                // The old lists stay in place; try again shortly.
+                failed = true
+                logger.error(
+                    "cannot publish the list; keeping the old one and retrying",
+                    metadata: ["error": "\(error)", "trees": "\(group.map(\.name).joined(separator: " "))"])
             }
-            // The time list goes last: a client that sees it finds the others in place.
-            let file = try AtomicFile(target: configuration.timeListPath)
-            try index.render(version: configuration.version, algorithms: configuration.options.algorithms) {
-                try file.write($0)
-            }
-            outcomes.append(try file.commit(ifChanged: true))
-            retryAt = nil
-            lastPublish = Date()
-            if outcomes.contains(.replaced) || generation == 0 {
-                generation += 1
-                logger.info(
-                    "list published",
-                    metadata: [
-                        "generation": "\(generation)", "entries": "\(index.count)",
-                        "path": "\(configuration.timeListPath)",
-                    ])
-            }
-        } catch {
-            // The old list stays in place; try again shortly.
-            retryAt = clock.now + .seconds(5)
-            logger.error("cannot publish the list; keeping the old one and retrying", metadata: ["error": "\(error)"])
+        }
+        retryAt = failed ? clock.now + .seconds(5) : nil
+        guard !failed else { return }
+        lastPublish = Date()
+        if replaced || generation == 0 {
+            generation += 1
+            logger.info(
+                "list published",
+                metadata: [
+                    "generation": "\(generation)", "entries": "\(entries)",
+                    "path": "\(changed.map(\.listed.timeListPath).joined(separator: " "))",
+                ])
         }
     }
 
     // MARK: Operators
 
     private func serve(
-        _ client: FileDescriptor, rootFD: FileDescriptor, reader: borrowing DirectoryReader, options: ScanOptions,
-        source: some EventSource, warn: @escaping @Sendable (ScanWarning) -> Void
+        _ client: FileDescriptor, source: some EventSource, warn: @escaping @Sendable (ScanWarning) -> Void
     ) throws {
         defer { try? client.close() }
         var request: [UInt8] = []
@@ -279,10 +336,10 @@ public final class Daemon {
             reply = status(source: source)
         case "rescan":
             logger.info("rescan requested", metadata: ["by": "control socket"])
-            let summary = try rescan(rootFD: rootFD, reader: reader, options: options, source: source, warn: warn)
+            let summary = try rescan(source: source, warn: warn)
             reply =
                 "rescan: \(summary.added) added, \(summary.removed) removed, \(summary.changed + summary.symlinksChanged) changed"
-                + " (drift the events had missed; 0 is expected)\nentries: \(index.count)\ngeneration: \(generation)\n"
+                + " (drift the events had missed; 0 is expected)\nentries: \(entries)\ngeneration: \(generation)\n"
         default:
             reply = "unknown command '\(command)': use status or rescan\n"
         }
@@ -296,20 +353,20 @@ public final class Daemon {
         let published = lastPublish.map { "\(ISO8601DateFormatter().string(from: $0))" } ?? "never"
         return """
             root: \(configuration.root)
-            list: \(configuration.timeListPath)
+            lists: \(trees.map(\.listed.timeListPath).joined(separator: " "))
             events: \(source.name)\(source.watchCount > 0 ? " (\(source.watchCount) directory watches)" : "")
-            entries: \(index.count)
+            entries: \(entries)\(trees.count > 1 ? " (" + trees.map { "\($0.name) \($0.index.count)" }.joined(separator: ", ") + ")" : "")
             generation: \(generation)
             last publish: \(published)
             events per second: \(String(format: "%.1f", Double(recent) / 60)) (last minute)
-            overflows: \(tracker.overflows)
+            overflows: \(overflows)
             rescans: \(rescans)\(lastDrift.map { " (last drift: \($0.drift))" } ?? "")
-            pending: \(tracker.hasWork ? "yes" : "no")
+            pending: \(hasWork ? "yes" : "no")
 
             """
     }
 
-    private func statusLine() -> String { "\(index.count) entries, generation \(generation)" }
+    private func statusLine() -> String { "\(entries) entries, generation \(generation)" }
 
     private func warningLogger() -> @Sendable (ScanWarning) -> Void {
         let logger = self.logger

@@ -11,10 +11,25 @@ public enum EventBackend: String, Sendable, CaseIterable {
     case inotify
 }
 
+/// One published list: the whole `--dir`, or one module of a `--config` top directory.
+public struct ListedTree: Sendable, Equatable {
+    /// The module name, nil for a single tree.
+    public var module: String?
+    /// Absolute path of the tree the list describes.
+    public var root: String
+    public var timeListPath: String
+    public var pathListPath: String?
+}
+
 /// Everything `filelistd` needs to watch one tree and publish its lists.
 public struct DaemonConfiguration: Sendable {
-    /// The tree, as given (for messages) and as an absolute path.
+    /// The watched directory (absolute): the tree itself, or the top directory of modules.
     public var root: String
+    /// Modules below `root`, each published as `<module>/fullfiletimelist-<module>` as
+    /// Fedora's wrapper does. Empty: `root` itself is the one listed tree.
+    public var modules: [String] = []
+    /// Modules that share hard links: the lists of a group are replaced together.
+    public var linkedGroups: [[String]] = []
     /// The time list: a bare name lives in `root`.
     public var timeList = "fullfiletimelist"
     /// The `-f` list of `./`-prefixed paths, if asked for.
@@ -46,16 +61,28 @@ public struct DaemonConfiguration: Sendable {
         output.hasPrefix("/") ? output : "\(root)/\(output)"
     }
 
-    var timeListPath: String { resolve(timeList) }
-    var pathListPath: String? { pathList.map(resolve) }
+    /// The lists to keep, one per module (or one for the tree).
+    public var listedTrees: [ListedTree] {
+        guard !modules.isEmpty else {
+            return [
+                ListedTree(
+                    module: nil, root: root, timeListPath: resolve(timeList), pathListPath: pathList.map(resolve))
+            ]
+        }
+        return modules.map { module in
+            ListedTree(
+                module: module, root: "\(root)/\(module)",
+                timeListPath: "\(root)/\(module)/fullfiletimelist-\(module)", pathListPath: nil)
+        }
+    }
 
     /// The daemon's own outputs, and their temporary files, are never listed.
-    var scanOptions: ScanOptions {
+    func scanOptions(for tree: ListedTree) -> ScanOptions {
         var options = self.options
         options.keepUnlistedSymlinks = true
-        for output in [timeListPath, pathListPath].compactMap({ $0 }) {
+        for output in [tree.timeListPath, tree.pathListPath].compactMap({ $0 }) {
             let slash = output.lastIndex(of: "/")!
-            guard String(output[..<slash]) == root else { continue }
+            guard String(output[..<slash]) == tree.root else { continue }
             let name = String(output[output.index(after: slash)...])
             options.topLevelSkips.insert(Array(name.utf8))
             options.topLevelSkipPrefixes.append(Array(AtomicFile.temporaryNamePrefix(for: name).utf8))

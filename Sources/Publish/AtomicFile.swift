@@ -92,37 +92,66 @@ public final class AtomicFile {
     /// Makes the written bytes the target's content, durably.
     @discardableResult
     public func commit(ifChanged: Bool = false) throws(SystemCallError) -> Outcome {
+        let outcome = try prepareCommit(ifChanged: ifChanged)
+        if outcome == .replaced { try completeCommit() }
+        return outcome
+    }
+
+    /// Commits several files as one step: every file is written and fsynced under a
+    /// temporary name before the first rename, so the renames follow each other within
+    /// microseconds. Lists of modules that share hard links go this way: a client that
+    /// saw one new list and an old one would transfer the shared files twice.
+    public static func commitTogether(
+        _ files: [AtomicFile], ifChanged: Bool = false
+    ) throws(SystemCallError) -> [Outcome] {
+        var outcomes: [Outcome] = []
+        do {
+            for file in files { outcomes.append(try file.prepareCommit(ifChanged: ifChanged)) }
+        } catch {
+            for file in files { file.discard() }
+            throw error
+        }
+        for (file, outcome) in zip(files, outcomes) where outcome == .replaced { try file.completeCommit() }
+        return outcomes
+    }
+
+    /// First phase: unless unchanged, fsync the data and give it a temporary name.
+    private func prepareCommit(ifChanged: Bool) throws(SystemCallError) -> Outcome {
         guard let file else { throw SystemCallError("commit", path: target, errno: .badFileDescriptor) }
         if ifChanged, targetHoldsSameBytes(as: file) {
             discard()
             return .unchanged
         }
         try Linux.fsync(file, displayPath: target)
-        var temporaryName = namedTemporary
-        if temporaryName == nil {
+        if namedTemporary == nil {
             while true {
                 let name = Self.temporaryNamePrefix(for: targetName) + Self.randomSuffix()
                 do {
                     try Linux.linkTemporaryFile(file, into: directory, name: name)
-                    temporaryName = name
+                    namedTemporary = name
                     break
                 } catch  where error.errno == .fileExists {
                     continue
                 }
             }
         }
+        return .replaced
+    }
+
+    /// Second phase: rename over the target and make the rename durable.
+    private func completeCommit() throws(SystemCallError) {
+        guard let temporaryName = namedTemporary else { return }
         do {
-            try Linux.rename(temporaryName!, to: targetName, in: directory)
+            try Linux.rename(temporaryName, to: targetName, in: directory)
         } catch {
-            try? Linux.unlink(temporaryName!, in: directory)
+            discard()
             throw error
         }
         namedTemporary = nil
-        try? file.close()
-        self.file = nil
+        try? file?.close()
+        file = nil
         // The rename is durable only once the directory entry is on disk.
         try Linux.fsync(directory, displayPath: Self.split(target).directory)
-        return .replaced
     }
 
     /// Drops the new bytes; the target is left as it was.

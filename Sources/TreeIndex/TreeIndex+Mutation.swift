@@ -13,6 +13,9 @@ public struct DirectoryChange: Sendable {
     /// Inodes that gained a name while the index knew fewer names than their link count:
     /// the other names were indexed as single links; `TreeIndex.nodes(withInodes:)` finds them.
     public var unresolvedInodes: Set<UInt64> = []
+    /// Inodes with several names whose ctime may have changed: names of the same inode in
+    /// another index (another module) need a re-read too.
+    public var linkedInodes: Set<UInt64> = []
     public var added = 0
     public var removed = 0
     public var changed = 0
@@ -119,6 +122,7 @@ extension TreeIndex {
                 inodeNames[key, default: []].append(node)
             }
             if timeChanged {
+                change.linkedInodes.insert(entry.inode)
                 let others = otherLinks(of: node)
                 change.linksToRecheck.append(contentsOf: others)
                 if others.count < Int(entry.linkCount) - 1 { change.unresolvedInodes.insert(entry.inode) }
@@ -174,6 +178,7 @@ extension TreeIndex {
     /// Unlinking one name changes the ctime of the others.
     private mutating func forgetInode(of node: NodeID, change: inout DirectoryChange) {
         guard let key = inodeOfNode.removeValue(forKey: node) else { return }
+        change.linkedInodes.insert(key.inode)
         inodeNames[key]?.removeAll { $0 == node }
         if let others = inodeNames[key], !others.isEmpty {
             change.linksToRecheck.append(contentsOf: others)

@@ -27,6 +27,7 @@ extension TreeIndex {
                 total.changed += change.changed
                 total.linksToRecheck += change.linksToRecheck
                 total.unresolvedInodes.formUnion(change.unresolvedInodes)
+                total.linkedInodes.formUnion(change.linkedInodes)
             })
         return total
     }

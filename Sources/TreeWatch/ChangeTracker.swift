@@ -10,10 +10,16 @@ public struct ReconcileSummary: Sendable {
     public var changed = 0
     public var symlinksChanged = 0
     public var fullRescan = false
+    /// Hard-linked inodes whose names changed: other trees holding names of them must
+    /// re-read those (modules share hard links).
+    public var linkedInodes: Set<UInt64> = []
+
+    public init() {}
 
     public var drift: Int { added + removed + changed + symlinksChanged }
 
     mutating func add(_ change: DirectoryChange) {
+        linkedInodes.formUnion(change.linkedInodes)
         added += change.added
         removed += change.removed
         changed += change.changed
@@ -54,6 +60,9 @@ public struct ChangeTracker: ~Copyable {
         }
         return true
     }
+
+    /// Asks for a re-read of one directory (a name of an inode changed in another tree).
+    public mutating func markDirty(_ directory: [UInt8]) { dirty.insert(directory) }
 
     /// Asks for a full rescan (SIGHUP, `filelistd rescan`, an audit).
     public mutating func requestFullRescan() { needsFullRescan = true }

@@ -37,14 +37,29 @@ struct Filelistd: ParsableCommand {
 }
 
 struct TreeOptions: ParsableArguments {
-    @Option(name: [.customLong("dir"), .customShort("d")], help: "The tree to watch.")
-    var dir: String
+    @Option(name: [.customLong("dir"), .customShort("d")], help: "The tree to watch and list.")
+    var dir: String?
+
+    @Option(
+        help: ArgumentHelp(
+            "A top directory and its modules, each listed as <module>/fullfiletimelist-<module> (see README).",
+            valueName: "file"))
+    var config: String?
 
     @Option(help: "Directory for the lock and the control socket (never inside the tree).")
     var runtimeDirectory: String = DaemonConfiguration.defaultRuntimeDirectory
 
-    func configuration() -> DaemonConfiguration {
-        var configuration = DaemonConfiguration(root: Self.absolute(dir))
+    func validate() throws {
+        guard (dir == nil) != (config == nil) else { throw ValidationError("give either --dir or --config") }
+    }
+
+    func configuration() throws -> DaemonConfiguration {
+        if let config {
+            var configuration = try ConfigFile.load(path: config, runtimeDirectory: runtimeDirectory)
+            configuration.root = Self.absolute(configuration.root)
+            return configuration
+        }
+        var configuration = DaemonConfiguration(root: Self.absolute(dir ?? "."))
         configuration.runtimeDirectory = runtimeDirectory
         return configuration
     }
@@ -119,7 +134,17 @@ extension Filelistd {
         }
 
         func run() throws {
-            var configuration = tree.configuration()
+            LoggingSystem.bootstrap { label -> any LogHandler in
+                Systemd.stderrIsJournal
+                    ? JournalLogHandler(label: label) : StreamLogHandler.standardError(label: label)
+            }
+            let logger = Logger(label: "filelistd")
+            if tree.config != nil {
+                // The config file holds the list options of a tree of modules.
+                try Daemon(configuration: try tree.configuration(), logger: logger).run()
+                return
+            }
+            var configuration = try tree.configuration()
             configuration.timeList = timeList
             configuration.pathList = pathList
             configuration.version = listVersion
@@ -133,12 +158,6 @@ extension Filelistd {
             if checksumRepomd { options.checksumNames.insert(Array("repomd.xml".utf8)) }
             options.algorithms = (try? ChecksumAlgorithm.parseList(checksumAlgorithms).get()) ?? [.sha1]
             configuration.options = options
-
-            LoggingSystem.bootstrap { label -> any LogHandler in
-                Systemd.stderrIsJournal
-                    ? JournalLogHandler(label: label) : StreamLogHandler.standardError(label: label)
-            }
-            let logger = Logger(label: "filelistd")
             try Daemon(configuration: configuration, logger: logger).run()
         }
     }
@@ -147,12 +166,16 @@ extension Filelistd {
         static let configuration = CommandConfiguration(
             abstract: "Ask the running daemon for a full verification scan; print what it found.")
         @OptionGroup var tree: TreeOptions
-        func run() throws { print(try Daemon.control("rescan", configuration: tree.configuration()), terminator: "") }
+        func run() throws {
+            print(try Daemon.control("rescan", configuration: try tree.configuration()), terminator: "")
+        }
     }
 
     struct Status: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Print the running daemon's counters.")
         @OptionGroup var tree: TreeOptions
-        func run() throws { print(try Daemon.control("status", configuration: tree.configuration()), terminator: "") }
+        func run() throws {
+            print(try Daemon.control("status", configuration: try tree.configuration()), terminator: "")
+        }
     }
 }

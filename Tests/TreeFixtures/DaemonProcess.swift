@@ -11,15 +11,21 @@ public final class DaemonProcess: @unchecked Sendable {
     public let runtimeDirectory: TemporaryTree
     public let logPath: String
     public let root: String
+    public let configFile: String?
 
-    public init(root: String, arguments: [String] = [], environment: [String: String] = [:]) throws {
+    public init(
+        root: String, arguments: [String] = [], environment: [String: String] = [:], configFile: String? = nil
+    ) throws {
         self.root = root
         runtimeDirectory = try TemporaryTree("run")
         logPath = runtimeDirectory.path("filelistd.log")
         FileManager.default.createFile(atPath: logPath, contents: nil)
         process = Process()
         process.executableURL = Command.executable("filelistd")
-        process.arguments = ["--dir", root, "--runtime-directory", runtimeDirectory.root] + arguments
+        self.configFile = configFile
+        process.arguments =
+            (configFile.map { ["--config", $0] } ?? ["--dir", root])
+            + ["--runtime-directory", runtimeDirectory.root] + arguments
         process.environment = ProcessInfo.processInfo.environment.filter { $0.key != "NOTIFY_SOCKET" }
             .merging(environment) { $1 }
         let log = FileHandle(forWritingAtPath: logPath)
@@ -42,7 +48,9 @@ public final class DaemonProcess: @unchecked Sendable {
     /// Runs `filelistd COMMAND` against this daemon.
     public func control(_ command: String) throws -> String {
         let result = try Command.run(
-            "filelistd", [command, "--dir", root, "--runtime-directory", runtimeDirectory.root])
+            "filelistd",
+            [command] + (configFile.map { ["--config", $0] } ?? ["--dir", root])
+                + ["--runtime-directory", runtimeDirectory.root])
         return String(decoding: result.stdout, as: UTF8.self) + result.stderr
     }
 

@@ -15,9 +15,11 @@ public struct RandomOperations {
     private var directories: [String] = [""]
     public private(set) var performed = 0
 
-    public init(tree: TemporaryTree, seed: UInt64) {
+    /// Operations stay below `under` (a module), or anywhere in the tree.
+    public init(tree: TemporaryTree, seed: UInt64, under: String = "") {
         self.tree = tree
         random = SeededRandom(seed: seed)
+        directories = [under]
     }
 
     public mutating func run(_ count: Int) {
@@ -63,7 +65,7 @@ public struct RandomOperations {
             let path = join(directory, newName("d"))
             if mkdir(tree.path(path), 0o755) == 0 { directories.append(path) }
         case 50..<53:
-            guard let path = pick(directories), !path.isEmpty else { return }
+            guard let path = pick(directories), path != directories[0] else { return }
             try? FileManager.default.removeItem(atPath: tree.path(path))
             forget(path)
         case 53..<62:
@@ -74,7 +76,7 @@ public struct RandomOperations {
                 files.append(target)
             }
         case 62..<67:
-            guard let path = pick(directories), !path.isEmpty, let directory = pick(directories),
+            guard let path = pick(directories), path != directories[0], let directory = pick(directories),
                 directory != path, !directory.hasPrefix(path + "/")
             else { return }
             let target = join(directory, newName("m"))
@@ -91,7 +93,7 @@ public struct RandomOperations {
             let destination = target == "missing" ? target : tree.root + target
             if symlink(destination, tree.path(path)) == 0 { files.append(path) }
         case 79..<86:
-            guard let path = pick(directories), !path.isEmpty else { return }
+            guard let path = pick(directories), path != directories[0] else { return }
             let modes: [mode_t] = [0o700, 0o750, 0o755, 0o755]
             chmod(tree.path(path), modes[Int(random.next() % 4)])
         case 86..<92:

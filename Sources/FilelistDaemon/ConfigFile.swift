@@ -1,0 +1,111 @@
+import FileList
+import Foundation
+import TreeScan
+
+/// The `--config` file: a top directory and its modules, plus the list options.
+///
+/// ```
+/// # /etc/filelistd/pub.conf
+/// top = /srv/pub
+/// modules = fedora epel alt archive
+/// linked = fedora alt archive     # share hard links: lists replaced together (repeatable)
+/// checksum = yes                  # -c: checksums of repomd.xml
+/// checksum-file = CHECKSUM        # -C, repeatable
+/// skip-file = .snapshot           # -S, in each module's top directory, repeatable
+/// checksum-algorithms = sha1
+/// list-version = 2
+/// events = auto
+/// settle = 2
+/// max-delay = 60
+/// audit-interval = 86400
+/// ```
+///
+/// One `key = value` per line; `#` starts a comment. Nothing is executed.
+public enum ConfigFile {
+    public static func load(path: String, runtimeDirectory: String) throws(DaemonError) -> DaemonConfiguration {
+        let text: String
+        do {
+            text = try String(contentsOfFile: path, encoding: .utf8)
+        } catch {
+            throw DaemonError("cannot read config '\(path)': \(error.localizedDescription)")
+        }
+        return try parse(text, path: path, runtimeDirectory: runtimeDirectory)
+    }
+
+    public static func parse(_ text: String, path: String, runtimeDirectory: String) throws(DaemonError)
+        -> DaemonConfiguration
+    {
+        var values: [(line: Int, key: String, value: String)] = []
+        for (number, rawLine) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            let line = rawLine.split(separator: "#", maxSplits: 1, omittingEmptySubsequences: false).first ?? ""
+            let trimmed = line.trimmingCharacters(in: .whitespaces)
+            if trimmed.isEmpty { continue }
+            guard let equals = trimmed.firstIndex(of: "=") else {
+                throw DaemonError("\(path): line \(number + 1): expected 'key = value', found '\(trimmed)'")
+            }
+            values.append(
+                (
+                    number + 1, trimmed[..<equals].trimmingCharacters(in: .whitespaces),
+                    trimmed[trimmed.index(after: equals)...].trimmingCharacters(in: .whitespaces)
+                ))
+        }
+        func fail(_ line: Int, _ message: String) -> DaemonError { DaemonError("\(path): line \(line): \(message)") }
+        func seconds(_ line: Int, _ value: String) throws(DaemonError) -> Duration {
+            guard let number = Double(value), number >= 0 else {
+                throw fail(line, "'\(value)' is not a number of seconds")
+            }
+            return .milliseconds(Int64(number * 1000))
+        }
+
+        guard let top = values.last(where: { $0.key == "top" }) else {
+            throw DaemonError("\(path): no 'top = DIR' line")
+        }
+        var configuration = DaemonConfiguration(root: top.value)
+        configuration.runtimeDirectory = runtimeDirectory
+        var options = ScanOptions()
+        for (line, key, value) in values {
+            switch key {
+            case "top":
+                guard value.hasPrefix("/") else { throw fail(line, "top must be an absolute path") }
+            case "modules":
+                configuration.modules += value.split(separator: " ").map(String.init)
+            case "linked":
+                configuration.linkedGroups.append(value.split(separator: " ").map(String.init))
+            case "checksum":
+                if ["yes", "true", "1"].contains(value) { options.checksumNames.insert(Array("repomd.xml".utf8)) }
+            case "checksum-file":
+                options.checksumNames.insert(Array(value.utf8))
+            case "skip-file":
+                options.topLevelSkips.insert(Array(value.utf8))
+            case "checksum-algorithms":
+                switch ChecksumAlgorithm.parseList(value) {
+                case .success(let algorithms): options.algorithms = algorithms
+                case .failure(let error): throw fail(line, "\(error)")
+                }
+            case "list-version":
+                guard let version = Int(value), (2...3).contains(version) else {
+                    throw fail(line, "list-version must be 2 or 3")
+                }
+                configuration.version = version
+            case "events":
+                guard let events = EventBackend(rawValue: value) else {
+                    throw fail(line, "events must be auto, fanotify or inotify")
+                }
+                configuration.events = events
+            case "settle": configuration.settle = try seconds(line, value)
+            case "max-delay": configuration.maxDelay = try seconds(line, value)
+            case "audit-interval": configuration.auditInterval = try seconds(line, value)
+            default:
+                throw fail(line, "unknown key '\(key)'")
+            }
+        }
+        configuration.options = options
+        guard !configuration.modules.isEmpty else { throw DaemonError("\(path): no 'modules = ...' line") }
+        for group in configuration.linkedGroups {
+            for module in group where !configuration.modules.contains(module) {
+                throw DaemonError("\(path): linked module '\(module)' is not in modules")
+            }
+        }
+        return configuration
+    }
+}

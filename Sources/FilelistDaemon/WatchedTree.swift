@@ -1,0 +1,108 @@
+import LinuxCalls
+import SystemPackage
+import TreeIndex
+import TreeScan
+import TreeWatch
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// One listed tree and everything the daemon keeps for it: its index, its pending
+/// changes, its open root.
+final class WatchedTree {
+    let listed: ListedTree
+    /// The tree's path relative to the watched directory: empty, or the module name.
+    let prefix: [UInt8]
+    let options: ScanOptions
+    let rootFD: FileDescriptor
+    let identity: (device: UInt64, inode: UInt64)
+    let reader: DirectoryReader
+    let source: ScopedSource
+    var index = TreeIndex()
+    var tracker = ChangeTracker()
+
+    init(listed: ListedTree, prefix: [UInt8], options: ScanOptions, source: any EventSource) throws(DaemonError) {
+        self.listed = listed
+        self.prefix = prefix
+        self.options = options
+        do {
+            rootFD = try Linux.openat(nil, listed.root, flags: O_RDONLY | O_DIRECTORY)
+            let info = try Linux.fstat(rootFD, displayPath: listed.root)
+            identity = (UInt64(info.st_dev), UInt64(info.st_ino))
+        } catch {
+            let what = listed.module.map { "module '\($0)' at '\(listed.root)'" } ?? "'\(listed.root)'"
+            throw DaemonError("cannot watch \(what): \(error.errno)")
+        }
+        reader = DirectoryReader(options: options)
+        self.source = ScopedSource(base: source, prefix: prefix)
+    }
+
+    deinit { try? rootFD.close() }
+
+    var name: String { listed.module ?? listed.root }
+
+    /// The tree still exists at its path, as the same directory.
+    var isIntact: Bool {
+        var info = stat()
+        guard stat(listed.root, &info) == 0 else { return false }
+        return UInt64(info.st_dev) == identity.device && UInt64(info.st_ino) == identity.inode
+    }
+
+    func scan(warn: @escaping @Sendable (ScanWarning) -> Void) throws -> DirectoryChange {
+        try index.scan(root: listed.root, options: options, warn: warn, directoryOpened: source.opener)
+    }
+
+    func apply(warn: @escaping @Sendable (ScanWarning) -> Void) throws -> ReconcileSummary {
+        try tracker.apply(
+            to: &index, root: listed.root, rootFD: rootFD, reader: reader, options: options, source: source, warn: warn)
+    }
+
+    /// The event's path relative to this tree, when it falls inside it.
+    func localEvent(_ event: WatchEvent) -> WatchEvent? {
+        guard case .changed(let directory, let name, let isDirectory, let left) = event else { return event }
+        if prefix.isEmpty { return event }
+        if directory == prefix {
+            return .changed(directory: [], name: name, isDirectory: isDirectory, leftDirectory: left)
+        }
+        guard directory.count > prefix.count, directory[prefix.count] == 0x2F, directory.starts(with: prefix) else {
+            return nil
+        }
+        return .changed(
+            directory: Array(directory[(prefix.count + 1)...]), name: name, isDirectory: isDirectory,
+            leftDirectory: left)
+    }
+}
+
+/// An event source seen from one module: paths are relative to the module, the shared
+/// source's are relative to the watched top directory.
+final class ScopedSource: EventSource, @unchecked Sendable {
+    let base: any EventSource
+    let prefix: [UInt8]
+
+    init(base: any EventSource, prefix: [UInt8]) {
+        self.base = base
+        self.prefix = prefix
+    }
+
+    var name: String { base.name }
+    var fileDescriptor: FileDescriptor { base.fileDescriptor }
+    var watchCount: Int { base.watchCount }
+
+    private func scoped(_ path: [UInt8]) -> [UInt8] {
+        prefix.isEmpty ? path : path.isEmpty ? prefix : prefix + [0x2F] + path
+    }
+
+    func directoryOpened(_ directory: FileDescriptor, path: [UInt8]) throws(WatchError) {
+        try base.directoryOpened(directory, path: scoped(path))
+    }
+
+    func readEvents() throws(WatchError) -> [WatchEvent] { [] }
+
+    func forget(subtree path: [UInt8]) { base.forget(subtree: scoped(path)) }
+
+    /// The scanner's hook: watch each directory before it is read.
+    var opener: @Sendable (FileDescriptor, [UInt8]) -> Void {
+        { [self] directory, path in try? self.directoryOpened(directory, path: path) }
+    }
+}
