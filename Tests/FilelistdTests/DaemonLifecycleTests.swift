@@ -68,6 +68,17 @@ struct DaemonLifecycleTests {
         #expect(daemon.log.contains(root))
     }
 
+    @Test("--audit-interval runs verification scans on its own and logs what they found")
+    func audit() throws {
+        let tree = try TemporaryTree("audit")
+        try tree.file("a", "")
+        let daemon = try DaemonProcess(root: tree.root, arguments: ["--audit-interval", "0.3"])
+        defer { daemon.stop() }
+        #expect(DaemonProcess.wait { daemon.log.components(separatedBy: "audit scan started").count > 2 })
+        #expect(daemon.log.contains("rescan found no drift"))
+        #expect(try daemon.control("status").contains("rescans: "))
+    }
+
     @Test("a missing directory fails at start with one line naming it")
     func missingDirectory() throws {
         let run = try TemporaryTree("run")

@@ -15,7 +15,10 @@ public struct Command {
         return exe.deletingLastPathComponent()
     }()
 
-    public static func executable(_ name: String) -> URL { productsDirectory.appendingPathComponent(name) }
+    /// A package executable by name, or an absolute path as given.
+    public static func executable(_ name: String) -> URL {
+        name.hasPrefix("/") ? URL(fileURLWithPath: name) : productsDirectory.appendingPathComponent(name)
+    }
 
     /// Starts the command without waiting, for tests that kill it.
     public static func start(_ name: String, _ arguments: [String]) throws -> Process {
