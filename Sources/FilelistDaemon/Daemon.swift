@@ -156,6 +156,7 @@ public final class Daemon {
         try checkTreesAreIntact()
         let now = clock.now
         for event in events {
+            logger.debug("event", metadata: ["event": "\(event)"])
             for tree in trees {
                 guard let local = tree.localEvent(event) else { continue }
                 guard tree.tracker.note(local, source: tree.source) else {

@@ -58,8 +58,27 @@ final class WatchedTree {
             to: &index, root: listed.root, rootFD: rootFD, reader: reader, options: options, source: source, warn: warn)
     }
 
-    /// The event's path relative to this tree, when it falls inside it.
+    /// The event's path relative to this tree, when it falls inside it and is not about
+    /// the daemon's own lists (publishing must not wake the daemon again).
     func localEvent(_ event: WatchEvent) -> WatchEvent? {
+        guard let local = relative(event) else { return nil }
+        if case .changed([], let name?, _, _) = local, isOwnOutput(name) { return nil }
+        return local
+    }
+
+    private func isOwnOutput(_ name: [UInt8]) -> Bool {
+        options.topLevelSkips.contains(name) || options.topLevelSkipPrefixes.contains { name.starts(with: $0) }
+            || Self.isUnnamedTemporaryFile(name)
+    }
+
+    /// Writes to an O_TMPFILE are reported on its directory under the pseudo-name
+    /// `#<inode>`. A real file of that name in the top directory would lose its events
+    /// here, and would still be picked up by the next re-read of the top directory.
+    static func isUnnamedTemporaryFile(_ name: [UInt8]) -> Bool {
+        name.count > 1 && name[0] == 0x23 && name.dropFirst().allSatisfy { (0x30...0x39).contains($0) }
+    }
+
+    private func relative(_ event: WatchEvent) -> WatchEvent? {
         guard case .changed(let directory, let name, let isDirectory, let left) = event else { return event }
         if prefix.isEmpty { return event }
         if directory == prefix {

@@ -138,7 +138,8 @@ extension Filelistd {
                 Systemd.stderrIsJournal
                     ? JournalLogHandler(label: label) : StreamLogHandler.standardError(label: label)
             }
-            let logger = Logger(label: "filelistd")
+            var logger = Logger(label: "filelistd")
+            if ProcessInfo.processInfo.environment["FILELISTD_DEBUG"] != nil { logger.logLevel = .debug }
             if tree.config != nil {
                 // The config file holds the list options of a tree of modules.
                 try Daemon(configuration: try tree.configuration(), logger: logger).run()
