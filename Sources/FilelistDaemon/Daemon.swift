@@ -71,7 +71,10 @@ public final class Daemon {
         for tree in trees {
             Systemd.notify("STATUS=Scanning \(tree.listed.root)")
             let started = clock.now
-            _ = try tree.scan(warn: warn)
+            _ = try tree.scan(warn: warn) { entries in
+                // Live counts for `systemctl status` during a scan that can take minutes.
+                Systemd.notify("STATUS=Scanning \(tree.listed.root): \(entries) entries so far")
+            }
             logger.info(
                 "initial scan done",
                 metadata: [

@@ -49,8 +49,11 @@ final class WatchedTree {
         return UInt64(info.st_dev) == identity.device && UInt64(info.st_ino) == identity.inode
     }
 
-    func scan(warn: @escaping @Sendable (ScanWarning) -> Void) throws -> DirectoryChange {
-        try index.scan(root: listed.root, options: options, warn: warn, directoryOpened: source.opener)
+    func scan(
+        warn: @escaping @Sendable (ScanWarning) -> Void, progress: ((Int) -> Void)? = nil
+    ) throws -> DirectoryChange {
+        try index.scan(
+            root: listed.root, options: options, warn: warn, directoryOpened: source.opener, progress: progress)
     }
 
     func apply(warn: @escaping @Sendable (ScanWarning) -> Void) throws -> ReconcileSummary {

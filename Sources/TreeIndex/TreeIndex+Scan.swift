@@ -11,9 +11,11 @@ extension TreeIndex {
     public mutating func scan(
         root: String, below directory: NodeID = TreeIndex.root, options: ScanOptions,
         warn: @escaping @Sendable (ScanWarning) -> Void,
-        directoryOpened: (@Sendable (FileDescriptor, [UInt8]) -> Void)? = nil
+        directoryOpened: (@Sendable (FileDescriptor, [UInt8]) -> Void)? = nil,
+        progress: ((_ entries: Int) -> Void)? = nil
     ) throws -> DirectoryChange {
         var total = DirectoryChange()
+        var directories = 0
         let start = ScanStart(
             path: path(of: directory), underRestrictedDirectory: childrenAreUnderRestrictedDirectory(directory))
         _ = try ParallelWalk.run(
@@ -28,6 +30,8 @@ extension TreeIndex {
                 total.linksToRecheck += change.linksToRecheck
                 total.unresolvedInodes.formUnion(change.unresolvedInodes)
                 total.linkedInodes.formUnion(change.linkedInodes)
+                directories += 1
+                if directories % 1024 == 0 { progress?(count) }
             })
         return total
     }

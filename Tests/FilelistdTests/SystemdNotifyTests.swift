@@ -44,3 +44,31 @@ struct SystemdNotifyTests {
         #expect(daemon.process.terminationStatus == 0)
     }
 }
+
+/// libsystemd's journal client writes to this fixed path; on a machine without a
+/// running journald the test stands in for it.
+let journalSocket = "/run/systemd/journal/socket"
+
+@Suite("filelistd logs to the journal with structured fields")
+struct JournalLoggingTests {
+    @Test(
+        "under systemd (JOURNAL_STREAM set) each log line is a journal entry with fields",
+        .enabled(if: !FileManager.default.fileExists(atPath: journalSocket), "a real journald owns the socket"))
+    func journalFields() throws {
+        try FileManager.default.createDirectory(atPath: "/run/systemd/journal", withIntermediateDirectories: true)
+        let journal = try NotifySocket(path: journalSocket)
+        let tree = try TemporaryTree("journal")
+        try tree.file("a", "x")
+        let daemon = try DaemonProcess(root: tree.root, environment: ["JOURNAL_STREAM": "8:12345"])
+        defer { daemon.stop() }
+        let entries = journal.receive(until: "MESSAGE=list published")
+        let published = try #require(entries.last)
+        let fields = Set(published.split(separator: "\n").map(String.init))
+        #expect(fields.contains("PRIORITY=6"))
+        #expect(fields.contains("SYSLOG_IDENTIFIER=filelistd"))
+        #expect(fields.contains("GENERATION=1"))
+        #expect(fields.contains("ENTRIES=1"))
+        #expect(fields.contains("PATH=\(tree.path("fullfiletimelist"))"))
+        #expect(!daemon.log.contains("list published"), "nothing on standard error under the journal")
+    }
+}
