@@ -6,6 +6,7 @@ let package = Package(
     products: [
         .executable(name: "create-filelist", targets: ["create-filelist"]),
         .executable(name: "filelistd", targets: ["filelistd"]),
+        .executable(name: "quick-mirror", targets: ["quick-mirror"]),
         .library(name: "FileList", targets: ["FileList"]),
         .library(name: "TreeScan", targets: ["TreeScan"]),
         .library(name: "Publish", targets: ["Publish"]),
@@ -69,6 +70,18 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        .target(
+            name: "MirrorClient",
+            dependencies: [
+                "FileList", "TreeScan", "Publish", "LinuxCalls",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "SystemPackage", package: "swift-system"),
+            ]
+        ),
+        .executableTarget(
+            name: "quick-mirror",
+            dependencies: ["MirrorClient", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+        ),
         .executableTarget(
             name: "create-filelist",
             dependencies: [
@@ -81,6 +94,10 @@ let package = Package(
         .testTarget(name: "TreeScanTests", dependencies: ["TreeScan", "FileList", "TreeFixtures"]),
         .testTarget(name: "TreeIndexTests", dependencies: ["TreeIndex", "TreeScan", "FileList", "TreeFixtures"]),
         .testTarget(name: "FilelistdTests", dependencies: ["FileList", "TreeFixtures", "filelistd", "create-filelist"]),
+        .testTarget(
+            name: "MirrorClientTests",
+            dependencies: ["MirrorClient", "FileList", "TreeFixtures", "quick-mirror", "create-filelist"]
+        ),
         .testTarget(name: "PublishTests", dependencies: ["Publish", "TreeFixtures"]),
         .testTarget(name: "CreateFilelistTests", dependencies: ["FileList", "TreeFixtures", "create-filelist"]),
     ]

@@ -1,0 +1,166 @@
+import ArgumentParser
+import Foundation
+import MirrorClient
+
+@main
+struct QuickMirror: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "quick-mirror",
+        abstract: "Sync a mirror from its upstream's file lists: fetch only what changed, delete what is gone.",
+        discussion: """
+            Reads quick-fedora-mirror.conf (shell-style KEY=value; nothing in it is executed). \
+            Fetches each module's fullfiletimelist, and when one changed, hands rsync only the new and \
+            changed paths (one rsync for all modules, so hard links between them stay links), verifies \
+            the checksums the lists carry, deletes what upstream removed, and installs the new lists last. \
+            A list that does not parse, or that would delete more than --max-delete-share of the mirror, \
+            stops the run before anything changes.
+            """)
+
+    @Flag(
+        name: [.customShort("a"), .customLong("alwayscheck")],
+        help: "Compare with the local tree even when no list changed.")
+    var alwaysCheck = false
+
+    @Option(name: [.customShort("c"), .customLong("config")], help: "The configuration file.")
+    var config: String?
+
+    @Option(name: [.customShort("d")], help: "Verbosity: 0 quiet (the default under cron), 1 summary, 2 details.")
+    var level: Int?
+
+    @Flag(
+        name: [.customShort("n"), .customLong("dry-run")],
+        help: "Print what would be transferred and deleted; change nothing.")
+    var dryRun = false
+
+    @Flag(name: [.customShort("N"), .customLong("transfer-only")], help: "Transfer, but delete nothing.")
+    var transferOnly = false
+
+    @Option(name: [.customShort("t")], help: "Take this as the last successful run (seconds since the epoch).")
+    var timestamp: Int64?
+
+    @Option(
+        name: [.customShort("T"), .customLong("backdate")], help: "Move the last run time back by this many seconds.")
+    var backdate: Int64 = 0
+
+    @Option(
+        name: .customLong("set"), help: "Set a config key, e.g. --set DESTD=/srv/mirror (repeatable; for containers).")
+    var settings: [String] = []
+
+    @Option(help: "Refuse a run that would delete more than this share of the mirror.")
+    var maxDeleteShare = 0.1
+
+    @Flag(help: "Allow a run to delete more than --max-delete-share.")
+    var allowMassDelete = false
+
+    static let searchPath = [
+        "\(NSHomeDirectory())/.config/quick-fedora-mirror.conf", "/etc/quick-fedora-mirror.conf",
+        "./quick-fedora-mirror.conf",
+    ]
+
+    func run() throws {
+        var parser = ShellConfigParser()
+        var text = ""
+        var file = "--set"
+        if let path = config ?? Self.searchPath.first(where: { FileManager.default.fileExists(atPath: $0) }) {
+            file = path
+            do {
+                text = try String(contentsOfFile: path, encoding: .utf8)
+            } catch {
+                throw ValidationError("cannot read config '\(path)': \(error.localizedDescription)")
+            }
+        } else if settings.isEmpty {
+            throw ValidationError(
+                "no config: give -c FILE or --set KEY=VALUE (searched \(Self.searchPath.joined(separator: ", ")))")
+        }
+        // Command-line settings come after the file, so they win.
+        text += "\n" + settings.map { $0.replacingOccurrences(of: "\n", with: " ") }.joined(separator: "\n")
+        let configuration: ClientConfiguration
+        do {
+            configuration = try parser.parse(text, file: file)
+        } catch {
+            throw ValidationError("\(error)")
+        }
+        let verbosity = level ?? configuration.verbose
+        let logFile = configuration.logFile
+        let log: @Sendable (String) -> Void = { message in
+            Self.write(message, to: logFile)
+            if verbosity >= 1 { FileHandle.standardError.write(Data("quick-mirror: \(message)\n".utf8)) }
+        }
+        for warning in parser.warnings {
+            FileHandle.standardError.write(Data("quick-mirror: warning: \(warning)\n".utf8))
+        }
+        let lock = try RunLock(path: configuration.effectiveTimeFile + ".lock")
+        if let last = try? String(contentsOfFile: configuration.effectiveTimeFile, encoding: .utf8),
+            let seconds = Double(last.trimmingCharacters(in: .whitespacesAndNewlines)),
+            Date().timeIntervalSince1970 - seconds > 86_400
+        {
+            log("warning: the last successful run was more than a day ago")
+        }
+        var sync = MirrorSync(configuration: configuration, log: log)
+        sync.alwaysCheck = alwaysCheck
+        sync.dryRun = dryRun
+        sync.noDeletions = transferOnly
+        sync.since = timestamp
+        sync.backdate = backdate
+        sync.maxDeleteShare = maxDeleteShare
+        sync.allowMassDelete = allowMassDelete
+        do {
+            let summary = try sync.run()
+            Self.write(summary.line, to: logFile)
+            if verbosity >= 1 || (!summary.changedModules.isEmpty && verbosity >= 0 && level != nil) {
+                print(summary.line)
+            }
+        } catch {
+            Self.write("error: \(error)", to: logFile)
+            throw Failure(description: "\(error)")
+        }
+        withExtendedLifetime(lock) {}
+    }
+
+    static func write(_ line: String, to logFile: String?) {
+        guard let logFile, let handle = FileHandle(forWritingAtPath: logFile) ?? Self.create(logFile) else { return }
+        handle.seekToEndOfFile()
+        let stamp = ISO8601DateFormatter().string(from: Date())
+        handle.write(Data("\(stamp) \(line)\n".utf8))
+        try? handle.close()
+    }
+
+    static func create(_ path: String) -> FileHandle? {
+        FileManager.default.createFile(atPath: path, contents: nil)
+        return FileHandle(forWritingAtPath: path)
+    }
+
+    /// Errors are one line; `--help` prints help.
+    static func main() {
+        do {
+            var command = try parseAsRoot()
+            try command.run()
+        } catch {
+            let code = exitCode(for: error)
+            if code == .success { exit(withError: error) }
+            FileHandle.standardError.write(
+                Data("quick-mirror: error: \(error is Failure ? "\(error)" : message(for: error))\n".utf8))
+            Foundation.exit(code.rawValue == 0 ? 1 : code.rawValue)
+        }
+    }
+}
+
+struct Failure: Error, CustomStringConvertible {
+    var description: String
+}
+
+/// One run per destination: a second one finds the lock held and stops.
+final class RunLock {
+    let fd: Int32
+    init(path: String) throws {
+        fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+        guard fd >= 0 else {
+            throw Failure(description: "cannot open lock '\(path)': \(String(cString: strerror(errno)))")
+        }
+        guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
+            close(fd)
+            throw Failure(description: "another quick-mirror run holds \(path)")
+        }
+    }
+    deinit { close(fd) }
+}

@@ -1,0 +1,165 @@
+import FileList
+import Foundation
+import Testing
+import TreeFixtures
+
+/// An upstream master module with two modules sharing hard links, served by a real
+/// rsync daemon, and a downstream mirror synced by the real quick-mirror binary.
+final class MirrorFixture: @unchecked Sendable {
+    let upstream: TemporaryTree
+    let mirror: TemporaryTree
+    let daemon: RsyncDaemon
+    let config: String
+
+    init(extraConfig: String = "") throws {
+        upstream = try TemporaryTree("upstream")
+        mirror = try TemporaryTree("mirror")
+        try upstream.file("fedora/releases/40/Packages/a/a-1.rpm", "a1")
+        try upstream.file("fedora/releases/40/Packages/b/b-1.rpm", "b1")
+        try upstream.file("fedora/releases/40/repodata/repomd.xml", "<repomd/>\n")
+        try upstream.symlink("fedora/releases/latest", to: "40")
+        try upstream.file("alt/stage/readme", "alt")
+        // Enough content that ordinary deletions stay under the 10% guard.
+        for index in 0..<60 { try upstream.file("fedora/releases/40/Packages/f/filler-\(index).rpm", "f\(index)") }
+        try upstream.hardLink("alt/stage/a-1.rpm", to: "fedora/releases/40/Packages/a/a-1.rpm")
+        daemon = try RsyncDaemon(module: "master", path: upstream.root)
+        config = mirror.path(".qfm.conf")
+        try """
+        DESTD=\(mirror.root)
+        REMOTE=\(daemon.url)
+        MASTERMODULE=master
+        MODULES=(fedora-enchilada fedora-alt)
+        MODULEMAPPING=(fedora-enchilada fedora fedora-alt alt)
+        FILELIST='fullfiletimelist-$mdir'
+        MAXRETRIES=0
+        \(extraConfig)
+        """.write(toFile: config, atomically: true, encoding: .utf8)
+        try publish()
+    }
+
+    /// Regenerates the upstream lists, as filelistd or create-filelist would.
+    func publish(_ modules: [String] = ["fedora", "alt"]) throws {
+        for module in modules {
+            let result = try Command.run(
+                "create-filelist",
+                ["-d", upstream.path(module), "-c", "-s", "-t", upstream.path("\(module)/fullfiletimelist-\(module)")])
+            precondition(result.status == 0, result.stderr)
+        }
+    }
+
+    func sync(_ arguments: String...) throws -> Command.Result {
+        try Command.run("quick-mirror", ["-c", config] + arguments)
+    }
+
+    /// The mirror holds exactly the upstream tree (its own state files aside).
+    func expectIdentical(_ context: String, sourceLocation: SourceLocation = #_sourceLocation) {
+        let diff = Command.runShell(
+            "diff -r --no-dereference -x '.quick-mirror*' -x '.qfm.conf' \(upstream.root) \(mirror.root) > /tmp/qm-diff.txt 2>&1"
+        )
+        let output = (try? String(contentsOfFile: "/tmp/qm-diff.txt", encoding: .utf8)) ?? ""
+        #expect(
+            diff == 0, "\(context): mirror differs from upstream:\n\(output.prefix(2000))",
+            sourceLocation: sourceLocation)
+    }
+
+    func exists(_ path: String) -> Bool { FileManager.default.fileExists(atPath: mirror.path(path)) }
+}
+
+@Suite("quick-mirror against a real rsync daemon on 127.0.0.1")
+struct EndToEndTests {
+    @Test("first sync, update, delete, rename: the mirror equals upstream, hard links across modules stay links")
+    func lifecycle() throws {
+        let fixture = try MirrorFixture()
+        let first = try fixture.sync("-d", "1")
+        #expect(first.status == 0, "\(first.stderr)")
+        fixture.expectIdentical("after the first sync")
+        #expect(
+            try fixture.mirror.inode("fedora/releases/40/Packages/a/a-1.rpm")
+                == fixture.mirror.inode("alt/stage/a-1.rpm"),
+            "a hard link between modules is one inode on the mirror")
+
+        // Nothing changed upstream: a quick, quiet run.
+        let idle = try fixture.sync()
+        #expect(idle.status == 0)
+        #expect(idle.stdout.isEmpty && idle.stderr.isEmpty, "quiet under cron when nothing changed")
+
+        // Update, delete a file, a symlink and a whole subtree, rename.
+        DependencyScenarioTests_nextSecond()
+        try fixture.upstream.file("fedora/releases/40/Packages/a/a-1.rpm", "a1 rebuilt, longer")
+        try fixture.upstream.file("fedora/releases/41/Packages/c/c-1.rpm", "c1")
+        try fixture.upstream.remove("fedora/releases/latest")
+        try fixture.upstream.remove("fedora/releases/40/Packages/b")
+        try FileManager.default.moveItem(
+            atPath: fixture.upstream.path("alt/stage/readme"), toPath: fixture.upstream.path("alt/stage/README"))
+        try fixture.publish()
+        let second = try fixture.sync("-d", "1")
+        #expect(second.status == 0, "\(second.stderr)")
+        fixture.expectIdentical("after update, delete and rename")
+        #expect(!fixture.exists("fedora/releases/40/Packages/b"), "a removed subtree is removed")
+        #expect(!fixture.exists("fedora/releases/latest"), "a removed symlink is removed")
+        #expect(!fixture.exists("alt/stage/readme"))
+        #expect(String(decoding: second.stdout, as: UTF8.self).contains("deleted"))
+    }
+
+    @Test("a checksum mismatch that rsync's size-and-time check misses is repaired")
+    func checksumRepair() throws {
+        let fixture = try MirrorFixture()
+        #expect(try fixture.sync().status == 0)
+        // Same size, same mtime, different bytes: rsync alone would never notice.
+        let path = fixture.mirror.path("fedora/releases/40/repodata/repomd.xml")
+        let attributes = try FileManager.default.attributesOfItem(atPath: path)
+        try "<REPOMD/>\n".write(toFile: path, atomically: false, encoding: .utf8)
+        try FileManager.default.setAttributes([.modificationDate: attributes[.modificationDate]!], ofItemAtPath: path)
+        let result = try fixture.sync("-a", "-d", "1")
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(try String(contentsOfFile: path, encoding: .utf8) == "<repomd/>\n")
+        #expect(result.stderr.contains("checksum mismatch"))
+    }
+
+    @Test("restricted content is mirrored only with PREBITFLIP; FILTEREXP paths are left alone")
+    func restrictedAndFilter() throws {
+        let plain = try MirrorFixture(extraConfig: "FILTEREXP='/isos/'")
+        try plain.upstream.directory("fedora/embargo", mode: 0o750)
+        try plain.upstream.file("fedora/embargo/next.rpm", "n")
+        try plain.upstream.file("fedora/isos/big.iso", "iso")
+        try plain.publish()
+        #expect(try plain.sync().status == 0)
+        #expect(!plain.exists("fedora/embargo/next.rpm"))
+        #expect(!plain.exists("fedora/isos/big.iso"))
+        #expect(plain.exists("fedora/releases/40/Packages/a/a-1.rpm"))
+
+        let flipped = try MirrorFixture(extraConfig: "PREBITFLIP=1")
+        try flipped.upstream.directory("fedora/embargo", mode: 0o750)
+        try flipped.upstream.file("fedora/embargo/next.rpm", "n")
+        try flipped.publish()
+        #expect(try flipped.sync().status == 0)
+        #expect(flipped.exists("fedora/embargo/next.rpm"))
+    }
+
+    @Test("a run that would delete more than 10% of the mirror is refused unless allowed")
+    func massDeletion() throws {
+        let fixture = try MirrorFixture()
+        #expect(try fixture.sync().status == 0)
+        try fixture.upstream.remove("fedora/releases")
+        try fixture.upstream.file("fedora/placeholder", "p")
+        try fixture.publish(["fedora"])
+        let refused = try fixture.sync()
+        #expect(refused.status != 0)
+        #expect(refused.stderr.contains("refusing to delete"))
+        #expect(fixture.exists("fedora/releases/40/Packages/a/a-1.rpm"), "nothing deleted")
+        let allowed = try fixture.sync("--allow-mass-delete")
+        #expect(allowed.status == 0, "\(allowed.stderr)")
+        fixture.expectIdentical("after an allowed mass deletion")
+    }
+}
+
+/// Sleeps past the next second boundary, so new times show in the lists.
+func DependencyScenarioTests_nextSecond() {
+    var now = timespec()
+    clock_gettime(CLOCK_REALTIME, &now)
+    usleep(useconds_t((1_000_000_000 - now.tv_nsec) / 1000 + 50_000))
+}
+
+#if canImport(Glibc)
+    import Glibc
+#endif
