@@ -11,6 +11,7 @@ let package = Package(
         .library(name: "TreeScan", targets: ["TreeScan"]),
         .library(name: "Publish", targets: ["Publish"]),
         .library(name: "TreeIndex", targets: ["TreeIndex"]),
+        .library(name: "MirrorClient", targets: ["MirrorClient"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),

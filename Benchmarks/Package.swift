@@ -18,9 +18,10 @@ let package = Package(
             dependencies: ["BenchSupport", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
         .executableTarget(
-            name: "daemon-bench",
+            name: "quickmirror-bench",
             dependencies: [
                 "BenchSupport",
+                .product(name: "MirrorClient", package: "QuickMirror"),
                 .product(name: "TreeIndex", package: "QuickMirror"),
                 .product(name: "TreeScan", package: "QuickMirror"),
                 .product(name: "FileList", package: "QuickMirror"),

@@ -3,6 +3,7 @@
 #   Benchmarks/run.sh filelist --files 1000000     create-filelist vs find
 #   Benchmarks/run.sh daemon --files 1000000       filelistd: READY, memory, latency, idle
 #   Benchmarks/run.sh index --entries 10000000     the index alone
+#   Benchmarks/run.sh plan --entries 1000000       quick-mirror planning from two lists
 set -euo pipefail
 cd "$(dirname "$0")"
 what=${1:-filelist}
@@ -12,7 +13,8 @@ swift build -c release --package-path .. --product filelistd
 swift build -c release
 case "$what" in
     filelist) exec .build/release/filelist-bench --tool ../.build/release/create-filelist "$@" ;;
-    daemon) exec .build/release/daemon-bench daemon --tool ../.build/release/filelistd "$@" ;;
-    index) exec .build/release/daemon-bench index "$@" ;;
-    *) echo "run.sh: unknown benchmark '$what' (filelist, daemon or index)" >&2; exit 2 ;;
+    daemon) exec .build/release/quickmirror-bench daemon --tool ../.build/release/filelistd "$@" ;;
+    index) exec .build/release/quickmirror-bench index "$@" ;;
+    plan) exec .build/release/quickmirror-bench plan "$@" ;;
+    *) echo "run.sh: unknown benchmark '$what' (filelist, daemon, index or plan)" >&2; exit 2 ;;
 esac

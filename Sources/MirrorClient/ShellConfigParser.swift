@@ -38,7 +38,7 @@ public struct ShellConfigParser {
                 throw Problem(file: file, line: startLine, message: "expected KEY=value, found '\(line)'")
             }
             let key = String(line[..<equals])
-            var rest = String(line[line.index(after: equals)...])
+            var rest = Self.stripComment(String(line[line.index(after: equals)...]))
             var words: [String]
             if rest.hasPrefix("(") {
                 // An array may continue over several lines until its ')'.
@@ -47,7 +47,7 @@ public struct ShellConfigParser {
                         throw Problem(file: file, line: startLine, message: "array '\(key)' has no closing ')'")
                     }
                     number += 1
-                    rest += " " + next
+                    rest += " " + Self.stripComment(next)
                 }
                 let inner = rest.dropFirst().prefix { $0 != ")" }
                 words = try Self.words(String(inner), values: values, file: file, line: startLine)
@@ -107,6 +107,24 @@ public struct ShellConfigParser {
         configuration.logJournal = !(single("LOGJOURNAL") ?? "").isEmpty
         configuration.keepDirectoryTimes = !(single("KEEPDIRTIMES") ?? "").isEmpty
         return configuration
+    }
+
+    /// Drops a `#` comment: one that starts a word, outside quotes.
+    static func stripComment(_ line: String) -> String {
+        var quote: Character?
+        var previous: Character = " "
+        for index in line.indices {
+            let character = line[index]
+            if let open = quote {
+                if character == open { quote = nil }
+            } else if character == "'" || character == "\"" {
+                quote = character
+            } else if character == "#" && (previous == " " || previous == "\t" || previous == "(") {
+                return String(line[..<index])
+            }
+            previous = character
+        }
+        return line
     }
 
     static func closesArray(_ text: String) -> Bool {

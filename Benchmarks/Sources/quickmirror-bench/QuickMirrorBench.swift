@@ -3,11 +3,11 @@ import BenchSupport
 import Foundation
 
 @main
-struct DaemonBench: ParsableCommand {
+struct QuickMirrorBench: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "daemon-bench",
-        abstract: "Measure filelistd on a generated tree, and the index alone at millions of entries.",
-        subcommands: [DaemonRun.self, IndexRun.self])
+        commandName: "quickmirror-bench",
+        abstract: "Measure filelistd on a generated tree, the index alone, and quick-mirror's planning.",
+        subcommands: [DaemonRun.self, IndexRun.self, PlanRun.self, PlanOnce.self])
 }
 
 /// Resident set of a process, from /proc.
