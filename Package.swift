@@ -63,10 +63,14 @@ let package = Package(
                 .product(name: "SystemPackage", package: "swift-system"),
             ]
         ),
+        .target(
+            name: "CommandLineSupport",
+            dependencies: [.product(name: "ArgumentParser", package: "swift-argument-parser")]
+        ),
         .executableTarget(
             name: "filelistd",
             dependencies: [
-                "FilelistDaemon", "FileList", "TreeScan", "Systemd",
+                "FilelistDaemon", "CommandLineSupport", "FileList", "TreeScan", "Systemd",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -81,12 +85,14 @@ let package = Package(
         ),
         .executableTarget(
             name: "quick-mirror",
-            dependencies: ["MirrorClient", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: [
+                "MirrorClient", "CommandLineSupport", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
         ),
         .executableTarget(
             name: "create-filelist",
             dependencies: [
-                "FileList", "TreeScan", "Publish",
+                "FileList", "TreeScan", "Publish", "CommandLineSupport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

@@ -53,19 +53,10 @@ public final class FanotifySource: EventSource {
 
     public func readEvents() throws(WatchError) -> [WatchEvent] {
         var events: [WatchEvent] = []
-        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 18, alignment: 8)
-        defer { buffer.deallocate() }
-        while true {
-            let count = read(fileDescriptor.rawValue, buffer.baseAddress, buffer.count)
-            if count < 0 {
-                if errno == EINTR { continue }
-                if errno == EAGAIN { break }
-                throw WatchError("read(fanotify): \(Errno(rawValue: errno))")
-            }
-            if count == 0 { break }
+        try EventQueue.drain(fileDescriptor, name: "fanotify") { records, count in
             var offset = 0
             while offset + 24 <= count {
-                let event = buffer.baseAddress! + offset
+                let event = records + offset
                 let length = Int(event.loadUnaligned(as: UInt32.self))
                 let metadataLength = Int(event.loadUnaligned(fromByteOffset: 6, as: UInt16.self))
                 let mask = event.loadUnaligned(fromByteOffset: 8, as: UInt64.self)

@@ -78,19 +78,10 @@ public final class InotifySource: EventSource {
 
     public func readEvents() throws(WatchError) -> [WatchEvent] {
         var events: [WatchEvent] = []
-        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 16, alignment: 8)
-        defer { buffer.deallocate() }
-        while true {
-            let count = read(fileDescriptor.rawValue, buffer.baseAddress, buffer.count)
-            if count < 0 {
-                if errno == EINTR { continue }
-                if errno == EAGAIN { break }
-                throw WatchError("read(inotify): \(Errno(rawValue: errno))")
-            }
-            if count == 0 { break }
+        try EventQueue.drain(fileDescriptor, name: "inotify") { records, count in
             var offset = 0
             while offset < count {
-                let record = buffer.baseAddress! + offset
+                let record = records + offset
                 let wd = record.loadUnaligned(as: Int32.self)
                 let mask = record.loadUnaligned(fromByteOffset: 4, as: UInt32.self)
                 let length = Int(record.loadUnaligned(fromByteOffset: 12, as: UInt32.self))

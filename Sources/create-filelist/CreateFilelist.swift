@@ -1,4 +1,5 @@
 import ArgumentParser
+import CommandLineSupport
 import FileList
 import Foundation
 import Publish
@@ -132,30 +133,10 @@ struct CreateFilelist: ParsableCommand {
         return options
     }
 
-    /// Errors print as one line naming the problem, then exit non-zero; `--help` prints
-    /// help. ArgumentParser's default adds a usage block, which cron mails do not need.
-    static func main() {
-        do {
-            var command = try parseAsRoot()
-            try command.run()
-        } catch {
-            let code = exitCode(for: error)
-            if code == .success { exit(withError: error) }
-            if error is Failure {
-                Diagnostics.print("error: \(error)")
-                Foundation.exit(1)
-            }
-            Diagnostics.print("error: \(message(for: error)) (see 'create-filelist --help')")
-            Foundation.exit(code.rawValue == 0 ? 1 : code.rawValue)
-        }
-    }
+    static func main() { mainWithOneLineErrors() }
 }
 
-/// An error whose message is already complete.
-struct Failure: Error, CustomStringConvertible {
-    var description: String
-    init(_ description: String) { self.description = description }
-}
+typealias Failure = CommandFailure
 
 enum Diagnostics {
     static func print(_ message: String) {

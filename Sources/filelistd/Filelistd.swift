@@ -1,4 +1,5 @@
 import ArgumentParser
+import CommandLineSupport
 import FileList
 import FilelistDaemon
 import Foundation
@@ -20,19 +21,10 @@ struct Filelistd: ParsableCommand {
         subcommands: [Run.self, Rescan.self, Status.self],
         defaultSubcommand: Run.self)
 
-    /// Errors are one line; `--help` prints help.
     static func main() {
+        // Before any thread exists, so that every thread inherits the mask.
         SignalReaderSetup.blockSignals()
-        do {
-            var command = try parseAsRoot()
-            try command.run()
-        } catch {
-            let code = exitCode(for: error)
-            if code == .success { exit(withError: error) }
-            let message = error is DaemonError ? "\(error)" : message(for: error)
-            FileHandle.standardError.write(Data("filelistd: error: \(message)\n".utf8))
-            Foundation.exit(code.rawValue == 0 ? 1 : code.rawValue)
-        }
+        mainWithOneLineErrors()
     }
 }
 

@@ -1,4 +1,5 @@
 import ArgumentParser
+import CommandLineSupport
 import Foundation
 import MirrorClient
 
@@ -63,11 +64,10 @@ struct QuickMirror: ParsableCommand {
         var file = "--set"
         if let path = config ?? Self.searchPath.first(where: { FileManager.default.fileExists(atPath: $0) }) {
             file = path
-            do {
-                text = try String(contentsOfFile: path, encoding: .utf8)
-            } catch {
-                throw ValidationError("cannot read config '\(path)': \(error.localizedDescription)")
+            guard let data = FileManager.default.contents(atPath: path) else {
+                throw Failure("cannot read config '\(path)': \(String(cString: strerror(errno)))")
             }
+            text = String(decoding: data, as: UTF8.self)
         } else if settings.isEmpty {
             throw ValidationError(
                 "no config: give -c FILE or --set KEY=VALUE (searched \(Self.searchPath.joined(separator: ", ")))")
@@ -78,7 +78,7 @@ struct QuickMirror: ParsableCommand {
         do {
             configuration = try parser.parse(text, file: file)
         } catch {
-            throw ValidationError("\(error)")
+            throw Failure("\(error)")
         }
         let verbosity = level ?? configuration.verbose
         let logFile = configuration.logFile
@@ -112,7 +112,7 @@ struct QuickMirror: ParsableCommand {
             }
         } catch {
             Self.write("error: \(error)", to: logFile)
-            throw Failure(description: "\(error)")
+            throw Failure("\(error)")
         }
         withExtendedLifetime(lock) {}
     }
@@ -130,24 +130,10 @@ struct QuickMirror: ParsableCommand {
         return FileHandle(forWritingAtPath: path)
     }
 
-    /// Errors are one line; `--help` prints help.
-    static func main() {
-        do {
-            var command = try parseAsRoot()
-            try command.run()
-        } catch {
-            let code = exitCode(for: error)
-            if code == .success { exit(withError: error) }
-            FileHandle.standardError.write(
-                Data("quick-mirror: error: \(error is Failure ? "\(error)" : message(for: error))\n".utf8))
-            Foundation.exit(code.rawValue == 0 ? 1 : code.rawValue)
-        }
-    }
+    static func main() { mainWithOneLineErrors() }
 }
 
-struct Failure: Error, CustomStringConvertible {
-    var description: String
-}
+typealias Failure = CommandFailure
 
 /// One run per destination: a second one finds the lock held and stops.
 final class RunLock {
@@ -155,11 +141,11 @@ final class RunLock {
     init(path: String) throws {
         fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
         guard fd >= 0 else {
-            throw Failure(description: "cannot open lock '\(path)': \(String(cString: strerror(errno)))")
+            throw Failure("cannot open lock '\(path)': \(String(cString: strerror(errno)))")
         }
         guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
             close(fd)
-            throw Failure(description: "another quick-mirror run holds \(path)")
+            throw Failure("another quick-mirror run holds \(path)")
         }
     }
     deinit { close(fd) }
