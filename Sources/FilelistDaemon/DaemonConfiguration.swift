@@ -90,10 +90,15 @@ public struct DaemonConfiguration: Sendable {
         return options
     }
 
-    /// One file name per tree for the lock and the socket, like `systemd-escape --path`.
+    /// One file name per tree for the lock and the socket, like `systemd-escape --path`;
+    /// a long path is shortened with a hash, as a socket path holds 107 bytes at most.
     var runtimeKey: String {
         let trimmed = root.split(separator: "/").joined(separator: "-")
-        return trimmed.isEmpty ? "-" : trimmed
+        guard !trimmed.isEmpty else { return "-" }
+        guard runtimeDirectory.utf8.count + trimmed.utf8.count > 90 else { return trimmed }
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for byte in root.utf8 { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3 }
+        return String(trimmed.suffix(24)) + "-" + String(hash, radix: 16)
     }
 
     public var controlSocketPath: String { "\(runtimeDirectory)/\(runtimeKey).sock" }

@@ -43,6 +43,9 @@ struct ControlSocket: ~Copyable {
 
     init(path: String) throws(DaemonError) {
         self.path = path
+        guard path.utf8.count < 108 else {
+            throw DaemonError("control socket path '\(path)' is too long: choose a shorter --runtime-directory")
+        }
         let fd = socket(
             AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0)
         guard fd >= 0 else { throw DaemonError("socket: \(Errno(rawValue: errno))") }
@@ -86,6 +89,7 @@ struct ControlSocket: ~Copyable {
 
     /// Client side: sends one command and returns the whole reply.
     static func send(_ command: String, to path: String) throws(DaemonError) -> String {
+        guard path.utf8.count < 108 else { throw DaemonError("control socket path '\(path)' is too long") }
         let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { throw DaemonError("socket: \(Errno(rawValue: errno))") }
         defer { close(fd) }

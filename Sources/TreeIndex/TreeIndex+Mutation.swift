@@ -55,14 +55,18 @@ extension TreeIndex {
                 update(node, with: entry, isNew: true, change: &change)
                 change.added += 1
                 merged.append(node)
-                setDigests(digests[Array(scanned.names[entry.nameRange])], for: node)
+                if !digests.isEmpty || !checksums.isEmpty {
+                    setDigests(digests[Array(scanned.names[entry.nameRange])], for: node)
+                }
                 newIndex += 1
             } else {
                 let entry = scanned.entries[newIndex]
                 let node = old[oldIndex]
                 update(node, with: entry, isNew: false, change: &change)
                 merged.append(node)
-                setDigests(digests[Array(scanned.names[entry.nameRange])], for: node)
+                if !digests.isEmpty || !checksums.isEmpty {
+                    setDigests(digests[Array(scanned.names[entry.nameRange])], for: node)
+                }
                 oldIndex += 1
                 newIndex += 1
             }
