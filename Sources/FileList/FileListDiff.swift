@@ -1,8 +1,7 @@
 /// What changed between two lists, by path.
 ///
-/// Paths are compared as bytes. Lists of a million entries are matched by sorting
-/// 64-bit path hashes, not through a Dictionary of byte arrays: a fraction of the time
-/// and of the memory.
+/// Both lists' 128-bit path keys are sorted and merged: a million lines match in a
+/// fraction of a second, with no Dictionary of byte arrays and no byte comparisons.
 public struct FileListDiff: Sendable {
     /// Indexes into the new list: entries that are new or whose time, type or size changed.
     public var addedOrChanged: [Int] = []
@@ -11,58 +10,25 @@ public struct FileListDiff: Sendable {
 
     /// `comparingTimes: false` compares kind and size only: a local tree's ctimes are its
     /// own and never match the upstream list's.
-    public init(old: [FileListEntry], new: [FileListEntry], comparingTimes: Bool = true) {
-        let oldKeys = Self.sortedKeys(old)
-        let newKeys = Self.sortedKeys(new)
-        var matchedOld = [Bool](repeating: false, count: old.count)
+    public init(old: some DiffableList, new: some DiffableList, comparingTimes: Bool = true) {
+        let oldKeys = old.keysSortedByPath(comparingTimes: comparingTimes)
+        let newKeys = new.keysSortedByPath(comparingTimes: comparingTimes)
         var o = 0
-        for (hash, newIndex) in newKeys {
-            while o < oldKeys.count && oldKeys[o].hash < hash { o += 1 }
-            // Equal hashes: look through the run for the same path bytes.
-            var candidate = o
-            var found: Int?
-            while candidate < oldKeys.count && oldKeys[candidate].hash == hash {
-                let oldIndex = oldKeys[candidate].index
-                if !matchedOld[oldIndex] && old[oldIndex].path == new[newIndex].path {
-                    found = oldIndex
-                    break
-                }
-                candidate += 1
-            }
-            if let found {
-                matchedOld[found] = true
-                let before = old[found]
-                let after = new[newIndex]
-                let timeDiffers = comparingTimes && before.time != after.time
-                let sizeDiffers = before.size != after.size && after.type.kind == .file
-                if timeDiffers || sizeDiffers || before.type.kind != after.type.kind
-                    || (comparingTimes && before.type != after.type)
-                {
-                    addedOrChanged.append(newIndex)
-                }
+        var n = 0
+        while o < oldKeys.count || n < newKeys.count {
+            if n == newKeys.count || (o < oldKeys.count && oldKeys[o].key < newKeys[n].key) {
+                removed.append(Int(oldKeys[o].index))
+                o += 1
+            } else if o == oldKeys.count || newKeys[n].key < oldKeys[o].key {
+                addedOrChanged.append(Int(newKeys[n].index))
+                n += 1
             } else {
-                addedOrChanged.append(newIndex)
+                if oldKeys[o].fingerprint != newKeys[n].fingerprint { addedOrChanged.append(Int(newKeys[n].index)) }
+                o += 1
+                n += 1
             }
         }
-        for index in old.indices where !matchedOld[index] { removed.append(index) }
         addedOrChanged.sort()
-    }
-
-    static func sortedKeys(_ entries: [FileListEntry]) -> [(hash: UInt64, index: Int)] {
-        var keys = entries.indices.map { (hash: PathHash.of(entries[$0].path), index: $0) }
-        keys.sort { $0.hash < $1.hash }
-        return keys
-    }
-}
-
-/// FNV-1a over path bytes: fast, and good enough to sort by (ties compare the bytes).
-enum PathHash {
-    static func of(_ bytes: [UInt8]) -> UInt64 {
-        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
-        for byte in bytes {
-            hash ^= UInt64(byte)
-            hash &*= 0x100_0000_01b3
-        }
-        return hash
+        removed.sort()
     }
 }

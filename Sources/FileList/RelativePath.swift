@@ -10,6 +10,7 @@ public enum RelativePath {
         case dotComponent
         case emptyComponent
         case nulByte
+        case tooLong
 
         public var description: String {
             switch self {
@@ -19,27 +20,32 @@ public enum RelativePath {
             case .dotComponent: "path has a '.' component"
             case .emptyComponent: "path has an empty component ('//' or a trailing '/')"
             case .nulByte: "path contains a NUL byte"
+            case .tooLong: "path is longer than PATH_MAX (4096 bytes)"
             }
         }
     }
 
     public static func problem(in path: UnsafeBufferPointer<UInt8>) -> Problem? {
-        guard let first = path.first else { return .empty }
+        guard let base = path.baseAddress, let first = path.first else { return .empty }
         if first == slash { return .absolute }
+        if path.count > 4096 { return .tooLong }
+        // memchr does the byte scanning; only the components' edges are looked at here.
+        if memchr(base, 0, path.count) != nil { return .nulByte }
         var componentStart = 0
-        for index in 0...path.count {
-            let atEnd = index == path.count
-            if !atEnd && path[index] == 0 { return .nulByte }
-            guard atEnd || path[index] == slash else { continue }
-            switch index - componentStart {
+        while true {
+            let rest = path.count - componentStart
+            let end =
+                memchr(base + componentStart, Int32(slash), rest).map { UnsafeRawPointer($0) - UnsafeRawPointer(base) }
+                ?? path.count
+            switch end - componentStart {
             case 0: return .emptyComponent
             case 1 where path[componentStart] == dot: return .dotComponent
             case 2 where path[componentStart] == dot && path[componentStart + 1] == dot: return .parentComponent
             default: break
             }
-            componentStart = index + 1
+            if end == path.count { return nil }
+            componentStart = end + 1
         }
-        return nil
     }
 
     public static func problem(in path: [UInt8]) -> Problem? {
@@ -49,3 +55,7 @@ public enum RelativePath {
     private static let slash: UInt8 = 0x2F
     private static let dot: UInt8 = 0x2E
 }
+
+#if canImport(Glibc)
+    import Glibc
+#endif

@@ -83,27 +83,31 @@ public struct MirrorSync {
         for (module, listPath) in zip(configuration.modules, listPaths) {
             let bytes: [UInt8]
             do {
-                bytes = Array(try Data(contentsOf: URL(fileURLWithPath: "\(staging)/\(listPath)")))
+                bytes = try ListFile.read("\(staging)/\(listPath)")
             } catch {
                 throw SyncError("no list for module \(module) at \(source)/\(listPath)")
             }
-            let new: FileList
+            let installed = "\(destination)/\(listPath)"
+            // Byte-identical to the list installed by the last successful run, which was
+            // read as strictly then: nothing to do for this module.
+            if !alwaysCheck, let oldBytes = try? ListFile.read(installed), oldBytes == bytes { continue }
+            let new: CompactFileList
+            let old: CompactFileList?
             do {
-                new = try FileListReader.parse(bytes, source: "\(source)/\(listPath)")
+                (new, old) = try ListPair.parse(new: bytes, source: "\(source)/\(listPath)", oldFile: installed)
             } catch {
                 throw SyncError("refusing the list of module \(module): \(error); nothing was changed")
             }
-            guard !new.entries.isEmpty else {
+            guard new.count > 0 else {
                 throw SyncError(
                     "refusing the list of module \(module) (\(source)/\(listPath)): its [Files] section is empty; "
                         + "nothing was changed")
             }
-            let installed = "\(destination)/\(listPath)"
-            let oldBytes = (try? Data(contentsOf: URL(fileURLWithPath: installed))).map(Array.init)
-            if oldBytes == bytes && !alwaysCheck { continue }
-            let old = oldBytes.flatMap { try? FileListReader.parse($0) }
+            // The old list's bytes were not kept: the few paths to delete are read again.
             modules.append(
-                ModuleLists(module: module, directory: configuration.directory(of: module), new: new, old: old))
+                ModuleLists(
+                    module: module, directory: configuration.directory(of: module), new: new, old: old,
+                    oldFile: installed))
             newBytes[listPath] = bytes
             summary.changedModules.append(module)
         }

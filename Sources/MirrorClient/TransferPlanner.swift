@@ -7,14 +7,19 @@ public struct ModuleLists: Sendable {
     public var module: String
     /// The module's directory, below the master module and below the destination.
     public var directory: String
-    public var new: FileList
-    public var old: FileList?
+    public var new: CompactFileList
+    public var old: CompactFileList?
+    /// Where the old list was read from, when it was parsed without keeping its bytes:
+    /// the few paths a plan deletes are read from it again.
+    public var oldFile: String?
 
-    public init(module: String, directory: String, new: FileList, old: FileList?) {
+    public init(module: String, directory: String, new: CompactFileList, old: CompactFileList?, oldFile: String? = nil)
+    {
         self.module = module
         self.directory = directory
         self.new = new
         self.old = old
+        self.oldFile = oldFile
     }
 }
 
@@ -58,32 +63,44 @@ public struct TransferPlanner {
         var plan = TransferPlan()
         for module in modules {
             let prefix = Array(module.directory.utf8) + [0x2F]
-            let new = module.new.entries
+            let new = module.new
             var wanted = [Bool](repeating: false, count: new.count)
-            if let old = module.old?.entries {
+            if let old = module.old {
                 let diff = FileListDiff(old: old, new: new)
                 for index in diff.addedOrChanged { wanted[index] = true }
-                for index in diff.removed where isMirrored(old[index], prefix: prefix) {
-                    plan.deletions.append(prefix + old[index].path)
+                let removedPaths: [[UInt8]]
+                if !old.bytes.isEmpty {
+                    removedPaths = diff.removed.map { Array(old.path($0)) }
+                } else if !diff.removed.isEmpty, let file = module.oldFile, let bytes = try? ListFile.read(file) {
+                    removedPaths = old.paths(of: diff.removed, in: bytes)
+                } else {
+                    // Without the old paths nothing can be deleted safely; the next run will.
+                    removedPaths = []
+                }
+                for (index, path) in zip(diff.removed, removedPaths)
+                where isMirrored(old.type(index), prefix: prefix, path: path[...]) {
+                    plan.deletions.append(prefix + path)
                 }
                 plan.localEntries += old.count
             } else {
                 wanted = [Bool](repeating: true, count: new.count)
             }
             if let since {
-                for index in new.indices where new[index].time >= since { wanted[index] = true }
+                for index in 0..<new.count where new.time(index) >= since { wanted[index] = true }
             }
             if let present = local[module.module] {
                 // -a: compare with what is really there, by path, size and kind.
                 let diff = FileListDiff(old: present, new: new, comparingTimes: false)
-                for index in diff.addedOrChanged where new[index].type.kind != .directory { wanted[index] = true }
-                for index in diff.removed where isMirrored(present[index], prefix: prefix) {
+                for index in diff.addedOrChanged where new.type(index).kind != .directory { wanted[index] = true }
+                for index in diff.removed
+                where isMirrored(present[index].type, prefix: prefix, path: present[index].path[...]) {
                     plan.deletions.append(prefix + present[index].path)
                 }
                 plan.localEntries = max(plan.localEntries, present.count)
             }
-            for index in new.indices where wanted[index] && isMirrored(new[index], prefix: prefix) {
-                plan.transfers.append(prefix + new[index].path)
+            for index in 0..<new.count
+            where wanted[index] && isMirrored(new.type(index), prefix: prefix, path: new.path(index)) {
+                plan.transfers.append(prefix + new.path(index))
             }
             if let sha1 = module.new.checksums[.sha1] {
                 for line in sha1 { plan.checksums.append((prefix + line.path, line.hex)) }
@@ -100,10 +117,10 @@ public struct TransferPlanner {
     }
 
     /// Restricted entries only with PREBITFLIP; FILTEREXP matches are left alone both ways.
-    func isMirrored(_ entry: FileListEntry, prefix: [UInt8]) -> Bool {
-        if entry.type.isRestricted && !preBitflip { return false }
+    func isMirrored(_ type: EntryType, prefix: [UInt8], path: ArraySlice<UInt8>) -> Bool {
+        if type.isRestricted && !preBitflip { return false }
         if let filter {
-            let path = String(decoding: prefix + entry.path, as: UTF8.self)
+            let path = String(decoding: prefix + path, as: UTF8.self)
             if filter.firstMatch(in: path, range: NSRange(path.startIndex..., in: path)) != nil { return false }
         }
         return true

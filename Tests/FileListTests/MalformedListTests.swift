@@ -117,6 +117,7 @@ struct MalformedListTests {
             ("a", nil), ("a/b/c.rpm", nil), ("..a/b..", nil), (".hidden/x", nil), ("...", nil),
             ("", RelativePath.Problem.empty), ("/a", .absolute), ("a/../b", .parentComponent), ("..", .parentComponent),
             ("a/./b", .dotComponent), ("a//b", .emptyComponent), ("a/", .emptyComponent), ("a\u{0}b", .nulByte),
+            (String(repeating: "x/", count: 2049), .tooLong),
         ] as [(String, RelativePath.Problem?)])
     func relativePaths(path: String, problem: RelativePath.Problem?) {
         #expect(RelativePath.problem(in: Array(path.utf8)) == problem)

@@ -77,9 +77,11 @@ struct PlanOnce: ParsableCommand {
     @Argument var new: String
 
     func run() throws {
-        let oldList = try FileListReader.parse(Array(try Data(contentsOf: URL(fileURLWithPath: old))))
-        let newList = try FileListReader.parse(Array(try Data(contentsOf: URL(fileURLWithPath: new))))
-        let plan = TransferPlanner().plan([ModuleLists(module: "m", directory: "m", new: newList, old: oldList)])
+        // As the client does: both parsed at once, the old one without keeping its bytes.
+        let (newList, oldList) = try ListPair.parse(new: try ListFile.read(new), source: new, oldFile: old)
+        let plan = TransferPlanner().plan([
+            ModuleLists(module: "m", directory: "m", new: newList, old: oldList, oldFile: old)
+        ])
         guard plan.transfers.count > 0 else { throw ValidationError("no transfers planned") }
         FileHandle.standardError.write(
             Data("\(plan.transfers.count) transfers, \(plan.deletions.count) deletions\n".utf8))

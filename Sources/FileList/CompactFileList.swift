@@ -1,0 +1,213 @@
+/// A parsed list for big jobs: one 24-byte record per line, the lines' 128-bit path
+/// keys sorted for matching, and optionally the list's bytes.
+///
+/// `FileListReader.parse` gives an entry with its own path array per line: simple, but
+/// a million lines cost a million allocations and ~150 bytes each. A client planning a
+/// sync from two such lists keeps this instead. Paths stay where they are in the bytes
+/// (offsets are 32-bit: a list may be up to 4 GiB, ten times Fedora's); the bytes of an
+/// old list can be dropped once parsed, and read again for the few paths a plan needs.
+public struct CompactFileList: Sendable {
+    public private(set) var bytes: [UInt8]
+    public let version: Int
+    public let checksums: [ChecksumAlgorithm: [ChecksumLine]]
+    private var records: [Record] = []
+    /// Path keys with their line index, sorted by key: what `FileListDiff` matches on.
+    public private(set) var sortedKeys: [KeyedIndex] = []
+
+    /// 24 bytes: a path is at most PATH_MAX (4096) bytes, so its length fits 16 bits.
+    struct Record {
+        var pathStart: UInt32
+        var pathLength: UInt16
+        var type: EntryType
+        var time: Int64
+        var size: Int64
+    }
+
+    /// Reads with the same strictness as `FileListReader.parse`. Keys are computed here,
+    /// while each path is still in the cache.
+    public init(parsing bytes: [UInt8], source: String? = nil, keepBytes: Bool = true) throws(FileListError) {
+        var records: [Record] = []
+        var keys: [KeyedIndex] = []
+        records.reserveCapacity(bytes.count / 90)
+        keys.reserveCapacity(bytes.count / 90)
+        let result = bytes.withUnsafeBufferPointer { buffer in
+            Result { () throws(FileListError) in
+                try FileListReader.read(buffer, source: source) { view in
+                    keys.append(
+                        KeyedIndex(
+                            key: PathKey(view.path), index: UInt32(records.count),
+                            fingerprint: KeyedIndex.fingerprint(view.time, view.size, view.type, comparingTimes: true)))
+                    records.append(
+                        Record(
+                            pathStart: UInt32(view.pathOffset), pathLength: UInt16(min(view.path.count, 65_535)),
+                            type: view.type, time: view.time, size: view.size))
+                }
+            }
+        }
+        (version, checksums) = try result.get()
+        KeyedIndex.sort(&keys)
+        self.bytes = keepBytes ? bytes : []
+        self.records = records
+        sortedKeys = keys
+    }
+
+    public var count: Int { records.count }
+    public func time(_ index: Int) -> Int64 { records[index].time }
+    public func size(_ index: Int) -> Int64 { records[index].size }
+    public func type(_ index: Int) -> EntryType { records[index].type }
+
+    /// The path of a line; the list must have kept its bytes.
+    public func path(_ index: Int) -> ArraySlice<UInt8> {
+        let record = records[index]
+        return bytes[Int(record.pathStart)..<(Int(record.pathStart) + Int(record.pathLength))]
+    }
+
+    /// The paths of some lines, from the list's bytes read again (for a list parsed
+    /// with `keepBytes: false`).
+    public func paths(of indexes: [Int], in bytes: [UInt8]) -> [[UInt8]] {
+        indexes.map { index in
+            let record = records[index]
+            return Array(bytes[Int(record.pathStart)..<(Int(record.pathStart) + Int(record.pathLength))])
+        }
+    }
+
+    /// Frees the sorted keys once the diff is done.
+    public mutating func dropKeys() { sortedKeys = [] }
+
+    public func entry(_ index: Int) -> FileListEntry {
+        FileListEntry(time: time(index), type: type(index), size: size(index), path: Array(path(index)))
+    }
+}
+
+/// A 128-bit hash of a path. Lists are matched on it without comparing bytes (which
+/// would mean a cache miss per line): two different paths share a key with a
+/// probability of about 2^-87 across two lists of a million lines.
+public struct PathKey: Hashable, Comparable, Sendable {
+    public var high: UInt64
+    public var low: UInt64
+
+    public init(_ bytes: UnsafeBufferPointer<UInt8>) {
+        var a: UInt64 = 0x9E37_79B9_7F4A_7C15 ^ UInt64(bytes.count)
+        var b: UInt64 = 0xC2B2_AE3D_27D4_EB4F &+ UInt64(bytes.count)
+        let raw = UnsafeRawBufferPointer(bytes)
+        var offset = 0
+        while offset + 8 <= raw.count {
+            let word = raw.loadUnaligned(fromByteOffset: offset, as: UInt64.self)
+            a = (a ^ word) &* 0xBF58_476D_1CE4_E5B9
+            a ^= a >> 29
+            b = (b ^ word.byteSwapped) &* 0x94D0_49BB_1331_11EB
+            b ^= b >> 32
+            offset += 8
+        }
+        var tail: UInt64 = 0
+        while offset < raw.count {
+            tail = tail << 8 | UInt64(raw[offset])
+            offset += 1
+        }
+        a = (a ^ tail) &* 0x94D0_49BB_1331_11EB
+        b = (b ^ tail) &* 0xBF58_476D_1CE4_E5B9
+        high = a ^ a >> 31
+        low = b ^ b >> 29
+    }
+
+    public static func < (lhs: PathKey, rhs: PathKey) -> Bool {
+        lhs.high != rhs.high ? lhs.high < rhs.high : lhs.low < rhs.low
+    }
+}
+
+/// A line's path key, its index, and a fingerprint of what a diff compares (time, size
+/// and type; or size and kind for a local tree), so that matching two lists reads
+/// nothing but these arrays, in order.
+public struct KeyedIndex: Sendable {
+    public var key: PathKey
+    public var index: UInt32
+    public var fingerprint: UInt64
+
+    public init(key: PathKey, index: UInt32, fingerprint: UInt64) {
+        self.key = key
+        self.index = index
+        self.fingerprint = fingerprint
+    }
+
+    public static func fingerprint(_ time: Int64, _ size: Int64, _ type: EntryType, comparingTimes: Bool) -> UInt64 {
+        var value = UInt64(type.kind.rawValue)
+        if comparingTimes {
+            value = value << 8 | UInt64(type.access.rawValue)
+            value = (value ^ UInt64(bitPattern: time)) &* 0xBF58_476D_1CE4_E5B9
+        }
+        // Only a file's size matters: a directory's size is its own business.
+        if type.kind == .file { value = (value ^ UInt64(bitPattern: size)) &* 0x94D0_49BB_1331_11EB }
+        return value ^ value >> 31
+    }
+
+    /// LSD radix sort on the top 32 bits of the key (two 16-bit digits), then the rare
+    /// runs that share them (about a hundred in a million) by the whole key: several
+    /// times faster than a comparison sort on a million 32-byte elements.
+    public static func sort(_ keys: inout [KeyedIndex]) {
+        guard keys.count > 1 else { return }
+        var buffer = keys
+        var counts = [Int](repeating: 0, count: 65_537)
+        for shift in [UInt64(32), 48] {
+            keys.withUnsafeBufferPointer { source in
+                buffer.withUnsafeMutableBufferPointer { target in
+                    counts.withUnsafeMutableBufferPointer { counts in
+                        counts.update(repeating: 0)
+                        for element in source { counts[Int(element.key.high >> shift & 0xFFFF) + 1] += 1 }
+                        for digit in 1..<counts.count { counts[digit] += counts[digit - 1] }
+                        for element in source {
+                            let digit = Int(element.key.high >> shift & 0xFFFF)
+                            target[counts[digit]] = element
+                            counts[digit] += 1
+                        }
+                    }
+                }
+            }
+            swap(&keys, &buffer)
+        }
+        var start = 0
+        while start < keys.count {
+            var end = start + 1
+            while end < keys.count && keys[end].key.high >> 32 == keys[start].key.high >> 32 { end += 1 }
+            if end - start > 1 { keys[start..<end].sort { $0.key < $1.key } }
+            start = end
+        }
+    }
+}
+
+/// What `FileListDiff` needs of a list; a compact list and an array of entries (a
+/// local tree's listing) are compared without conversion.
+public protocol DiffableList {
+    var count: Int { get }
+    func time(_ index: Int) -> Int64
+    func size(_ index: Int) -> Int64
+    func type(_ index: Int) -> EntryType
+    func keysSortedByPath(comparingTimes: Bool) -> [KeyedIndex]
+}
+
+extension CompactFileList: DiffableList {
+    public func keysSortedByPath(comparingTimes: Bool) -> [KeyedIndex] {
+        if comparingTimes { return sortedKeys }
+        return sortedKeys.map { keyed in
+            let index = Int(keyed.index)
+            var copy = keyed
+            copy.fingerprint = KeyedIndex.fingerprint(time(index), size(index), type(index), comparingTimes: false)
+            return copy
+        }
+    }
+}
+
+extension Array: DiffableList where Element == FileListEntry {
+    public func time(_ index: Int) -> Int64 { self[index].time }
+    public func size(_ index: Int) -> Int64 { self[index].size }
+    public func type(_ index: Int) -> EntryType { self[index].type }
+    public func keysSortedByPath(comparingTimes: Bool) -> [KeyedIndex] {
+        var keys = indices.map { index in
+            let entry = self[index]
+            return KeyedIndex(
+                key: entry.path.withUnsafeBufferPointer(PathKey.init), index: UInt32(index),
+                fingerprint: KeyedIndex.fingerprint(entry.time, entry.size, entry.type, comparingTimes: comparingTimes))
+        }
+        KeyedIndex.sort(&keys)
+        return keys
+    }
+}
