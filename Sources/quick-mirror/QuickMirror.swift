@@ -53,6 +53,12 @@ struct QuickMirror: ParsableCommand {
     @Flag(help: "Allow a run to delete more than --max-delete-share.")
     var allowMassDelete = false
 
+    @Option(
+        help: ArgumentHelp(
+            "Run this shell command after a successful sync that changed something; QUICK_MIRROR_MODULES names the modules (MirrorManager check-ins, the next tier).",
+            valueName: "command"))
+    var hook: String?
+
     static let searchPath = [
         "\(NSHomeDirectory())/.config/quick-fedora-mirror.conf", "/etc/quick-fedora-mirror.conf",
         "./quick-fedora-mirror.conf",
@@ -107,6 +113,9 @@ struct QuickMirror: ParsableCommand {
         do {
             let summary = try sync.run()
             Self.write(summary.line, to: logFile)
+            if let hook, !summary.changedModules.isEmpty, !dryRun {
+                try Self.runHook(hook, modules: summary.changedModules, log: log)
+            }
             if verbosity >= 1 || (!summary.changedModules.isEmpty && verbosity >= 0 && level != nil) {
                 print(summary.line)
             }
@@ -115,6 +124,21 @@ struct QuickMirror: ParsableCommand {
             throw Failure("\(error)")
         }
         withExtendedLifetime(lock) {}
+    }
+
+    static func runHook(_ command: String, modules: [String], log: (String) -> Void) throws {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/bin/sh")
+        process.arguments = ["-c", command]
+        process.environment = ProcessInfo.processInfo.environment.merging(
+            ["QUICK_MIRROR_MODULES": modules.joined(separator: " ")]) { $1 }
+        try process.run()
+        process.waitUntilExit()
+        guard process.terminationStatus == 0 else {
+            throw Failure(
+                "the sync succeeded, but the hook '\(command)' failed with status \(process.terminationStatus)")
+        }
+        log("hook ran for \(modules.joined(separator: " "))")
     }
 
     static func write(_ line: String, to logFile: String?) {

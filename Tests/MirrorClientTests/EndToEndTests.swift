@@ -136,6 +136,50 @@ struct EndToEndTests {
         #expect(flipped.exists("fedora/embargo/next.rpm"))
     }
 
+    @Test("files an aborted run left in .~tmp~ are taken up and the staging directory is gone after the next run")
+    func abortedRunRecovered() throws {
+        let fixture = try MirrorFixture()
+        #expect(try fixture.sync().status == 0)
+        DependencyScenarioTests_nextSecond()
+        try fixture.upstream.file("fedora/releases/40/Packages/a/a-1.rpm", "a1 rebuilt after an aborted run")
+        try fixture.publish()
+        // What rsync --delay-updates leaves when it is killed: a partial file staged in .~tmp~.
+        try fixture.mirror.file("fedora/releases/40/Packages/a/.~tmp~/a-1.rpm", "a1 rebu")
+        let result = try fixture.sync("-d", "1")
+        #expect(result.status == 0, "\(result.stderr)")
+        fixture.expectIdentical("after the recovery")
+        #expect(!fixture.exists("fedora/releases/40/Packages/a/.~tmp~"))
+    }
+
+    @Test("the hook runs after a successful sync with the changed modules, and not when nothing changed")
+    func hook() throws {
+        let fixture = try MirrorFixture()
+        let marker = fixture.mirror.path(".quick-mirror-hook-output")
+        let hook = ["--hook", "echo \"$QUICK_MIRROR_MODULES\" >> \(marker)"]
+        #expect(try Command.run("quick-mirror", ["-c", fixture.config] + hook).status == 0)
+        #expect(try String(contentsOfFile: marker, encoding: .utf8) == "fedora-enchilada fedora-alt\n")
+        #expect(try Command.run("quick-mirror", ["-c", fixture.config] + hook).status == 0)
+        #expect(
+            try String(contentsOfFile: marker, encoding: .utf8) == "fedora-enchilada fedora-alt\n", "no change, no hook"
+        )
+    }
+
+    @Test("-n changes nothing and says what it would do; -N transfers but deletes nothing")
+    func dryRunAndTransferOnly() throws {
+        let fixture = try MirrorFixture()
+        let dry = try fixture.sync("-n", "-d", "1")
+        #expect(dry.status == 0, "\(dry.stderr)")
+        #expect(dry.stderr.contains("would transfer fedora/releases/40/Packages/a/a-1.rpm"))
+        #expect(!fixture.exists("fedora"), "a dry run writes nothing")
+        #expect(try fixture.sync().status == 0)
+        try fixture.upstream.remove("fedora/releases/40/Packages/b/b-1.rpm")
+        try fixture.upstream.file("fedora/releases/40/Packages/c/c-1.rpm", "c")
+        try fixture.publish()
+        #expect(try fixture.sync("-N").status == 0)
+        #expect(fixture.exists("fedora/releases/40/Packages/c/c-1.rpm"))
+        #expect(fixture.exists("fedora/releases/40/Packages/b/b-1.rpm"), "-N deletes nothing")
+    }
+
     @Test("a run that would delete more than 10% of the mirror is refused unless allowed")
     func massDeletion() throws {
         let fixture = try MirrorFixture()
