@@ -95,7 +95,12 @@ struct QuickMirror: ParsableCommand {
         for warning in parser.warnings {
             FileHandle.standardError.write(Data("quick-mirror: warning: \(warning)\n".utf8))
         }
-        let lock = try RunLock(path: configuration.effectiveTimeFile + ".lock")
+        guard !configuration.destination.isEmpty else { throw Failure("DESTD is not set (in \(file))") }
+        // A first run on a new mirror: the destination (where the lock lives) may not exist yet.
+        let lockPath = configuration.effectiveTimeFile + ".lock"
+        try? FileManager.default.createDirectory(
+            atPath: (lockPath as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+        let lock = try RunLock(path: lockPath)
         if let last = try? String(contentsOfFile: configuration.effectiveTimeFile, encoding: .utf8),
             let seconds = Double(last.trimmingCharacters(in: .whitespacesAndNewlines)),
             Date().timeIntervalSince1970 - seconds > 86_400

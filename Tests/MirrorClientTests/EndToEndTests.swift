@@ -101,6 +101,15 @@ struct EndToEndTests {
         #expect(String(decoding: second.stdout, as: UTF8.self).contains("deleted"))
     }
 
+    @Test("a first run creates a destination that does not exist yet")
+    func newDestination() throws {
+        let fixture = try MirrorFixture()
+        let destination = fixture.mirror.path("new/mirror")
+        let result = try fixture.sync("--set", "DESTD=\(destination)")
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(FileManager.default.fileExists(atPath: destination + "/fedora/releases/40/Packages/a/a-1.rpm"))
+    }
+
     @Test("a checksum mismatch that rsync's size-and-time check misses is repaired")
     func checksumRepair() throws {
         let fixture = try MirrorFixture()
