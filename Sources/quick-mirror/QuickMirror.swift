@@ -2,11 +2,27 @@ import ArgumentParser
 import CommandLineSupport
 import Foundation
 import MirrorClient
+import Synchronization
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 @main
 struct QuickMirror: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "quick-mirror",
+        abstract: "Keep a mirror in step with its upstream's file lists.",
+        subcommands: [Sync.self, Follow.self],
+        defaultSubcommand: Sync.self)
+
+    static func main() { mainWithOneLineErrors() }
+}
+
+/// One sync, as cron runs it (the default).
+struct Sync: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "sync",
         abstract: "Sync a mirror from its upstream's file lists: fetch only what changed, delete what is gone.",
         discussion: """
             Reads quick-fedora-mirror.conf (shell-style KEY=value; nothing in it is executed). \
@@ -17,6 +33,56 @@ struct QuickMirror: ParsableCommand {
             stops the run before anything changes.
             """)
 
+    @OptionGroup var options: SyncOptions
+
+    func run() throws {
+        let session = try options.session()
+        _ = try session.syncOnce()
+    }
+}
+
+/// Keeps syncing: polls upstream every --interval seconds, and at once again after a
+/// sync that changed something (a change may have landed upstream while it ran).
+struct Follow: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Sync, then keep syncing as upstream changes (SIGTERM or SIGINT ends it after the current run).")
+
+    @OptionGroup var options: SyncOptions
+
+    @Option(help: "Seconds between checks of the upstream lists.") var interval: Double = 60
+
+    func run() throws {
+        let session = try options.session()
+        // A parent may have started us with these blocked; a follower must hear them.
+        var set = sigset_t()
+        sigemptyset(&set)
+        for signal in [SIGTERM, SIGINT] {
+            Glibc.signal(signal) { _ in Follow.stopRequested.store(true, ordering: .relaxed) }
+            sigaddset(&set, signal)
+        }
+        pthread_sigmask(SIG_UNBLOCK, &set, nil)
+        var failures = 0
+        while !Self.stopRequested.load(ordering: .relaxed) {
+            do {
+                let changed = try session.syncOnce()
+                failures = 0
+                if changed { continue }
+            } catch {
+                // Logged by the run; a follower keeps going, backing off while upstream is unwell.
+                failures += 1
+                FileHandle.standardError.write(Data("quick-mirror: error: \(error)\n".utf8))
+            }
+            let pause = interval * Double(min(1 << min(failures, 6), 64))
+            let deadline = Date().addingTimeInterval(pause)
+            while Date() < deadline && !Self.stopRequested.load(ordering: .relaxed) { usleep(50_000) }
+        }
+    }
+
+    static let stopRequested = Atomic<Bool>(false)
+}
+
+/// The options of a sync, shared by `sync` and `follow`.
+struct SyncOptions: ParsableArguments {
     @Flag(
         name: [.customShort("a"), .customLong("alwayscheck")],
         help: "Compare with the local tree even when no list changed.")
@@ -59,12 +125,8 @@ struct QuickMirror: ParsableCommand {
             valueName: "command"))
     var hook: String?
 
-    static let searchPath = [
-        "\(NSHomeDirectory())/.config/quick-fedora-mirror.conf", "/etc/quick-fedora-mirror.conf",
-        "./quick-fedora-mirror.conf",
-    ]
-
-    func run() throws {
+    /// Reads the configuration and takes the destination's lock.
+    func session() throws -> SyncSession {
         var parser = ShellConfigParser()
         var text = ""
         var file = "--set"
@@ -89,7 +151,7 @@ struct QuickMirror: ParsableCommand {
         let verbosity = level ?? configuration.verbose
         let logFile = configuration.logFile
         let log: @Sendable (String) -> Void = { message in
-            Self.write(message, to: logFile)
+            SyncSession.write(message, to: logFile)
             if verbosity >= 1 { FileHandle.standardError.write(Data("quick-mirror: \(message)\n".utf8)) }
         }
         for warning in parser.warnings {
@@ -101,12 +163,6 @@ struct QuickMirror: ParsableCommand {
         try? FileManager.default.createDirectory(
             atPath: (lockPath as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
         let lock = try RunLock(path: lockPath)
-        if let last = try? String(contentsOfFile: configuration.effectiveTimeFile, encoding: .utf8),
-            let seconds = Double(last.trimmingCharacters(in: .whitespacesAndNewlines)),
-            Date().timeIntervalSince1970 - seconds > 86_400
-        {
-            log("warning: the last successful run was more than a day ago")
-        }
         var sync = MirrorSync(configuration: configuration, log: log)
         sync.alwaysCheck = alwaysCheck
         sync.dryRun = dryRun
@@ -115,20 +171,51 @@ struct QuickMirror: ParsableCommand {
         sync.backdate = backdate
         sync.maxDeleteShare = maxDeleteShare
         sync.allowMassDelete = allowMassDelete
+        return SyncSession(
+            sync: sync, lock: lock, hook: hook, logFile: logFile, log: log, verbosity: verbosity,
+            printsSummary: level != nil)
+    }
+
+    static let searchPath = [
+        "\(NSHomeDirectory())/.config/quick-fedora-mirror.conf", "/etc/quick-fedora-mirror.conf",
+        "./quick-fedora-mirror.conf",
+    ]
+}
+
+/// A configured sync holding the destination's lock.
+struct SyncSession {
+    var sync: MirrorSync
+    let lock: RunLock
+    let hook: String?
+    let logFile: String?
+    let log: @Sendable (String) -> Void
+    let verbosity: Int
+    let printsSummary: Bool
+
+    /// Runs once; returns whether anything changed upstream.
+    func syncOnce() throws -> Bool {
+        let configuration = sync.configuration
+        let logFile = self.logFile
+        if let last = try? String(contentsOfFile: configuration.effectiveTimeFile, encoding: .utf8),
+            let seconds = Double(last.trimmingCharacters(in: .whitespacesAndNewlines)),
+            Date().timeIntervalSince1970 - seconds > 86_400
+        {
+            log("warning: the last successful run was more than a day ago")
+        }
         do {
             let summary = try sync.run()
             Self.write(summary.line, to: logFile)
-            if let hook, !summary.changedModules.isEmpty, !dryRun {
+            if let hook, !summary.changedModules.isEmpty, !sync.dryRun {
                 try Self.runHook(hook, modules: summary.changedModules, log: log)
             }
-            if verbosity >= 1 || (!summary.changedModules.isEmpty && verbosity >= 0 && level != nil) {
+            if verbosity >= 1 || (!summary.changedModules.isEmpty && printsSummary) {
                 print(summary.line)
             }
+            return !summary.changedModules.isEmpty && !sync.dryRun
         } catch {
             Self.write("error: \(error)", to: logFile)
             throw Failure("\(error)")
         }
-        withExtendedLifetime(lock) {}
     }
 
     static func runHook(_ command: String, modules: [String], log: (String) -> Void) throws {
@@ -159,7 +246,6 @@ struct QuickMirror: ParsableCommand {
         return FileHandle(forWritingAtPath: path)
     }
 
-    static func main() { mainWithOneLineErrors() }
 }
 
 typealias Failure = CommandFailure

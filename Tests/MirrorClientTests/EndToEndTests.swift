@@ -101,6 +101,32 @@ struct EndToEndTests {
         #expect(String(decoding: second.stdout, as: UTF8.self).contains("deleted"))
     }
 
+    @Test("follow keeps the mirror in step as upstream changes, and SIGTERM ends it cleanly")
+    func follow() throws {
+        let fixture = try MirrorFixture()
+        let log = fixture.mirror.path(".quick-mirror-follow.log")
+        let process = try Command.start(
+            "quick-mirror", ["follow", "-c", fixture.config, "--interval", "0.3", "-d", "1"], log: log)
+        defer { if process.isRunning { process.terminate() } }
+        let identical = {
+            Command.runShell(
+                "diff -r --no-dereference -x '.quick-mirror*' -x '.qfm.conf' \(fixture.upstream.root) \(fixture.mirror.root)"
+            )
+                == 0
+        }
+        #expect(
+            DaemonProcess.wait(until: identical),
+            "the first sync: \((try? String(contentsOfFile: log, encoding: .utf8)) ?? "")")
+        DependencyScenarioTests_nextSecond()
+        try fixture.upstream.file("fedora/releases/42/Packages/n/new-1.rpm", "new")
+        try fixture.upstream.remove("alt/stage/readme")
+        try fixture.publish()
+        #expect(DaemonProcess.wait(until: identical), "a later change followed without being asked")
+        kill(process.processIdentifier, SIGTERM)
+        #expect(DaemonProcess.wait(timeout: .seconds(10)) { !process.isRunning })
+        #expect(process.terminationStatus == 0)
+    }
+
     @Test("a first run creates a destination that does not exist yet")
     func newDestination() throws {
         let fixture = try MirrorFixture()

@@ -21,12 +21,16 @@ public struct Command {
     }
 
     /// Starts the command without waiting, for tests that kill it.
-    public static func start(_ name: String, _ arguments: [String]) throws -> Process {
+    public static func start(_ name: String, _ arguments: [String], log: String? = nil) throws -> Process {
         let process = Process()
         process.executableURL = executable(name)
         process.arguments = arguments
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
+        if let log {
+            FileManager.default.createFile(atPath: log, contents: nil)
+            process.standardError = FileHandle(forWritingAtPath: log)
+        }
         try process.run()
         return process
     }
