@@ -77,6 +77,7 @@ public struct MirrorSync {
             throw SyncError("cannot fetch the file lists from \(source): \(error)")
         }
         var modules: [ModuleLists] = []
+        var unchangedEntries = 0
         var newBytes: [String: [UInt8]] = [:]
         var summary = SyncSummary()
         summary.dryRun = dryRun
@@ -90,7 +91,12 @@ public struct MirrorSync {
             let installed = "\(destination)/\(listPath)"
             // Byte-identical to the list installed by the last successful run, which was
             // read as strictly then: nothing to do for this module.
-            if !alwaysCheck, let oldBytes = try? ListFile.read(installed), oldBytes == bytes { continue }
+            if !alwaysCheck, let oldBytes = try? ListFile.read(installed), oldBytes == bytes {
+                // Unchanged modules still count in the share a run may delete: the guard is
+                // about the whole mirror, not the one module that changed.
+                unchangedEntries += bytes.lazy.filter { $0 == 0x0A }.count
+                continue
+            }
             let new: CompactFileList
             let old: CompactFileList?
             do {
@@ -136,6 +142,7 @@ public struct MirrorSync {
             }
         }
         var plan = planner.plan(modules, local: local)
+        plan.localEntries += unchangedEntries
         for extra in configuration.extraFiles { plan.transfers.append(Array(extra.utf8)) }
         if noDeletions { plan.deletions = [] }
         if plan.deletionShare > maxDeleteShare && !allowMassDelete {
