@@ -24,19 +24,24 @@ public struct CompactFileList: Sendable {
     }
 
     /// Reads with the same strictness as `FileListReader.parse`. Keys are computed here,
-    /// while each path is still in the cache.
-    public init(parsing bytes: [UInt8], source: String? = nil, keepBytes: Bool = true) throws(FileListError) {
+    /// while each path is still in the cache. `keysOnly` keeps just what a diff needs of
+    /// an old list (no bytes, no records): its few removed lines are read again with
+    /// `lines(at:in:)`.
+    public init(parsing bytes: [UInt8], source: String? = nil, keysOnly: Bool = false) throws(FileListError) {
         var records: [Record] = []
         var keys: [KeyedIndex] = []
-        records.reserveCapacity(bytes.count / 90)
+        var lineCount = 0
+        if !keysOnly { records.reserveCapacity(bytes.count / 90) }
         keys.reserveCapacity(bytes.count / 90)
         let result = bytes.withUnsafeBufferPointer { buffer in
             Result { () throws(FileListError) in
                 try FileListReader.read(buffer, source: source) { view in
                     keys.append(
                         KeyedIndex(
-                            key: PathKey(view.path), index: UInt32(records.count),
+                            key: PathKey(view.path), index: UInt32(lineCount),
                             fingerprint: KeyedIndex.fingerprint(view.time, view.size, view.type, comparingTimes: true)))
+                    lineCount += 1
+                    if keysOnly { return }
                     records.append(
                         Record(
                             pathStart: UInt32(view.pathOffset), pathLength: UInt16(min(view.path.count, 65_535)),
@@ -46,12 +51,13 @@ public struct CompactFileList: Sendable {
         }
         (version, checksums) = try result.get()
         KeyedIndex.sort(&keys)
-        self.bytes = keepBytes ? bytes : []
+        self.bytes = keysOnly ? [] : bytes
         self.records = records
+        count = lineCount
         sortedKeys = keys
     }
 
-    public var count: Int { records.count }
+    public let count: Int
     public func time(_ index: Int) -> Int64 { records[index].time }
     public func size(_ index: Int) -> Int64 { records[index].size }
     public func type(_ index: Int) -> EntryType { records[index].type }
@@ -62,13 +68,23 @@ public struct CompactFileList: Sendable {
         return bytes[Int(record.pathStart)..<(Int(record.pathStart) + Int(record.pathLength))]
     }
 
-    /// The paths of some lines, from the list's bytes read again (for a list parsed
-    /// with `keepBytes: false`).
-    public func paths(of indexes: [Int], in bytes: [UInt8]) -> [[UInt8]] {
-        indexes.map { index in
-            let record = records[index]
-            return Array(bytes[Int(record.pathStart)..<(Int(record.pathStart) + Int(record.pathLength))])
+    /// The type and path of some lines (sorted indexes), from the list's bytes read
+    /// again: for a list parsed with `keysOnly`. One pass over the bytes.
+    public static func lines(at indexes: [Int], in bytes: [UInt8]) -> [(type: EntryType, path: [UInt8])] {
+        guard !indexes.isEmpty else { return [] }
+        var result: [(type: EntryType, path: [UInt8])] = []
+        var line = 0
+        var next = 0
+        _ = bytes.withUnsafeBufferPointer { buffer in
+            try? FileListReader.read(buffer) { view in
+                if next < indexes.count && indexes[next] == line {
+                    result.append((view.type, Array(view.path)))
+                    next += 1
+                }
+                line += 1
+            }
         }
+        return result
     }
 
     /// Frees the sorted keys once the diff is done.

@@ -4,9 +4,9 @@ import FileList
 /// A module's new list and the old one installed by the last successful run.
 ///
 /// Up to `concurrentLimit` bytes, both are parsed at once on two cores. Beyond it they
-/// are parsed one after the other, old first, dropping its bytes before the new one is
-/// read: measured on a million-line list, parallel parsing takes 0.47 s but peaks at
-/// 409 MB, sequential 0.75 s and 283 MB (`Benchmarks/run.sh plan`).
+/// are parsed one after the other (`Benchmarks/run.sh plan` on a million lines: 0.45 s
+/// and about 400 MB at once, against 0.75 s and under 300 MB one after the other). The
+/// old list keeps only its keys.
 public enum ListPair {
     public static let concurrentLimit = 32 << 20
 
@@ -15,7 +15,7 @@ public enum ListPair {
     ) throws(FileListError) -> (new: CompactFileList, old: CompactFileList?) {
         // An old list that no longer reads is treated as absent: a full sync, no deletions.
         let parseOld: @Sendable () -> CompactFileList? = {
-            (try? ListFile.read(oldFile)).flatMap { try? CompactFileList(parsing: $0, keepBytes: false) }
+            (try? ListFile.read(oldFile)).flatMap { try? CompactFileList(parsing: $0, keysOnly: true) }
         }
         guard bytes.count <= concurrentLimit else {
             let old = parseOld()

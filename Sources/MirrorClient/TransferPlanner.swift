@@ -68,18 +68,17 @@ public struct TransferPlanner {
             if let old = module.old {
                 let diff = FileListDiff(old: old, new: new)
                 for index in diff.addedOrChanged { wanted[index] = true }
-                let removedPaths: [[UInt8]]
+                let removed: [(type: EntryType, path: [UInt8])]
                 if !old.bytes.isEmpty {
-                    removedPaths = diff.removed.map { Array(old.path($0)) }
+                    removed = diff.removed.map { (old.type($0), Array(old.path($0))) }
                 } else if !diff.removed.isEmpty, let file = module.oldFile, let bytes = try? ListFile.read(file) {
-                    removedPaths = old.paths(of: diff.removed, in: bytes)
+                    removed = CompactFileList.lines(at: diff.removed, in: bytes)
                 } else {
                     // Without the old paths nothing can be deleted safely; the next run will.
-                    removedPaths = []
+                    removed = []
                 }
-                for (index, path) in zip(diff.removed, removedPaths)
-                where isMirrored(old.type(index), prefix: prefix, path: path[...]) {
-                    plan.deletions.append(prefix + path)
+                for line in removed where isMirrored(line.type, prefix: prefix, path: line.path[...]) {
+                    plan.deletions.append(prefix + line.path)
                 }
                 plan.localEntries += old.count
             } else {
