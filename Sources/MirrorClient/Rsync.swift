@@ -8,6 +8,8 @@ public struct Rsync: Sendable {
     public var maxRetries: Int
     /// Seconds before the first retry; doubled after each failure.
     public var firstBackoff: Double = 2
+    /// Let rsync draw its overall progress line (for a person at a terminal).
+    public var showsProgress = false
 
     public struct Failure: Error, CustomStringConvertible {
         public var status: Int32
@@ -34,6 +36,7 @@ public struct Rsync: Sendable {
             "--filter=protect .~tmp~/", "--filter=exclude .~tmp~/",
         ]
         if checksum { arguments.append("--checksum") }
+        if showsProgress { arguments.append("--info=progress2") }
         arguments += extraOptions + [source.hasSuffix("/") ? source : source + "/", destination + "/"]
         try runWithRetries(arguments, log: log)
     }
@@ -71,7 +74,9 @@ public struct Rsync: Sendable {
         process.arguments = arguments
         let errors = Pipe()
         process.standardError = errors
-        process.standardOutput = FileHandle.nullDevice
+        // Progress goes to the terminal; otherwise rsync's chatter goes nowhere.
+        process.standardOutput =
+            showsProgress && arguments.contains("--info=progress2") ? FileHandle.standardOutput : FileHandle.nullDevice
         try process.run()
         let output = errors.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()

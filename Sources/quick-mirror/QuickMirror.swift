@@ -164,6 +164,8 @@ struct SyncOptions: ParsableArguments {
             atPath: (lockPath as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
         let lock = try RunLock(path: lockPath)
         var sync = MirrorSync(configuration: configuration, log: log)
+        // On a terminal, with -d 1 or more, rsync shows how the transfer is going.
+        sync.rsync.showsProgress = isatty(STDOUT_FILENO) == 1 && verbosity >= 1
         sync.alwaysCheck = alwaysCheck
         sync.dryRun = dryRun
         sync.noDeletions = transferOnly
