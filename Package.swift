@@ -86,7 +86,8 @@ let package = Package(
         .executableTarget(
             name: "quick-mirror",
             dependencies: [
-                "MirrorClient", "CommandLineSupport", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                "MirrorClient", "CommandLineSupport", "Systemd",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
         .executableTarget(
@@ -100,7 +101,9 @@ let package = Package(
         .testTarget(name: "FileListTests", dependencies: ["FileList"]),
         .testTarget(name: "TreeScanTests", dependencies: ["TreeScan", "FileList", "TreeFixtures"]),
         .testTarget(name: "TreeIndexTests", dependencies: ["TreeIndex", "TreeScan", "FileList", "TreeFixtures"]),
-        .testTarget(name: "FilelistdTests", dependencies: ["FileList", "TreeFixtures", "filelistd", "create-filelist"]),
+        .testTarget(
+            name: "FilelistdTests", dependencies: ["FileList", "TreeFixtures", "filelistd", "create-filelist", "quick-mirror"]
+        ),
         .testTarget(
             name: "MirrorClientTests",
             dependencies: ["MirrorClient", "FileList", "TreeFixtures", "quick-mirror", "create-filelist"]

@@ -14,9 +14,11 @@ public struct SyncSummary: Sendable {
 
     public var line: String {
         if changedModules.isEmpty { return "nothing changed upstream" }
+        func count(_ number: Int, _ noun: String) -> String { "\(number) \(noun)\(number == 1 ? "" : "s")" }
         return "\(dryRun ? "would sync" : "synced") \(changedModules.joined(separator: " ")): "
-            + "\(transferred) paths transferred, \(deleted) deleted, \(verified) checksums verified"
-            + (keptNotEmpty > 0 ? ", \(keptNotEmpty) directories kept (not empty)" : "")
+            + "\(count(transferred, "path")) transferred, \(deleted) deleted, \(count(verified, "checksum")) verified"
+            + (keptNotEmpty > 0
+                ? ", \(keptNotEmpty == 1 ? "1 directory" : "\(keptNotEmpty) directories") kept (not empty)" : "")
     }
 }
 

@@ -19,6 +19,20 @@ public enum Systemd {
         return .microseconds(Int64(microseconds / 2))
     }
 
+    /// Sends one journal entry made of `FIELD=value` strings (`MESSAGE=` among them).
+    public static func sendToJournal(_ fields: [String]) {
+        let buffers = fields.map { Array($0.utf8) }
+        var vectors: [iovec] = []
+        for index in buffers.indices {
+            buffers[index].withUnsafeBytes { bytes in
+                vectors.append(
+                    iovec(iov_base: UnsafeMutableRawPointer(mutating: bytes.baseAddress), iov_len: bytes.count))
+            }
+        }
+        // The pointers stay valid: `buffers` lives until after the call.
+        withExtendedLifetime(buffers) { _ = sd_journal_sendv(vectors, Int32(vectors.count)) }
+    }
+
     /// Whether standard error is connected to the journal (systemd sets JOURNAL_STREAM).
     public static var stderrIsJournal: Bool {
         getenv("JOURNAL_STREAM") != nil

@@ -3,6 +3,7 @@ import CommandLineSupport
 import Foundation
 import MirrorClient
 import Synchronization
+import Systemd
 
 #if canImport(Glibc)
     import Glibc
@@ -150,8 +151,12 @@ struct SyncOptions: ParsableArguments {
         }
         let verbosity = level ?? configuration.verbose
         let logFile = configuration.logFile
+        let journal = configuration.logJournal
         let log: @Sendable (String) -> Void = { message in
             SyncSession.write(message, to: logFile)
+            if journal {
+                Systemd.sendToJournal(["MESSAGE=\(message)", "PRIORITY=6", "SYSLOG_IDENTIFIER=quick-mirror"])
+            }
             if verbosity >= 1 { FileHandle.standardError.write(Data("quick-mirror: \(message)\n".utf8)) }
         }
         for warning in parser.warnings {
@@ -207,6 +212,9 @@ struct SyncSession {
         do {
             let summary = try sync.run()
             Self.write(summary.line, to: logFile)
+            if sync.configuration.logJournal && !summary.changedModules.isEmpty {
+                Systemd.sendToJournal(["MESSAGE=\(summary.line)", "PRIORITY=6", "SYSLOG_IDENTIFIER=quick-mirror"])
+            }
             if let hook, !summary.changedModules.isEmpty, !sync.dryRun {
                 try Self.runHook(hook, modules: summary.changedModules, log: log)
             }
@@ -216,6 +224,9 @@ struct SyncSession {
             return !summary.changedModules.isEmpty && !sync.dryRun
         } catch {
             Self.write("error: \(error)", to: logFile)
+            if sync.configuration.logJournal {
+                Systemd.sendToJournal(["MESSAGE=error: \(error)", "PRIORITY=3", "SYSLOG_IDENTIFIER=quick-mirror"])
+            }
             throw Failure("\(error)")
         }
     }

@@ -49,7 +49,8 @@ struct SystemdNotifyTests {
 /// running journald the test stands in for it.
 let journalSocket = "/run/systemd/journal/socket"
 
-@Suite("filelistd logs to the journal with structured fields")
+/// One suite, run serially: its tests share the journal socket's fixed path.
+@Suite("logging to the journal with structured fields", .serialized)
 struct JournalLoggingTests {
     @Test(
         "under systemd (JOURNAL_STREAM set) each log line is a journal entry with fields",
@@ -70,5 +71,33 @@ struct JournalLoggingTests {
         #expect(fields.contains("ENTRIES=1"))
         #expect(fields.contains("PATH=\(tree.path("fullfiletimelist"))"))
         #expect(!daemon.log.contains("list published"), "nothing on standard error under the journal")
+    }
+
+    @Test(
+        "quick-mirror with LOGJOURNAL=1 writes its summary to the journal",
+        .enabled(if: !FileManager.default.fileExists(atPath: journalSocket), "a real journald owns the socket"))
+    func quickMirrorJournal() throws {
+        try FileManager.default.createDirectory(atPath: "/run/systemd/journal", withIntermediateDirectories: true)
+        let journal = try NotifySocket(path: journalSocket)
+        let upstream = try TemporaryTree("journal-upstream")
+        try upstream.file("pub/a.rpm", "a")
+        #expect(
+            try Command.run(
+                "create-filelist", ["-d", upstream.path("pub"), "-s", "-t", upstream.path("pub/fullfiletimelist-pub")]
+            )
+            .status == 0)
+        let mirror = try TemporaryTree("journal-mirror")
+        let result = try Command.run(
+            "quick-mirror",
+            [
+                "--set", "DESTD=\(mirror.root)", "--set", "REMOTE=\(upstream.root)", "--set", "MODULES=(pub)", "--set",
+                "LOGJOURNAL=1",
+            ])
+        #expect(result.status == 0, "\(result.stderr)")
+        let entries = journal.receive(until: "MESSAGE=synced pub")
+        let fields = Set((entries.last ?? "").split(separator: "\n").map(String.init))
+        #expect(
+            fields.contains("MESSAGE=synced pub: 1 path transferred, 0 deleted, 0 checksums verified"), "\(entries)")
+        #expect(fields.contains("SYSLOG_IDENTIFIER=quick-mirror"))
     }
 }
