@@ -13,7 +13,7 @@ struct Filelistd: ParsableCommand {
         commandName: "filelistd",
         abstract: "Keep a tree's fullfiletimelist current from kernel events.",
         discussion: """
-            Scans the tree once, then follows inotify events and republishes the list (atomically, \
+            Scans the tree once, then follows fanotify (or inotify) events and republishes the list (atomically, \
             and only when its bytes change) once the tree has been quiet for --settle seconds, or \
             every --max-delay seconds while it keeps changing. Run it in the foreground under systemd \
             (Type=notify); `systemctl reload` (SIGHUP) or `filelistd rescan` forces a verification scan.
