@@ -71,7 +71,7 @@ struct SafetyTests {
     func lock() throws {
         let fixture = try MirrorFixture()
         let lockPath = fixture.mirror.path(".quick-mirror-last-run.lock")
-        FileManager.default.createFile(atPath: lockPath, contents: nil)
+        _ = FileManager.default.createFile(atPath: lockPath, contents: nil)
         let fd = open(lockPath, O_RDWR)
         defer { close(fd) }
         #expect(flock(fd, LOCK_EX | LOCK_NB) == 0)

@@ -28,7 +28,7 @@ public struct Command {
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
         if let log {
-            FileManager.default.createFile(atPath: log, contents: nil)
+            _ = FileManager.default.createFile(atPath: log, contents: nil)
             process.standardError = FileHandle(forWritingAtPath: log)
         }
         try process.run()

@@ -19,7 +19,7 @@ public final class DaemonProcess: @unchecked Sendable {
         self.root = root
         runtimeDirectory = try TemporaryTree("run")
         logPath = runtimeDirectory.path("filelistd.log")
-        FileManager.default.createFile(atPath: logPath, contents: nil)
+        _ = FileManager.default.createFile(atPath: logPath, contents: nil)
         process = Process()
         process.executableURL = Command.executable("filelistd")
         self.configFile = configFile
