@@ -31,16 +31,7 @@ public struct JournalLogHandler: LogHandler {
         for (key, value) in metadata.merging(event.metadata ?? [:], uniquingKeysWith: { $1 }) {
             fields.append("\(Self.fieldName(key))=\(value)")
         }
-        let buffers = fields.map { Array($0.utf8) }
-        var vectors: [iovec] = []
-        for index in buffers.indices {
-            buffers[index].withUnsafeBytes { bytes in
-                vectors.append(
-                    iovec(iov_base: UnsafeMutableRawPointer(mutating: bytes.baseAddress), iov_len: bytes.count))
-            }
-        }
-        // The buffers outlive the call: `buffers` is still alive here.
-        withExtendedLifetime(buffers) { _ = sd_journal_sendv(vectors, Int32(vectors.count)) }
+        Systemd.sendToJournal(fields)
     }
 
     /// Journal field names are upper case letters, digits and underscores.
