@@ -89,10 +89,6 @@ public struct CompactFileList: Sendable {
 
     /// Frees the sorted keys once the diff is done.
     public mutating func dropKeys() { sortedKeys = [] }
-
-    public func entry(_ index: Int) -> FileListEntry {
-        FileListEntry(time: time(index), type: type(index), size: size(index), path: Array(path(index)))
-    }
 }
 
 /// A 128-bit hash of a path. Lists are matched on it without comparing bytes (which

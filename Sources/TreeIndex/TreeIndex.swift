@@ -46,9 +46,6 @@ public struct TreeIndex: ~Copyable {
     /// Entries in the list (the root is not listed).
     public var count: Int { listedCount }
 
-    /// Nodes in the table, listed or not.
-    public var nodeCount: Int { parent.count - freeNodes.count - 1 }
-
     // MARK: Lookup
 
     /// The node at a relative path (empty for the root), if indexed.
@@ -99,16 +96,6 @@ public struct TreeIndex: ~Copyable {
         }
         return false
     }
-
-    public func entry(at node: NodeID) -> FileListEntry? {
-        guard node != Self.root, flags[Int(node)].inUse else { return nil }
-        let bits = flags[Int(node)]
-        return FileListEntry(
-            time: time[Int(node)], type: EntryType(bits.kind, bits.access), size: size[Int(node)], path: path(of: node))
-    }
-
-    /// Children sorted by name, listed or not.
-    public func childNodes(of node: NodeID) -> [NodeID] { children[node] ?? [] }
 
     /// The other names of a hard-linked node's inode.
     public func otherLinks(of node: NodeID) -> [NodeID] {

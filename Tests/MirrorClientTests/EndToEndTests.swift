@@ -121,7 +121,9 @@ struct EndToEndTests {
         try fixture.upstream.file("fedora/releases/42/Packages/n/new-1.rpm", "new")
         try fixture.upstream.remove("alt/stage/readme")
         try fixture.publish()
-        #expect(DaemonProcess.wait(until: identical), "a later change followed without being asked")
+        #expect(
+            DaemonProcess.wait(timeout: .seconds(60), until: identical),
+            "a later change followed without being asked: \(followerLog())")
         kill(process.processIdentifier, SIGTERM)
         #expect(DaemonProcess.wait(timeout: .seconds(10)) { !process.isRunning })
         #expect(process.terminationStatus == 0)
