@@ -114,9 +114,9 @@ struct EndToEndTests {
             )
                 == 0
         }
-        #expect(
-            DaemonProcess.wait(until: identical),
-            "the first sync: \((try? String(contentsOfFile: log, encoding: .utf8)) ?? "")")
+        let followerLog = { (try? String(contentsOfFile: log, encoding: .utf8)) ?? "" }
+        // Generous: after a failed run the follower backs off (up to 64 intervals).
+        #expect(DaemonProcess.wait(timeout: .seconds(60), until: identical), "the first sync: \(followerLog())")
         DependencyScenarioTests_nextSecond()
         try fixture.upstream.file("fedora/releases/42/Packages/n/new-1.rpm", "new")
         try fixture.upstream.remove("alt/stage/readme")
