@@ -15,13 +15,6 @@ struct DependencyScenarioTests {
         var testDescription: String { name }
     }
 
-    /// Sleeps past the next second boundary, so a new ctime shows in the list.
-    static func nextSecond() {
-        var now = timespec()
-        clock_gettime(CLOCK_REALTIME, &now)
-        usleep(useconds_t((1_000_000_000 - now.tv_nsec) / 1000 + 50_000))
-    }
-
     static let scenarios: [Scenario] = [
         Scenario(
             name: "deleting a symlink's target in another directory hides the link",
@@ -48,7 +41,7 @@ struct DependencyScenarioTests {
             name: "a new hard link elsewhere changes the time of the other name",
             setup: { tree in try tree.file("a/file", "x") },
             change: { tree in
-                nextSecond()
+                sleepPastNextSecond()
                 try tree.hardLink("b/link", to: "a/file")
             }),
         Scenario(
@@ -58,7 +51,7 @@ struct DependencyScenarioTests {
                 try tree.hardLink("b/link", to: "a/file")
             },
             change: { tree in
-                nextSecond()
+                sleepPastNextSecond()
                 try tree.remove("b/link")
             }),
         Scenario(

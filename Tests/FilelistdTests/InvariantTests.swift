@@ -54,7 +54,7 @@ struct InvariantTests {
         for round in 1...20 {
             // Now and then cross a second boundary, so that ctime changes (hard links,
             // chmods, renames) show in the list and a missed one is caught.
-            if round % 4 == 0 { DependencyScenarioTests.nextSecond() }
+            if round % 4 == 0 { sleepPastNextSecond() }
             operations.run(50)
             usleep(20_000)
             operations.run(50)

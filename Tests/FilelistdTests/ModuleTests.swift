@@ -65,7 +65,7 @@ struct ModuleTests {
             #expect(DaemonProcess.wait { publishedModuleList(top, module) == (try? moduleList(top, module)) })
         }
         let fedoraBefore = try top.inode("fedora/fullfiletimelist-fedora")
-        DependencyScenarioTests.nextSecond()
+        sleepPastNextSecond()
         try top.hardLink("alt/shared.rpm", to: "fedora/shared.rpm")
         for module in ["fedora", "alt"] {
             let converged = DaemonProcess.wait { publishedModuleList(top, module) == (try? moduleList(top, module)) }

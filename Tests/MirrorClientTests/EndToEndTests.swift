@@ -84,7 +84,7 @@ struct EndToEndTests {
         #expect(idle.stdout.isEmpty && idle.stderr.isEmpty, "quiet under cron when nothing changed")
 
         // Update, delete a file, a symlink and a whole subtree, rename.
-        DependencyScenarioTests_nextSecond()
+        sleepPastNextSecond()
         try fixture.upstream.file("fedora/releases/40/Packages/a/a-1.rpm", "a1 rebuilt, longer")
         try fixture.upstream.file("fedora/releases/41/Packages/c/c-1.rpm", "c1")
         try fixture.upstream.remove("fedora/releases/latest")
@@ -117,7 +117,7 @@ struct EndToEndTests {
         let followerLog = { (try? String(contentsOfFile: log, encoding: .utf8)) ?? "" }
         // Generous: after a failed run the follower backs off (up to 64 intervals).
         #expect(DaemonProcess.wait(timeout: .seconds(60), until: identical), "the first sync: \(followerLog())")
-        DependencyScenarioTests_nextSecond()
+        sleepPastNextSecond()
         try fixture.upstream.file("fedora/releases/42/Packages/n/new-1.rpm", "new")
         try fixture.upstream.remove("alt/stage/readme")
         try fixture.publish()
@@ -177,7 +177,7 @@ struct EndToEndTests {
     func abortedRunRecovered() throws {
         let fixture = try MirrorFixture()
         #expect(try fixture.sync().status == 0)
-        DependencyScenarioTests_nextSecond()
+        sleepPastNextSecond()
         try fixture.upstream.file("fedora/releases/40/Packages/a/a-1.rpm", "a1 rebuilt after an aborted run")
         try fixture.publish()
         // What rsync --delay-updates leaves when it is killed: a partial file staged in .~tmp~.
@@ -232,13 +232,6 @@ struct EndToEndTests {
         #expect(allowed.status == 0, "\(allowed.stderr)")
         fixture.expectIdentical("after an allowed mass deletion")
     }
-}
-
-/// Sleeps past the next second boundary, so new times show in the lists.
-func DependencyScenarioTests_nextSecond() {
-    var now = timespec()
-    clock_gettime(CLOCK_REALTIME, &now)
-    usleep(useconds_t((1_000_000_000 - now.tv_nsec) / 1000 + 50_000))
 }
 
 #if canImport(Glibc)

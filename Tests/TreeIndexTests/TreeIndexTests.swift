@@ -65,9 +65,7 @@ struct TreeIndexTests {
         defer { try? rootFD.close() }
 
         // Past a second boundary, so that every changed time shows in the list.
-        var now = timespec()
-        clock_gettime(CLOCK_REALTIME, &now)
-        usleep(useconds_t((1_000_000_000 - now.tv_nsec) / 1000 + 50_000))
+        sleepPastNextSecond()
         // Changes: new file, removed file, renamed directory, chmod of a directory,
         // a new hard link (the other name's ctime changes), the dangling link's target created.
         try tree.file("releases/1/new.rpm", "n")
