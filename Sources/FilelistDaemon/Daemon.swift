@@ -179,7 +179,8 @@ public final class Daemon {
         }
     }
 
-    /// Applies every tree's pending changes; returns the trees that had any. A hard link
+    /// Applies every tree's pending changes; returns the trees whose index changed (the
+    /// others' lists would render to the same bytes, so they are not rendered). A hard link
     /// shared between modules changes the ctime of names in other modules too: those
     /// are found by inode and re-read in a second pass.
     @discardableResult
@@ -196,7 +197,7 @@ public final class Daemon {
                         "tree": "\(tree.name)", "overflows": "\(tree.tracker.overflows)", "drift": "\(summary.drift)",
                     ])
             }
-            touched.append(tree)
+            if summary.drift > 0 { touched.append(tree) }
             linkedInodes.formUnion(summary.linkedInodes)
         }
         if trees.count > 1 && !linkedInodes.isEmpty {
@@ -204,9 +205,10 @@ public final class Daemon {
                 for node in tree.index.nodes(withInodes: linkedInodes) {
                     tree.tracker.markDirty(tree.index.path(of: tree.index.parentOf(node)))
                 }
-                if tree.tracker.hasWork {
-                    _ = try tree.apply(warn: warn)
-                    if !touched.contains(where: { $0 === tree }) { touched.append(tree) }
+                if tree.tracker.hasWork, try tree.apply(warn: warn).drift > 0,
+                    !touched.contains(where: { $0 === tree })
+                {
+                    touched.append(tree)
                 }
             }
         }

@@ -56,16 +56,22 @@ extension TreeIndex {
                 change.added += 1
                 merged.append(node)
                 if !digests.isEmpty || !checksums.isEmpty {
-                    setDigests(digests[Array(scanned.names[entry.nameRange])], for: node)
+                    _ = setDigests(digests[Array(scanned.names[entry.nameRange])], for: node)
                 }
                 newIndex += 1
             } else {
                 let entry = scanned.entries[newIndex]
                 let node = old[oldIndex]
+                let changedBefore = change.changed
                 update(node, with: entry, isNew: false, change: &change)
                 merged.append(node)
                 if !digests.isEmpty || !checksums.isEmpty {
-                    setDigests(digests[Array(scanned.names[entry.nameRange])], for: node)
+                    // Rewritten in the same second at the same size: only the checksum tells.
+                    if setDigests(digests[Array(scanned.names[entry.nameRange])], for: node)
+                        && change.changed == changedBefore
+                    {
+                        change.changed += 1
+                    }
                 }
                 oldIndex += 1
                 newIndex += 1
@@ -199,8 +205,11 @@ extension TreeIndex {
         return result
     }
 
-    private mutating func setDigests(_ digests: [ChecksumAlgorithm: String]?, for node: NodeID) {
+    /// Returns whether the digests changed.
+    private mutating func setDigests(_ digests: [ChecksumAlgorithm: String]?, for node: NodeID) -> Bool {
+        guard checksums[node] != digests else { return false }
         checksums[node] = digests
+        return true
     }
 
     /// Renames and removals leave dead name bytes in the arena; rebuild it once they are

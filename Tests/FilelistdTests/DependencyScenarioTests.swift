@@ -122,3 +122,26 @@ struct DependencyScenarioTests {
         #expect(publishedList(tree) != before, "the change is visible in the list")
     }
 }
+
+@Suite("filelistd keeps checksums current")
+struct ChecksumFollowTests {
+    @Test("a repomd.xml rewritten at the same size in the same second gets its new checksum")
+    func sameSizeRewrite() throws {
+        let tree = try TemporaryTree("checksums")
+        try tree.file("repodata/repomd.xml", "x\n")
+        let daemon = try DaemonProcess(root: tree.root, arguments: ["-c", "--settle", "0.1"])
+        defer { daemon.stop() }
+        let expected = { try Command.run("create-filelist", ["-d", tree.root, "-c", "-S", "fullfiletimelist"]).stdout }
+        #expect(try DaemonProcess.wait { try publishedList(tree) == expected() })
+        // Same size, and the mtime pinned to what it was: only the content differs.
+        let path = tree.path("repodata/repomd.xml")
+        let modified = try FileManager.default.attributesOfItem(atPath: path)[.modificationDate]!
+        try "y\n".write(toFile: path, atomically: false, encoding: .utf8)
+        try FileManager.default.setAttributes([.modificationDate: modified], ofItemAtPath: path)
+        let converged = try DaemonProcess.wait { try publishedList(tree) == expected() }
+        #expect(converged, "\(daemon.log.suffix(1500))")
+        #expect(
+            String(decoding: publishedList(tree) ?? [], as: UTF8.self).contains(
+                "9063a9f0e032b6239403b719cbbba56ac4e4e45f"))
+    }
+}
