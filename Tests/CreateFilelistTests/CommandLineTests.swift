@@ -39,6 +39,19 @@ struct CommandLineTests {
         #expect(list.checksums[.sha1]?.count == 1)
     }
 
+    @Test("a list is mode 0644 even under umask 077")
+    func modeWhateverTheUmask() throws {
+        // In a child shell: umask is per process, and changing the test process's own
+        // would leak into every test running beside this one.
+        let tree = try TemporaryTree("umask")
+        try tree.file("a", "")
+        let target = tree.path("fullfiletimelist")
+        let binary = Command.executable("create-filelist").path
+        #expect(Command.runShell("umask 077 && '\(binary)' -d '\(tree.root)' -s -t '\(target)'") == 0)
+        let attributes = try FileManager.default.attributesOfItem(atPath: target)
+        #expect((attributes[.posixPermissions] as? Int) == 0o644)
+    }
+
     @Test("-s leaves the lists themselves out; -f and -i write ./-prefixed paths")
     func companionLists() throws {
         let tree = try TemporaryTree("companions")
