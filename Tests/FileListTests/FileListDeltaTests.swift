@@ -621,3 +621,77 @@ struct FileListDeltaReaderAgreementTests {
         Self.compare(bytes("[Version]\n2\n\n[Files]\n\(line)"))
     }
 }
+
+/// Not a check: timings for a Fedora-sized list. Run in release:
+/// `QUICKMIRROR_DELTA_BENCH=1 swift test -c release --filter FileListDeltaTiming`
+@Suite("Delta timings on a million-line list", .serialized)
+struct FileListDeltaTiming {
+    /// A list shaped like Fedora's: a chain of directories, then `directories` package
+    /// directories of `files` packages each; about 125 bytes a line.
+    static func list(directories: Int, files: Int, changeEvery: Int, changed: Bool) -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(directories * files * 130)
+        FileListFormat.appendHeader(to: &out)
+        func line(_ time: Int64, _ kind: EntryKind, _ size: Int64, _ path: String) {
+            FileListFormat.appendLine(
+                FileListEntry(time: time, type: EntryType(kind), size: size, path: path), to: &out)
+        }
+        var prefix = ""
+        for name in ["pub", "fedora", "linux", "releases", "40", "Everything", "x86_64", "os", "Packages"] {
+            line(1_700_000_000, .directory, 4096, prefix + name)
+            prefix += name + "/"
+        }
+        func number(_ value: Int, _ digits: Int) -> String {
+            let text = String(value)
+            return String(repeating: "0", count: max(0, digits - text.count)) + text
+        }
+        for directory in 0..<directories { line(1_700_000_000, .directory, 4096, prefix + "d" + number(directory, 4)) }
+        for directory in 0..<directories {
+            let base = prefix + "d" + number(directory, 4) + "/"
+            for file in 0..<files {
+                let index = directory * files + file
+                let name = base + "package-" + number(file, 4) + "-1.0.3-1.fc40.x86_64.rpm"
+                if changed && index % 1000 == 7 { continue }
+                let time: Int64 = 1_700_000_000 + (changed && index % changeEvery == 0 ? 60 : 0)
+                line(time, .file, Int64(index), name)
+                if changed && index % 1000 == 500 { line(1_700_000_100, .file, 512, name + ".sig") }
+            }
+        }
+        FileListFormat.appendTrailer(
+            checksums: [
+                FileChecksum(
+                    path: Array((prefix + "repomd.xml").utf8),
+                    hex: [.sha1: String(repeating: changed ? "1" : "2", count: 40)])
+            ],
+            to: &out)
+        return out
+    }
+
+    @Test(.enabled(if: getenv("QUICKMIRROR_DELTA_BENCH") != nil), arguments: [100, 10])
+    func millionLines(changeEvery: Int) throws {
+        let old = Self.list(directories: 1000, files: 1000, changeEvery: changeEvery, changed: false)
+        let new = Self.list(directories: 1000, files: 1000, changeEvery: changeEvery, changed: true)
+        let clock = ContinuousClock()
+        func best(_ work: () throws -> Void) rethrows -> Duration {
+            var times: [Duration] = []
+            for _ in 0..<3 { times.append(try clock.measure(work)) }
+            return times.min()!
+        }
+        let read = best {
+            _ = try? new.withUnsafeBufferPointer { try FileListReader.read($0) { _ in } }
+        }
+        var delta: FileListDelta?
+        let make = try best { delta = try FileListDelta.make(from: old, to: new, base: "old", result: "new") }
+        var applied: [UInt8] = []
+        let apply = try best { applied = try delta!.applied(to: old) }
+        var encoded: [UInt8] = []
+        let encode = best { encoded = delta!.encoded() }
+        let decode = try best { _ = try FileListDelta(decoding: encoded) }
+        let unchanged = try FileListDelta.make(from: new, to: new, base: "new", result: "same")
+        let composed = try best { _ = try delta!.followed(by: unchanged) }
+        #expect(applied == new)
+        print(
+            "delta timing: \(new.count / 1_000_000) MB list, \(delta!.editCount) edits, \(encoded.count / 1000) kB encoded;",
+            "read \(read), make \(make), apply \(apply), encode \(encode), decode \(decode), compose \(composed)")
+    }
+}

@@ -48,4 +48,21 @@ struct CanonicalOrderTests {
         // Plain byte order of whole paths would put "a.b/c" before "a/b", and "a/b/c" before "a/z".
         #expect(paths != paths.sorted { $0.lexicographicallyPrecedes($1) })
     }
+
+    @Test("a delta between two generated lists of a changing tree rebuilds the second")
+    func deltaBetweenGeneratedLists() throws {
+        let tree = try Self.makeTrickyTree()
+        let old = try generate(tree) { $0.checksumNames = [Array("repomd.xml".utf8)] }.list
+        try tree.remove("a/b")
+        try tree.file("a/b", "now a file")
+        try tree.file("a.b/new/deep", "x")
+        try tree.file("a-b/repomd.xml", "<repomd/>")
+        try tree.setMode("ab", 0o640)
+        try tree.remove("b")
+        let new = try generate(tree) { $0.checksumNames = [Array("repomd.xml".utf8)] }.list
+        let delta = try FileListDelta.make(from: old, to: new, base: "before", result: "after")
+        #expect(delta.editCount >= 10)
+        #expect(try delta.applied(to: old) == new)
+        #expect(try FileListDelta(decoding: delta.encoded()).applied(to: old) == new)
+    }
 }
