@@ -18,6 +18,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-crypto", "3.12.3"..<"5.0.0"),
         .package(url: "https://github.com/apple/swift-system", from: "1.8.1"),
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
     ],
     targets: [
         // The Linux calls that Glibc's module map does not export (getdents64, statx, O_TMPFILE).
@@ -59,6 +61,20 @@ let package = Package(
             name: "FilelistDaemon",
             dependencies: [
                 "FileList", "TreeScan", "TreeIndex", "TreeWatch", "Publish", "Systemd", "LinuxCalls", "CLinuxFS",
+                "ChangeStream",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "SystemPackage", package: "swift-system"),
+            ]
+        ),
+        // Announcements of new list generations, their hops, and the text/event-stream framing.
+        .target(name: "ChangeStream"),
+        // What downstream mirrors see over HTTP: the lists with ETags, deltas, the SSE change stream.
+        .target(
+            name: "ListService",
+            dependencies: [
+                "FileList", "ChangeStream",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "SystemPackage", package: "swift-system"),
             ]
@@ -70,7 +86,7 @@ let package = Package(
         .executableTarget(
             name: "filelistd",
             dependencies: [
-                "FilelistDaemon", "CommandLineSupport", "FileList", "TreeScan", "Systemd",
+                "FilelistDaemon", "ListService", "CommandLineSupport", "FileList", "TreeScan", "Systemd",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -78,7 +94,8 @@ let package = Package(
         .target(
             name: "MirrorClient",
             dependencies: [
-                "FileList", "TreeScan", "Publish", "LinuxCalls",
+                "FileList", "TreeScan", "Publish", "LinuxCalls", "ChangeStream",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "SystemPackage", package: "swift-system"),
             ]
@@ -86,7 +103,7 @@ let package = Package(
         .executableTarget(
             name: "quick-mirror",
             dependencies: [
-                "MirrorClient", "CommandLineSupport", "Systemd",
+                "MirrorClient", "ChangeStream", "CommandLineSupport", "Systemd",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -97,16 +114,23 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
-        .target(name: "TreeFixtures", path: "Tests/TreeFixtures"),
+        .target(
+            name: "TreeFixtures", dependencies: [.product(name: "AsyncHTTPClient", package: "async-http-client")],
+            path: "Tests/TreeFixtures"),
+        .testTarget(name: "ChangeStreamTests", dependencies: ["ChangeStream"]),
         .testTarget(name: "FileListTests", dependencies: ["FileList"]),
         .testTarget(name: "TreeScanTests", dependencies: ["TreeScan", "FileList", "TreeFixtures"]),
         .testTarget(name: "TreeIndexTests", dependencies: ["TreeIndex", "TreeScan", "FileList", "TreeFixtures"]),
         .testTarget(
-            name: "FilelistdTests", dependencies: ["FileList", "TreeFixtures", "filelistd", "create-filelist", "quick-mirror"]
+            name: "FilelistdTests",
+            dependencies: [
+                "FileList", "ChangeStream", "TreeFixtures", "filelistd", "create-filelist", "quick-mirror",
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]
         ),
         .testTarget(
             name: "MirrorClientTests",
-            dependencies: ["MirrorClient", "FileList", "TreeFixtures", "quick-mirror", "create-filelist"]
+            dependencies: ["MirrorClient", "FileList", "TreeFixtures", "quick-mirror", "create-filelist", "filelistd"]
         ),
         .testTarget(name: "PublishTests", dependencies: ["Publish", "TreeFixtures"]),
         .testTarget(name: "CreateFilelistTests", dependencies: ["FileList", "TreeFixtures", "create-filelist"]),

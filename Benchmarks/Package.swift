@@ -10,6 +10,7 @@ let package = Package(
     dependencies: [
         .package(name: "QuickMirror", path: "../"),
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-crypto", "3.12.3"..<"5.0.0"),
     ],
     targets: [
         .target(name: "BenchSupport"),
@@ -26,6 +27,7 @@ let package = Package(
                 .product(name: "TreeScan", package: "QuickMirror"),
                 .product(name: "FileList", package: "QuickMirror"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
     ]

@@ -4,6 +4,7 @@
 #   Benchmarks/run.sh daemon --files 1000000       filelistd: READY, memory, latency, idle
 #   Benchmarks/run.sh index --entries 10000000     the index alone
 #   Benchmarks/run.sh plan --entries 1000000       quick-mirror planning from two lists
+#   Benchmarks/run.sh delta --entries 1000000      /changes: delta size, make and apply times
 set -euo pipefail
 cd "$(dirname "$0")"
 what=${1:-filelist}
@@ -16,5 +17,6 @@ case "$what" in
     daemon) exec .build/release/quickmirror-bench daemon --tool ../.build/release/filelistd "$@" ;;
     index) exec .build/release/quickmirror-bench index "$@" ;;
     plan) exec .build/release/quickmirror-bench plan "$@" ;;
-    *) echo "run.sh: unknown benchmark '$what' (filelist, daemon, index or plan)" >&2; exit 2 ;;
+    delta) exec .build/release/quickmirror-bench delta "$@" ;;
+    *) echo "run.sh: unknown benchmark '$what' (filelist, daemon, index, plan or delta)" >&2; exit 2 ;;
 esac

@@ -21,6 +21,8 @@ public final class Daemon {
     let logger: Logger
     private var trees: [WatchedTree] = []
     private var generation = 0
+    /// Called on the event loop after lists were replaced (the HTTP side re-reads them).
+    public var onPublish: (@Sendable () -> Void)?
     private var lastPublish: Date?
     private var pendingSince: ContinuousClock.Instant?
     private var lastEvent: ContinuousClock.Instant?
@@ -323,6 +325,7 @@ public final class Daemon {
                     "generation": "\(generation)", "entries": "\(entries)",
                     "path": "\(changed.map(\.listed.timeListPath).joined(separator: " "))",
                 ])
+            onPublish?()
         }
     }
 
@@ -332,10 +335,7 @@ public final class Daemon {
         _ client: FileDescriptor, source: some EventSource, warn: @escaping @Sendable (ScanWarning) -> Void
     ) throws {
         defer { try? client.close() }
-        var request: [UInt8] = []
-        var byte: UInt8 = 0
-        while request.count < 256, Glibc.read(client.rawValue, &byte, 1) == 1, byte != 0x0A { request.append(byte) }
-        let command = String(decoding: request, as: UTF8.self).trimmingCharacters(in: .whitespaces)
+        let command = ControlSocket.command(from: client)
         let reply: String
         switch command {
         case "status":
@@ -349,8 +349,7 @@ public final class Daemon {
         default:
             reply = "unknown command '\(command)': use status or rescan\n"
         }
-        let bytes = Array(reply.utf8)
-        _ = bytes.withUnsafeBytes { Glibc.write(client.rawValue, $0.baseAddress, $0.count) }
+        ControlSocket.reply(reply, to: client)
     }
 
     func status(source: some EventSource) -> String {

@@ -1,3 +1,4 @@
+import ChangeStream
 import FileList
 import Publish
 import TreeScan
@@ -76,6 +77,18 @@ public struct DaemonConfiguration: Sendable {
         }
     }
 
+    /// The published lists below `root`, as HTTP clients name them; a list written
+    /// outside the tree is not served.
+    public var servedLists: [String] {
+        var paths: [String] = []
+        for tree in listedTrees {
+            paths.append(tree.timeListPath)
+            if let pathList = tree.pathListPath { paths.append(pathList) }
+        }
+        let prefix = root.hasSuffix("/") ? root : root + "/"
+        return paths.filter { $0.hasPrefix(prefix) }.map { String($0.dropFirst(prefix.count)) }
+    }
+
     /// The daemon's own outputs, and their temporary files, are never listed.
     func scanOptions(for tree: ListedTree) -> ScanOptions {
         var options = self.options
@@ -90,16 +103,7 @@ public struct DaemonConfiguration: Sendable {
         return options
     }
 
-    /// One file name per tree for the lock and the socket, like `systemd-escape --path`;
-    /// a long path is shortened with a hash, as a socket path holds 107 bytes at most.
-    var runtimeKey: String {
-        let trimmed = root.split(separator: "/").joined(separator: "-")
-        guard !trimmed.isEmpty else { return "-" }
-        guard runtimeDirectory.utf8.count + trimmed.utf8.count > 90 else { return trimmed }
-        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
-        for byte in root.utf8 { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3 }
-        return String(trimmed.suffix(24)) + "-" + String(hash, radix: 16)
-    }
+    var runtimeKey: String { LocalControl.runtimeKey(root: root, runtimeDirectory: runtimeDirectory) }
 
     public var controlSocketPath: String { "\(runtimeDirectory)/\(runtimeKey).sock" }
     var lockPath: String { "\(runtimeDirectory)/\(runtimeKey).lock" }

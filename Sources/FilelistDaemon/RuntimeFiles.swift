@@ -1,4 +1,5 @@
 import CLinuxFS
+import ChangeStream
 import Foundation
 import SystemPackage
 
@@ -51,7 +52,7 @@ struct ControlSocket: ~Copyable {
         guard fd >= 0 else { throw DaemonError("socket: \(Errno(rawValue: errno))") }
         // The lock is held, so a socket file left here belongs to a daemon that died.
         unlink(path)
-        guard Self.withAddress(path, { bind(fd, $0, $1) }) == 0, listen(fd, 8) == 0 else {
+        guard LocalControl.withAddress(path, { bind(fd, $0, $1) }) == 0, listen(fd, 8) == 0 else {
             let error = Errno(rawValue: errno)
             close(fd)
             throw DaemonError("cannot listen on control socket '\(path)': \(error)")
@@ -71,42 +72,26 @@ struct ControlSocket: ~Copyable {
         return fd >= 0 ? FileDescriptor(rawValue: fd) : nil
     }
 
-    static func withAddress<R>(_ path: String, _ body: (UnsafePointer<sockaddr>, socklen_t) -> R) -> R {
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        let bytes = Array(path.utf8)
-        precondition(bytes.count < MemoryLayout.size(ofValue: address.sun_path), "socket path too long: \(path)")
-        withUnsafeMutableBytes(of: &address.sun_path) { raw in
-            raw.copyBytes(from: bytes)
-            raw[bytes.count] = 0
-        }
-        return withUnsafePointer(to: &address) { pointer in
-            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                body($0, socklen_t(MemoryLayout<sockaddr_un>.size))
-            }
-        }
+    /// Reads one command line (up to `limit` bytes) from a client.
+    static func command(from client: FileDescriptor, limit: Int = 256) -> String {
+        var request: [UInt8] = []
+        var byte: UInt8 = 0
+        while request.count < limit, read(client.rawValue, &byte, 1) == 1, byte != 0x0A { request.append(byte) }
+        return String(decoding: request, as: UTF8.self).trimmingCharacters(in: .whitespaces)
+    }
+
+    static func reply(_ text: String, to client: FileDescriptor) {
+        let bytes = Array(text.utf8)
+        _ = bytes.withUnsafeBytes { write(client.rawValue, $0.baseAddress, $0.count) }
     }
 
     /// Client side: sends one command and returns the whole reply.
     static func send(_ command: String, to path: String) throws(DaemonError) -> String {
-        guard path.utf8.count < 108 else { throw DaemonError("control socket path '\(path)' is too long") }
-        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard fd >= 0 else { throw DaemonError("socket: \(Errno(rawValue: errno))") }
-        defer { close(fd) }
-        guard withAddress(path, { connect(fd, $0, $1) }) == 0 else {
-            throw DaemonError("no filelistd answers on '\(path)': \(Errno(rawValue: errno))")
+        do {
+            return try LocalControl.send(command, to: path)
+        } catch {
+            throw DaemonError(error.description)
         }
-        let request = Array("\(command)\n".utf8)
-        _ = request.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
-        var reply: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 4096)
-        while true {
-            let count = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-            if count < 0 && errno == EINTR { continue }
-            if count <= 0 { break }
-            reply += chunk[..<count]
-        }
-        return String(decoding: reply, as: UTF8.self)
     }
 }
 

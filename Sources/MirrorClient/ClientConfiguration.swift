@@ -6,6 +6,13 @@ public struct ClientConfiguration: Sendable, Equatable {
     public var timeFile: String?
     /// `rsync://host`, or a local directory (tests, and tiers on the same machine).
     public var remote = ""
+    /// Where the lists come from when not from `remote`: `http(s)://` (a filelistd: deltas,
+    /// ETags and the /events stream), `rsync://`, or a local directory. Module directories
+    /// are below it, as in the master module.
+    public var listSource: String?
+    /// The runtime directory of the local `filelistd relay` serving `destination`, told
+    /// after each sync that installed new lists.
+    public var notifyFilelistd: String?
     /// The upstream rsync module holding every module's directory.
     public var masterModule = ""
     public var modules: [String] = []
@@ -34,6 +41,12 @@ public struct ClientConfiguration: Sendable, Equatable {
     public func fileListName(of module: String) -> String {
         fileList.replacingOccurrences(of: "$mdir", with: directory(of: module))
             .replacingOccurrences(of: "${mdir}", with: directory(of: module))
+    }
+
+    /// The lists' HTTP base, when they come over HTTP.
+    public var httpListSource: String? {
+        guard let source = listSource, source.hasPrefix("http://") || source.hasPrefix("https://") else { return nil }
+        return source.hasSuffix("/") ? String(source.dropLast()) : source
     }
 
     public var effectiveTimeFile: String { timeFile ?? "\(destination)/.quick-mirror-last-run" }

@@ -11,6 +11,8 @@ public struct SyncSummary: Sendable {
     public var verified = 0
     public var keptNotEmpty = 0
     public var dryRun = false
+    /// How each list arrived, when over HTTP: path -> unchanged, delta or whole.
+    public var listFetches: [String: String] = [:]
 
     public var line: String {
         if changedModules.isEmpty { return "nothing changed upstream" }
@@ -73,22 +75,39 @@ public struct MirrorSync {
         let listPaths = configuration.modules.map {
             "\(configuration.directory(of: $0))/\(configuration.fileListName(of: $0))"
         }
-        do {
-            try rsync.fetch(source: source, paths: listPaths, into: staging, log: log)
-        } catch {
-            throw SyncError("cannot fetch the file lists from \(source): \(error)")
+        var summary = SyncSummary()
+        summary.dryRun = dryRun
+        let listSource = configuration.listSource ?? source
+        var etags: [String: String] = [:]
+        if let base = configuration.httpListSource {
+            let saved = SavedETags.load(timeFile: configuration.effectiveTimeFile)
+            let fetcher = HTTPListFetcher(base: base, timeout: configuration.rsyncTimeout, log: log)
+            for path in listPaths {
+                let (etag, outcome) = try fetcher.fetch(
+                    path, installed: "\(destination)/\(path)", savedETag: saved[path], into: "\(staging)/\(path)")
+                etags[path] = etag
+                switch outcome {
+                case .unchanged: summary.listFetches[path] = "unchanged"
+                case .delta(let edits): summary.listFetches[path] = "delta of \(edits) edit\(edits == 1 ? "" : "s")"
+                case .whole: summary.listFetches[path] = "whole list"
+                }
+            }
+        } else {
+            do {
+                try rsync.fetch(source: listSource, paths: listPaths, into: staging, log: log)
+            } catch {
+                throw SyncError("cannot fetch the file lists from \(listSource): \(error)")
+            }
         }
         var modules: [ModuleLists] = []
         var unchangedEntries = 0
         var newBytes: [String: [UInt8]] = [:]
-        var summary = SyncSummary()
-        summary.dryRun = dryRun
         for (module, listPath) in zip(configuration.modules, listPaths) {
             let bytes: [UInt8]
             do {
                 bytes = try ListFile.read("\(staging)/\(listPath)")
             } catch {
-                throw SyncError("no list for module \(module) at \(source)/\(listPath)")
+                throw SyncError("no list for module \(module) at \(listSource)/\(listPath)")
             }
             let installed = "\(destination)/\(listPath)"
             // Byte-identical to the list installed by the last successful run, which was
@@ -102,13 +121,13 @@ public struct MirrorSync {
             let new: CompactFileList
             let old: CompactFileList?
             do {
-                (new, old) = try ListPair.parse(new: bytes, source: "\(source)/\(listPath)", oldFile: installed)
+                (new, old) = try ListPair.parse(new: bytes, source: "\(listSource)/\(listPath)", oldFile: installed)
             } catch {
                 throw SyncError("refusing the list of module \(module): \(error); nothing was changed")
             }
             guard new.count > 0 else {
                 throw SyncError(
-                    "refusing the list of module \(module) (\(source)/\(listPath)): its [Files] section is empty; "
+                    "refusing the list of module \(module) (\(listSource)/\(listPath)): its [Files] section is empty; "
                         + "nothing was changed")
             }
             // The old list's bytes were not kept: the few paths to delete are read again.
@@ -119,7 +138,10 @@ public struct MirrorSync {
             newBytes[listPath] = bytes
             summary.changedModules.append(module)
         }
-        guard !modules.isEmpty else { return summary }
+        guard !modules.isEmpty else {
+            if !dryRun { try saveETags(etags) }
+            return summary
+        }
 
         // 2. The plan.
         let lastRun =
@@ -215,7 +237,14 @@ public struct MirrorSync {
         let timeFile = try AtomicFile(target: configuration.effectiveTimeFile)
         try timeFile.write(Array("\(started)\n".utf8))
         try timeFile.commit()
+        try saveETags(etags)
         return summary
+    }
+
+    /// After the lists they describe are installed: the next run's conditional GETs.
+    private func saveETags(_ etags: [String: String]) throws {
+        guard configuration.httpListSource != nil else { return }
+        try SavedETags.save(etags, timeFile: configuration.effectiveTimeFile)
     }
 
     static func sha1Matches(_ path: String, _ hex: String) -> Bool {

@@ -28,11 +28,13 @@ public struct Rsync: Sendable {
     /// Fetches the paths listed in `filesFrom` (relative to `source`) into `destination`,
     /// keeping hard links among them (-H), sparse files, and the reference's protection
     /// of `.~tmp~` staging directories; new files appear all at once (--delay-updates).
+    /// `--force` lets a directory that became a file upstream be replaced: without it
+    /// rsync cannot "make way" for the file, and every later run would fail the same way.
     public func transfer(
         source: String, destination: String, filesFrom: String, checksum: Bool = false, log: (String) -> Void
     ) throws {
         var arguments = [
-            "-aSH", "--delay-updates", "--no-motd", "--timeout=\(timeout)", "--files-from=\(filesFrom)",
+            "-aSH", "--delay-updates", "--force", "--no-motd", "--timeout=\(timeout)", "--files-from=\(filesFrom)",
             "--filter=protect .~tmp~/", "--filter=exclude .~tmp~/",
         ]
         if checksum { arguments.append("--checksum") }

@@ -17,7 +17,7 @@ public struct ShellConfigParser {
     static let knownKeys: Set<String> = [
         "DESTD", "TIMEFILE", "REMOTE", "MASTERMODULE", "MODULES", "MODULEMAPPING", "FILELIST", "EXTRAFILES",
         "FILTEREXP", "PREBITFLIP", "RSYNCOPTS", "RSYNCTIMEOUT", "MAXRETRIES", "VERBOSE", "LOGFILE", "LOGJOURNAL",
-        "KEEPDIRTIMES",
+        "KEEPDIRTIMES", "LISTSOURCE", "NOTIFYFILELISTD",
         // Keys of the reference client that change nothing here; accepted quietly.
         "TMPDIR", "RSYNC", "CHECKIN_SITE", "CHECKIN_HOST", "CHECKIN_PASSWORD", "REPORT_MIRROR", "MIRRORMANAGER",
     ]
@@ -106,6 +106,8 @@ public struct ShellConfigParser {
         configuration.logFile = single("LOGFILE").flatMap { $0.isEmpty ? nil : $0 }
         configuration.logJournal = !(single("LOGJOURNAL") ?? "").isEmpty
         configuration.keepDirectoryTimes = !(single("KEEPDIRTIMES") ?? "").isEmpty
+        configuration.listSource = single("LISTSOURCE").flatMap { $0.isEmpty ? nil : $0 }
+        configuration.notifyFilelistd = single("NOTIFYFILELISTD").flatMap { $0.isEmpty ? nil : $0 }
         return configuration
     }
 

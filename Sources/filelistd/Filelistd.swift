@@ -1,8 +1,10 @@
 import ArgumentParser
+import ChangeStream
 import CommandLineSupport
 import FileList
 import FilelistDaemon
 import Foundation
+import ListService
 import Logging
 import Systemd
 import TreeScan
@@ -16,9 +18,12 @@ struct Filelistd: ParsableCommand {
             Scans the tree once, then follows fanotify (or inotify) events and republishes the list (atomically, \
             and only when its bytes change) once the tree has been quiet for --settle seconds, or \
             every --max-delay seconds while it keeps changing. Run it in the foreground under systemd \
-            (Type=notify); `systemctl reload` (SIGHUP) or `filelistd rescan` forces a verification scan.
+            (Type=notify); `systemctl reload` (SIGHUP) or `filelistd rescan` forces a verification scan. \
+            With --http it also serves the lists (strong ETags), deltas (/changes) and a change stream \
+            (/events) to downstream mirrors; `filelistd relay` does that for a mirror that passes its \
+            upstream's lists on.
             """,
-        subcommands: [Run.self, Rescan.self, Status.self],
+        subcommands: [Run.self, Relay.self, Rescan.self, Status.self],
         defaultSubcommand: Run.self)
 
     static func main() {
@@ -63,11 +68,67 @@ struct TreeOptions: ParsableArguments {
     }
 }
 
+/// Serving the lists to downstream mirrors, for `run` and `relay`.
+struct HTTPOptions: ParsableArguments {
+    @Option(
+        help: ArgumentHelp(
+            "Serve the lists, /changes and /events over HTTP on this address (e.g. 127.0.0.1:8080, [::]:8080; port 0 picks a free one).",
+            valueName: "host:port"))
+    var http: String?
+
+    @Option(help: "This server's name in the hops its announcements carry (default: the host name).")
+    var name: String?
+
+    func validate() throws {
+        if let http {
+            do { _ = try ListServer.Configuration(listen: http) } catch { throw ValidationError("--http: \(error)") }
+        }
+    }
+
+    func catalog(root: String, lists: [String], logger: Logger) -> ListCatalog {
+        ListCatalog(root: root, lists: lists, host: name ?? ProcessInfo.processInfo.hostName, logger: logger)
+    }
+
+    /// Starts the server on its own threads; the caller's thread goes on to run the
+    /// event loop. A server that cannot listen stops the process: systemd sees it fail.
+    func start(_ catalog: ListCatalog, logger: Logger) throws {
+        guard let http else { return }
+        let configuration = try ListServer.Configuration(listen: http)
+        let application = ListServer.buildApplication(catalog: catalog, configuration: configuration, logger: logger) {
+            port in
+            logger.info(
+                "serving HTTP",
+                metadata: [
+                    "address": "\(configuration.host):\(port)", "lists": "\(catalog.lists.joined(separator: " "))",
+                ])
+        }
+        Task.detached {
+            do {
+                // Signals are the event loop's (signalfd); the server stops with the process.
+                try await application.runService(gracefulShutdownSignals: [])
+            } catch {
+                logger.critical("the HTTP server stopped", metadata: ["error": "\(error)"])
+                Foundation.exit(1)
+            }
+        }
+    }
+}
+
+func makeLogger() -> Logger {
+    LoggingSystem.bootstrap { label -> any LogHandler in
+        Systemd.stderrIsJournal ? JournalLogHandler(label: label) : StreamLogHandler.standardError(label: label)
+    }
+    var logger = Logger(label: "filelistd")
+    if ProcessInfo.processInfo.environment["FILELISTD_DEBUG"] != nil { logger.logLevel = .debug }
+    return logger
+}
+
 extension Filelistd {
     struct Run: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Run the daemon in the foreground (the default).")
 
         @OptionGroup var tree: TreeOptions
+        @OptionGroup(title: "Serving downstream mirrors") var serving: HTTPOptions
 
         @Option(
             name: [.customShort("t"), .customLong("timelist")],
@@ -126,15 +187,10 @@ extension Filelistd {
         }
 
         func run() throws {
-            LoggingSystem.bootstrap { label -> any LogHandler in
-                Systemd.stderrIsJournal
-                    ? JournalLogHandler(label: label) : StreamLogHandler.standardError(label: label)
-            }
-            var logger = Logger(label: "filelistd")
-            if ProcessInfo.processInfo.environment["FILELISTD_DEBUG"] != nil { logger.logLevel = .debug }
+            let logger = makeLogger()
             if tree.config != nil {
                 // The config file holds the list options of a tree of modules.
-                try Daemon(configuration: try tree.configuration(), logger: logger).run()
+                try run(try tree.configuration(), logger: logger)
                 return
             }
             var configuration = try tree.configuration()
@@ -151,7 +207,71 @@ extension Filelistd {
             if checksumRepomd { options.checksumNames.insert(Array("repomd.xml".utf8)) }
             options.algorithms = (try? ChecksumAlgorithm.parseList(checksumAlgorithms).get()) ?? [.sha1]
             configuration.options = options
-            try Daemon(configuration: configuration, logger: logger).run()
+            try run(configuration, logger: logger)
+        }
+
+        func run(_ configuration: DaemonConfiguration, logger: Logger) throws {
+            let daemon = Daemon(configuration: configuration, logger: logger)
+            if serving.http != nil {
+                let catalog = serving.catalog(
+                    root: configuration.root, lists: configuration.servedLists, logger: logger)
+                daemon.onPublish = { catalog.refresh() }
+                try serving.start(catalog, logger: logger)
+            }
+            try daemon.run()
+        }
+    }
+
+    struct Relay: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Serve lists that quick-mirror installs, and pass its announcements on (an intermediate tier).",
+            discussion: """
+                An intermediate mirror passes its upstream's lists on unchanged. quick-mirror, with \
+                NOTIFYFILELISTD set to this relay's --runtime-directory, tells the relay after each sync; \
+                the relay re-reads the lists and announces the new generation on /events with the chain \
+                of hops it came through, plus its own. SIGHUP re-reads the lists too.
+                """)
+
+        @Option(
+            name: [.customLong("dir"), .customShort("d")], help: "The mirror's top directory (quick-mirror's DESTD).")
+        var dir: String
+
+        @Option(name: .customLong("list"), help: "A list to serve, as a path below --dir (repeatable).")
+        var lists: [String]
+
+        @Option(help: "Directory for the lock and the control socket (never inside the tree).")
+        var runtimeDirectory: String = DaemonConfiguration.defaultRuntimeDirectory
+
+        @OptionGroup(title: "Serving downstream mirrors") var serving: HTTPOptions
+
+        func validate() throws {
+            guard !lists.isEmpty else { throw ValidationError("give at least one --list") }
+            for list in lists where list.hasPrefix("/") || list.split(separator: "/").contains("..") {
+                throw ValidationError("--list '\(list)' must be a path below --dir")
+            }
+            guard serving.http != nil else { throw ValidationError("a relay needs --http") }
+        }
+
+        func run() throws {
+            let logger = makeLogger()
+            let root = TreeOptions.absolute(dir)
+            let catalog = serving.catalog(root: root, lists: lists, logger: logger)
+            catalog.refreshNow()
+            try serving.start(catalog, logger: logger)
+            try FilelistDaemon.Relay(
+                root: root, runtimeDirectory: runtimeDirectory, logger: logger,
+                announce: { catalog.refreshNow(upstream: $0) },
+                status: {
+                    let announcement = catalog.announcement
+                    return """
+                        root: \(root)
+                        generation: \(announcement?.generation ?? 0)
+                        route: \(announcement?.route ?? "none yet")
+                        subscribers: \(catalog.subscriberCount)
+
+                        """
+                }
+            ).run()
         }
     }
 

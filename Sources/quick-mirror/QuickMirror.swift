@@ -1,4 +1,5 @@
 import ArgumentParser
+import ChangeStream
 import CommandLineSupport
 import Foundation
 import MirrorClient
@@ -42,11 +43,19 @@ struct Sync: ParsableCommand {
     }
 }
 
-/// Keeps syncing: polls upstream every --interval seconds, and at once again after a
-/// sync that changed something (a change may have landed upstream while it ran).
+/// Keeps syncing: at once when the upstream filelistd announces a new generation on its
+/// change stream, every --interval seconds otherwise (the fallback while the stream is
+/// down, and a check that costs one conditional GET per list when it is up), and at once
+/// again after a sync that changed something or during which a new generation appeared.
 struct Follow: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Sync, then keep syncing as upstream changes (SIGTERM or SIGINT ends it after the current run).")
+        abstract: "Sync, then keep syncing as upstream changes (SIGTERM or SIGINT ends it after the current run).",
+        discussion: """
+            With LISTSOURCE=http(s)://... (an upstream filelistd), follows its /events stream and syncs \
+            within moments of a change; each announcement carries the chain of hops the change came \
+            through, which -d 1 prints. With NOTIFYFILELISTD, the local `filelistd relay` is told after \
+            each sync, so the next tier hears at once.
+            """)
 
     @OptionGroup var options: SyncOptions
 
@@ -62,10 +71,15 @@ struct Follow: ParsableCommand {
             sigaddset(&set, signal)
         }
         pthread_sigmask(SIG_UNBLOCK, &set, nil)
+        let events = session.sync.configuration.httpListSource.map {
+            UpstreamEvents(url: "\($0)/events", log: session.log)
+        }
+        events?.start()
         var failures = 0
         while !Self.stopRequested.load(ordering: .relaxed) {
+            let before = events?.latest
             do {
-                let changed = try session.syncOnce()
+                let changed = try session.syncOnce(announcement: before?.announcement)
                 failures = 0
                 if changed { continue }
             } catch {
@@ -75,7 +89,11 @@ struct Follow: ParsableCommand {
             }
             let pause = interval * Double(min(1 << min(failures, 6), 64))
             let deadline = Date().addingTimeInterval(pause)
-            while Date() < deadline && !Self.stopRequested.load(ordering: .relaxed) { usleep(50_000) }
+            while Date() < deadline && !Self.stopRequested.load(ordering: .relaxed) {
+                // A generation announced during the sync, or since: sync again now.
+                if let events, events.latest.count != before?.count ?? 0 { break }
+                usleep(50_000)
+            }
         }
     }
 
@@ -199,8 +217,9 @@ struct SyncSession {
     let verbosity: Int
     let printsSummary: Bool
 
-    /// Runs once; returns whether anything changed upstream.
-    func syncOnce() throws -> Bool {
+    /// Runs once; returns whether anything changed upstream. `announcement` is the
+    /// upstream's latest, when following its change stream: its hops are passed on.
+    func syncOnce(announcement: Announcement? = nil) throws -> Bool {
         let configuration = sync.configuration
         let logFile = self.logFile
         if let last = try? String(contentsOfFile: configuration.effectiveTimeFile, encoding: .utf8),
@@ -215,6 +234,15 @@ struct SyncSession {
             if sync.configuration.logJournal && !summary.changedModules.isEmpty {
                 Systemd.sendToJournal(["MESSAGE=\(summary.line)", "PRIORITY=6", "SYSLOG_IDENTIFIER=quick-mirror"])
             }
+            for (path, how) in summary.listFetches.sorted(by: { $0.key < $1.key }) where verbosity >= 2 {
+                log("list \(path): \(how)")
+            }
+            if let announcement, !summary.changedModules.isEmpty {
+                log("synced upstream generation \(announcement.generation), route \(announcement.route)")
+            }
+            if let runtime = configuration.notifyFilelistd, !summary.changedModules.isEmpty, !sync.dryRun {
+                notify(runtime: runtime, hops: announcement?.hops ?? [])
+            }
             if let hook, !summary.changedModules.isEmpty, !sync.dryRun {
                 try Self.runHook(hook, modules: summary.changedModules, log: log)
             }
@@ -228,6 +256,23 @@ struct SyncSession {
                 Systemd.sendToJournal(["MESSAGE=error: \(error)", "PRIORITY=3", "SYSLOG_IDENTIFIER=quick-mirror"])
             }
             throw Failure("\(error)")
+        }
+    }
+
+    /// Tells the local relay that new lists are installed. Its failure does not fail the
+    /// sync (the mirror is correct); the relay also re-reads its lists on SIGHUP.
+    func notify(runtime: String, hops: [Hop]) {
+        let socket = LocalControl.socketPath(root: sync.configuration.destination, runtimeDirectory: runtime)
+        do {
+            let reply = try LocalControl.send("announce \(Announcement.hopsJSON(hops))", to: socket)
+            if let announced = try? Announcement(json: reply) {
+                log("announced downstream as generation \(announced.generation), route \(announced.route)")
+            } else {
+                log("filelistd relay: \(reply.trimmingCharacters(in: .whitespacesAndNewlines))")
+            }
+        } catch {
+            Self.write("warning: cannot notify the local filelistd: \(error)", to: logFile)
+            log("warning: cannot notify the local filelistd: \(error)")
         }
     }
 

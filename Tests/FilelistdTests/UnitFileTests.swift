@@ -15,6 +15,7 @@ struct UnitFileTests {
         arguments: [
             ("filelistd@.service", "filelistd@srv-pub-fedora.service"),
             ("filelistd-modules.service", "filelistd-modules.service"),
+            ("filelistd-relay@.service", "filelistd-relay@srv-mirror.service"),
         ])
     func verify(unit: String, installedAs name: String) throws {
         let scratch = try TemporaryTree("units")

@@ -101,6 +101,34 @@ struct EndToEndTests {
         #expect(String(decoding: second.stdout, as: UTF8.self).contains("deleted"))
     }
 
+    @Test("a file that became a directory upstream, a directory that became a file, a symlink that became a file")
+    func typeChanges() throws {
+        let fixture = try MirrorFixture()
+        try fixture.upstream.file("fedora/releases/40/iso/boot.iso", "iso")
+        try fixture.upstream.file("fedora/releases/40/images/a/one.img", "one")
+        try fixture.upstream.file("fedora/releases/40/images/a/two.img", "two")
+        try fixture.upstream.symlink("fedora/releases/40/current", to: "iso")
+        try fixture.publish()
+        #expect(try fixture.sync().status == 0)
+        fixture.expectIdentical("before the type changes")
+
+        sleepPastNextSecond()
+        try fixture.upstream.remove("fedora/releases/40/iso/boot.iso")
+        try fixture.upstream.file("fedora/releases/40/iso/boot.iso/README", "now a directory")
+        try fixture.upstream.remove("fedora/releases/40/images/a")
+        try fixture.upstream.file("fedora/releases/40/images/a", "now a file")
+        try fixture.upstream.remove("fedora/releases/40/current")
+        try fixture.upstream.file("fedora/releases/40/current", "now a file")
+        try fixture.publish()
+        let result = try fixture.sync("-d", "1")
+        #expect(result.status == 0, "\(result.stderr)")
+        fixture.expectIdentical("after the type changes")
+        var info = stat()
+        #expect(
+            lstat(fixture.mirror.path("fedora/releases/40/current"), &info) == 0 && info.st_mode & S_IFMT == S_IFREG)
+        #expect(!fixture.exists("fedora/releases/40/images/a/one.img"))
+    }
+
     @Test("follow keeps the mirror in step as upstream changes, and SIGTERM ends it cleanly")
     func follow() throws {
         let fixture = try MirrorFixture()

@@ -6,8 +6,8 @@ import Foundation
 struct QuickMirrorBench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "quickmirror-bench",
-        abstract: "Measure filelistd on a generated tree, the index alone, and quick-mirror's planning.",
-        subcommands: [DaemonRun.self, IndexRun.self, PlanRun.self, PlanOnce.self])
+        abstract: "Measure filelistd on a generated tree, the index alone, quick-mirror's planning, and list deltas.",
+        subcommands: [DaemonRun.self, IndexRun.self, PlanRun.self, PlanOnce.self, DeltaRun.self])
 }
 
 /// Resident set of a process, from /proc.

@@ -1,0 +1,92 @@
+import ChangeStream
+import Foundation
+import Logging
+import SystemPackage
+import Systemd
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// `filelistd relay`: serves lists another program installs (quick-mirror, on a mirror
+/// that passes its upstream's lists on unchanged), and announces each new generation
+/// when that program says so, with the chain of hops it came through.
+///
+/// Control socket commands: `announce HOPS-JSON` (re-read the lists, announce if they
+/// changed; the reply is the announcement) and `status`.
+public final class Relay {
+    let root: String
+    let runtimeDirectory: String
+    let logger: Logger
+    let announce: ([Hop]) -> Announcement?
+    let status: () -> String
+
+    public init(
+        root: String, runtimeDirectory: String, logger: Logger, announce: @escaping ([Hop]) -> Announcement?,
+        status: @escaping () -> String
+    ) {
+        self.root = root
+        self.runtimeDirectory = runtimeDirectory
+        self.logger = logger
+        self.announce = announce
+        self.status = status
+    }
+
+    /// Runs until SIGTERM or SIGINT.
+    public func run() throws {
+        var configuration = DaemonConfiguration(root: root)
+        configuration.runtimeDirectory = runtimeDirectory
+        let lock = try RuntimeLock(path: configuration.lockPath, root: root)
+        let signals = try SignalReader()
+        let control = try ControlSocket(path: configuration.controlSocketPath)
+        Systemd.notify("READY=1\nSTATUS=Serving the lists below \(root)")
+        logger.info("relay ready", metadata: ["root": "\(root)", "control": "\(configuration.controlSocketPath)"])
+        while true {
+            var descriptors = [
+                pollfd(fd: signals.descriptor.rawValue, events: Int16(POLLIN), revents: 0),
+                pollfd(fd: control.descriptor.rawValue, events: Int16(POLLIN), revents: 0),
+            ]
+            if poll(&descriptors, 2, -1) < 0 && errno != EINTR { throw DaemonError("poll: \(Errno(rawValue: errno))") }
+            if descriptors[0].revents != 0 {
+                for signal in signals.read() {
+                    if signal == SIGHUP {
+                        _ = announce([])
+                        continue
+                    }
+                    Systemd.notify("STOPPING=1")
+                    logger.info("stopping", metadata: ["signal": "\(signal)"])
+                    withExtendedLifetime(lock) {}
+                    return
+                }
+            }
+            if descriptors[1].revents != 0 {
+                while let client = control.accept() {
+                    defer { try? client.close() }
+                    // Hops are a few hundred bytes each; a chain of dozens still fits.
+                    let command = ControlSocket.command(from: client, limit: 1 << 16)
+                    ControlSocket.reply(handle(command), to: client)
+                }
+            }
+        }
+    }
+
+    func handle(_ command: String) -> String {
+        if command == "status" { return status() }
+        guard command == "announce" || command.hasPrefix("announce ") else {
+            return "unknown command '\(command.prefix(40))': use announce HOPS or status\n"
+        }
+        let json = command.dropFirst("announce".count).trimmingCharacters(in: .whitespaces)
+        let hops: [Hop]
+        do {
+            hops = json.isEmpty ? [] : try Announcement.hops(json: json)
+        } catch {
+            return "error: the hops are not a JSON array of hops: \(error)\n"
+        }
+        guard let announcement = announce(hops) else { return "unchanged\n" }
+        return announcement.json() + "\n"
+    }
+
+    public static func control(_ command: String, root: String, runtimeDirectory: String) throws -> String {
+        try ControlSocket.send(command, to: LocalControl.socketPath(root: root, runtimeDirectory: runtimeDirectory))
+    }
+}

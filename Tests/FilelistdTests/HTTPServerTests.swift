@@ -1,0 +1,152 @@
+import ChangeStream
+import Crypto
+import FileList
+import Foundation
+import Testing
+import TreeFixtures
+
+/// filelistd --http on 127.0.0.1, asked the way a downstream mirror asks.
+@Suite("filelistd serves its lists over HTTP")
+struct HTTPServerTests {
+    static func sha256(_ bytes: [UInt8]) -> String {
+        SHA256.hash(data: bytes).map { String(format: "%02x", $0) }.joined()
+    }
+
+    /// A tree with a daemon serving it on an ephemeral port.
+    final class Served: @unchecked Sendable {
+        let tree: TemporaryTree
+        let daemon: DaemonProcess
+        let base: String
+
+        init(_ arguments: [String] = []) throws {
+            tree = try TemporaryTree()
+            try tree.file("releases/40/a.rpm", "a")
+            try tree.file("releases/40/repodata/repomd.xml", "<repomd/>")
+            // Enough lines that a delta of two edits is much smaller than the list.
+            for index in 0..<100 { try tree.file("releases/40/Packages/p-\(index).rpm", "\(index)") }
+            daemon = try DaemonProcess(
+                root: tree.root,
+                arguments: ["--settle", "0.1", "--http", "127.0.0.1:0", "--name", "origin", "-c"]
+                    + arguments)
+            let daemon = self.daemon
+            guard let port = HTTPProbe.port(inLog: { daemon.log }) else {
+                throw TestFailure("filelistd did not say where it serves HTTP:\n\(daemon.log)")
+            }
+            base = "http://127.0.0.1:\(port)"
+        }
+
+        var listBytes: [UInt8] {
+            (try? Array(Data(contentsOf: URL(fileURLWithPath: tree.path("fullfiletimelist"))))) ?? []
+        }
+
+        /// Waits until the served list is the one on disk and differs from `old`.
+        func waitForNewList(after old: String) async throws -> HTTPProbe.Response {
+            let deadline = ContinuousClock.now + .seconds(20)
+            while ContinuousClock.now < deadline {
+                let response = try await HTTPProbe.get("\(base)/fullfiletimelist")
+                if response.headers["etag"] != old && response.body == listBytes { return response }
+                try await Task.sleep(for: .milliseconds(50))
+            }
+            throw TestFailure("the served list did not change from \(old):\n\(daemon.log)")
+        }
+    }
+
+    struct TestFailure: Error, CustomStringConvertible {
+        var description: String
+        init(_ description: String) { self.description = description }
+    }
+
+    @Test("the list comes with its SHA-256 as a strong ETag; If-None-Match gets 304; nothing else is served")
+    func conditionalGet() async throws {
+        let served = try Served()
+        let response = try await HTTPProbe.get("\(served.base)/fullfiletimelist")
+        #expect(response.status == 200)
+        #expect(response.body == served.listBytes)
+        #expect(response.headers["etag"] == "\"\(Self.sha256(response.body))\"")
+        let again = try await HTTPProbe.get(
+            "\(served.base)/fullfiletimelist", headers: ["If-None-Match": response.headers["etag"] ?? ""])
+        #expect(again.status == 304)
+        #expect(again.body.isEmpty)
+        // Files of the tree, the runtime directory and escapes are not the server's to give.
+        for path in ["releases/40/a.rpm", "releases", "../etc/passwd", "%2e%2e/etc/passwd", ""] {
+            #expect(try await HTTPProbe.get("\(served.base)/\(path)").status == 404, "\(path)")
+        }
+    }
+
+    @Test("a change is announced on /events with the new ETag and the origin's hop; /changes gives the delta")
+    func eventsAndDeltas() async throws {
+        let served = try Served()
+        let first = try await HTTPProbe.get("\(served.base)/fullfiletimelist")
+        let firstETag = try #require(first.headers["etag"])
+        let tree = served.tree
+        let events = try await HTTPProbe.events("\(served.base)/events", count: 2) {
+            try tree.file("releases/41/b.rpm", "b")
+            try tree.remove("releases/40/a.rpm")
+        }
+        try #require(events.count == 2, "events: \(events)\n\(served.daemon.log)")
+        let announcements = try events.map { event in
+            let data = try #require(event.split(separator: "\n").first { $0.hasPrefix("data: ") })
+            return try Announcement(json: data.dropFirst("data: ".count))
+        }
+        #expect(announcements[0].lists["fullfiletimelist"] == firstETag)
+        #expect(announcements[1].generation > announcements[0].generation)
+        #expect(announcements[1].hops.map(\.host) == ["origin"])
+        let second = try await served.waitForNewList(after: firstETag)
+        #expect(announcements[1].lists["fullfiletimelist"] == second.headers["etag"])
+
+        // The delta from the first version rebuilds the second byte for byte.
+        let digest = firstETag.trimmingCharacters(in: CharacterSet(charactersIn: "\""))
+        let changes = try await HTTPProbe.get("\(served.base)/changes?list=fullfiletimelist&since=\(digest)")
+        #expect(changes.status == 200)
+        let delta = try FileListDelta(decoding: changes.body, source: "changes")
+        #expect(try delta.applied(to: first.body) == second.body)
+        #expect(delta.result == Self.sha256(second.body))
+        #expect(
+            changes.body.count * 4 < second.body.count, "delta \(changes.body.count) B, list \(second.body.count) B")
+
+        let current = (second.headers["etag"] ?? "").trimmingCharacters(in: CharacterSet(charactersIn: "\""))
+        #expect(
+            try await HTTPProbe.get("\(served.base)/changes?list=fullfiletimelist&since=\(current)").status == 304)
+        #expect(
+            try await HTTPProbe.get(
+                "\(served.base)/changes?list=fullfiletimelist&since=\(String(repeating: "0", count: 64))"
+            )
+            .status == 410)
+        #expect(try await HTTPProbe.get("\(served.base)/changes?list=nothing&since=\(current)").status == 404)
+    }
+
+    @Test("a relay serves the lists it is given and announces with the upstream's hops plus its own")
+    func relay() async throws {
+        let mirror = try TemporaryTree("mirror")
+        try mirror.file(
+            "fedora/fullfiletimelist-fedora", "[Version]\n2\n\n[Files]\n1\td\t0\tx\n\n[Checksums SHA1]\n\n[End]\n")
+        let runtime = try TemporaryTree("run")
+        let log = runtime.path("relay.log")
+        let relay = try Command.start(
+            "filelistd",
+            [
+                "relay", "--dir", mirror.root, "--list", "fedora/fullfiletimelist-fedora", "--http", "127.0.0.1:0",
+                "--name", "tier1", "--runtime-directory", runtime.root,
+            ], log: log)
+        defer { if relay.isRunning { relay.terminate() } }
+        let relayLog = { (try? String(contentsOfFile: log, encoding: .utf8)) ?? "" }
+        let port = try #require(HTTPProbe.port(inLog: relayLog), "\(relayLog())")
+        let base = "http://127.0.0.1:\(port)"
+        let first = try await HTTPProbe.get("\(base)/fedora/fullfiletimelist-fedora")
+        #expect(first.status == 200)
+
+        try mirror.file(
+            "fedora/fullfiletimelist-fedora", "[Version]\n2\n\n[Files]\n2\td\t0\tx\n\n[Checksums SHA1]\n\n[End]\n")
+        let upstream = [Hop(host: "origin", generation: 41)]
+        let socket = LocalControl.socketPath(root: mirror.root, runtimeDirectory: runtime.root)
+        let reply = try LocalControl.send("announce \(Announcement.hopsJSON(upstream))", to: socket)
+        let announcement = try Announcement(json: reply)
+        #expect(announcement.hops.map(\.host) == ["origin", "tier1"])
+        #expect(announcement.hops.first?.generation == 41)
+        let second = try await HTTPProbe.get("\(base)/fedora/fullfiletimelist-fedora")
+        #expect(second.headers["etag"] == announcement.lists["fedora/fullfiletimelist-fedora"])
+        #expect(second.headers["etag"] != first.headers["etag"])
+        #expect(try LocalControl.send("announce not-json", to: socket).hasPrefix("error: "))
+        #expect(try LocalControl.send("announce []", to: socket) == "unchanged\n")
+    }
+}

@@ -1,0 +1,197 @@
+import Foundation
+import Testing
+import TreeFixtures
+
+/// An origin: the upstream tree of `MirrorFixture`'s shape, its lists kept by a real
+/// filelistd that serves them over HTTP, and its content served by a real rsync daemon.
+final class Origin: @unchecked Sendable {
+    let upstream: TemporaryTree
+    let rsync: RsyncDaemon
+    let runtime: TemporaryTree
+    private(set) var filelistd: DaemonProcess
+    private(set) var base: String
+
+    init() throws {
+        upstream = try TemporaryTree("origin")
+        try upstream.file("fedora/releases/40/Packages/a/a-1.rpm", "a1")
+        try upstream.file("fedora/releases/40/repodata/repomd.xml", "<repomd/>\n")
+        try upstream.symlink("fedora/releases/latest", to: "40")
+        try upstream.file("alt/stage/readme", "alt")
+        for index in 0..<60 { try upstream.file("fedora/releases/40/Packages/f/filler-\(index).rpm", "f\(index)") }
+        try upstream.hardLink("alt/stage/a-1.rpm", to: "fedora/releases/40/Packages/a/a-1.rpm")
+        rsync = try RsyncDaemon(module: "master", path: upstream.root)
+        runtime = try TemporaryTree("origin-config")
+        (filelistd, base) = try Self.start(upstream, runtime)
+    }
+
+    static func start(_ upstream: TemporaryTree, _ runtime: TemporaryTree) throws -> (DaemonProcess, String) {
+        let config = runtime.path("filelistd.conf")
+        try "top = \(upstream.root)\nmodules = fedora alt\nlinked = fedora alt\nchecksum = yes\nsettle = 0.1\n"
+            .write(toFile: config, atomically: true, encoding: .utf8)
+        let daemon = try DaemonProcess(
+            root: upstream.root, arguments: ["--http", "127.0.0.1:0", "--name", "origin"], configFile: config)
+        guard let port = HTTPProbe.port(inLog: { daemon.log }),
+            DaemonProcess.wait(until: { daemon.log.contains("lists announced") })
+        else {
+            throw OriginError("filelistd did not serve its lists over HTTP:\n\(daemon.log)")
+        }
+        return (daemon, "http://127.0.0.1:\(port)")
+    }
+
+    /// A new daemon: its delta journal starts empty.
+    func restart() throws {
+        filelistd.stop()
+        (filelistd, base) = try Self.start(upstream, runtime)
+    }
+
+    /// The generation the origin announces now.
+    func generation() async throws -> Int {
+        let response = try await HTTPProbe.get("\(base)/announcement")
+        guard let range = response.text.range(of: #""generation":[0-9]+"#, options: .regularExpression) else {
+            return 0
+        }
+        return Int(response.text[range].split(separator: ":").last ?? "") ?? 0
+    }
+
+    /// Waits until the origin announced a generation after `generation`.
+    func waitForGeneration(after generation: Int) async throws {
+        let deadline = ContinuousClock.now + .seconds(20)
+        while ContinuousClock.now < deadline {
+            if try await self.generation() > generation { return }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        throw OriginError("no new generation after \(generation):\n\(filelistd.log)")
+    }
+
+    /// A downstream configuration reading lists from `lists` and content from `remote`.
+    func mirrorConfig(_ mirror: TemporaryTree, lists: String, remote: String, extra: String = "") throws -> String {
+        let config = mirror.path(".qfm.conf")
+        try """
+        DESTD=\(mirror.root)
+        REMOTE=\(remote)
+        LISTSOURCE=\(lists)
+        MASTERMODULE=master
+        MODULES=(fedora-enchilada fedora-alt)
+        MODULEMAPPING=(fedora-enchilada fedora fedora-alt alt)
+        MAXRETRIES=0
+        \(extra)
+        """.write(toFile: config, atomically: true, encoding: .utf8)
+        return config
+    }
+
+    func identical(_ mirror: TemporaryTree) -> Bool {
+        Command.runShell(
+            "diff -r --no-dereference -x '.quick-mirror*' -x '.qfm.conf' \(upstream.root) \(mirror.root) >/dev/null 2>&1"
+        )
+            == 0
+    }
+}
+
+struct OriginError: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}
+
+@Suite("quick-mirror with lists over HTTP from filelistd, and down a chain of tiers")
+struct TierTests {
+    @Test("whole list first, then 304 while unchanged, a delta after a change, the whole list when the server forgot")
+    func listsOverHTTP() async throws {
+        let origin = try Origin()
+        let mirror = try TemporaryTree("http-mirror")
+        let config = try origin.mirrorConfig(mirror, lists: origin.base, remote: origin.rsync.url)
+        func sync(_ context: String) throws -> String {
+            let result = try Command.run(
+                "quick-mirror", ["-c", config, "-d", "2", "--set", "LISTSOURCE=\(origin.base)"])
+            #expect(result.status == 0, "\(context): \(result.stderr)")
+            #expect(origin.identical(mirror), "\(context): the mirror differs from the origin")
+            return result.stderr + String(decoding: result.stdout, as: UTF8.self)
+        }
+        let fedora = "fedora/fullfiletimelist-fedora"
+        let alt = "alt/fullfiletimelist-alt"
+
+        var log = try sync("first sync")
+        #expect(log.contains("list \(fedora): whole list"), "\(log)")
+        let etags = try String(contentsOfFile: mirror.path(".quick-mirror-last-run.etags"), encoding: .utf8)
+        #expect(etags.contains(fedora))
+
+        log = try sync("nothing changed")
+        #expect(log.contains("list \(fedora): unchanged") && log.contains("list \(alt): unchanged"), "\(log)")
+        #expect(log.contains("nothing changed upstream"), "\(log)")
+
+        sleepPastNextSecond()
+        let generation = try await origin.generation()
+        try origin.upstream.file("fedora/releases/41/Packages/n/new-1.rpm", "new")
+        try origin.upstream.remove("fedora/releases/40/Packages/f/filler-3.rpm")
+        try await origin.waitForGeneration(after: generation)
+        log = try sync("after a change")
+        #expect(log.contains("list \(fedora): delta of "), "\(log)")
+        #expect(log.contains("list \(alt): unchanged"), "\(log)")
+        #expect(FileManager.default.fileExists(atPath: mirror.path("fedora/releases/41/Packages/n/new-1.rpm")))
+
+        // A change while the server was down: the restarted server has no delta from the
+        // mirror's version (410), so the whole list comes. The other list's ETag is its
+        // content's hash, so it is still current.
+        origin.filelistd.stop()
+        sleepPastNextSecond()
+        try origin.upstream.file("fedora/releases/41/Packages/n/newer-1.rpm", "newer")
+        try origin.restart()
+        log = try sync("after a restart")
+        #expect(log.contains("list \(fedora): whole list"), "\(log)")
+        #expect(log.contains("list \(alt): unchanged"), "\(log)")
+    }
+
+    @Test("a change at the origin reaches the second tier through the change streams, carrying its hops")
+    func chainOfTiers() async throws {
+        let origin = try Origin()
+        // Tier 1: quick-mirror follows the origin and tells its relay; tier 2 follows the relay.
+        let tier1 = try TemporaryTree("tier1")
+        let relayRuntime = try TemporaryTree("tier1-run")
+        let relayLog = relayRuntime.path("relay.log")
+        let relay = try Command.start(
+            "filelistd",
+            [
+                "relay", "--dir", tier1.root, "--list", "fedora/fullfiletimelist-fedora", "--list",
+                "alt/fullfiletimelist-alt", "--http", "127.0.0.1:0", "--name", "tier1", "--runtime-directory",
+                relayRuntime.root,
+            ], log: relayLog)
+        defer { if relay.isRunning { relay.terminate() } }
+        let relayPort = try #require(
+            HTTPProbe.port(inLog: { (try? String(contentsOfFile: relayLog, encoding: .utf8)) ?? "" }))
+        let tier1Rsync = try RsyncDaemon(module: "master", path: tier1.root)
+        let config1 = try origin.mirrorConfig(
+            tier1, lists: origin.base, remote: origin.rsync.url, extra: "NOTIFYFILELISTD=\(relayRuntime.root)")
+        let tier2 = try TemporaryTree("tier2")
+        let config2 = try origin.mirrorConfig(
+            tier2, lists: "http://127.0.0.1:\(relayPort)", remote: tier1Rsync.url)
+
+        // An hour between polls: anything sooner came through the streams.
+        let log1 = relayRuntime.path("follow1.log")
+        let log2 = relayRuntime.path("follow2.log")
+        let follow1 = try Command.start(
+            "quick-mirror", ["follow", "-c", config1, "--interval", "3600", "-d", "1"], log: log1)
+        defer { if follow1.isRunning { follow1.terminate() } }
+        let follow2 = try Command.start(
+            "quick-mirror", ["follow", "-c", config2, "--interval", "3600", "-d", "1"], log: log2)
+        defer { if follow2.isRunning { follow2.terminate() } }
+        let logs = {
+            ["tier 1": log1, "tier 2": log2, "relay": relayLog].map { name, path in
+                "--- \(name):\n" + ((try? String(contentsOfFile: path, encoding: .utf8)) ?? "")
+            }.joined(separator: "\n") + "\n--- origin:\n" + origin.filelistd.log
+        }
+        #expect(DaemonProcess.wait(timeout: .seconds(60)) { origin.identical(tier2) }, "first sync:\n\(logs())")
+
+        sleepPastNextSecond()
+        try origin.upstream.file("fedora/releases/42/Packages/z/z-1.rpm", "z")
+        try origin.upstream.remove("alt/stage/readme")
+        let changed = ContinuousClock.now
+        #expect(DaemonProcess.wait(timeout: .seconds(60)) { origin.identical(tier2) }, "the change:\n\(logs())")
+        print("origin change to tier 2 in sync: \(ContinuousClock.now - changed)")
+        let tier2Log = (try? String(contentsOfFile: log2, encoding: .utf8)) ?? ""
+        // The route of the last sync names the origin first, then tier 1.
+        let route = tier2Log.split(separator: "\n").last { $0.contains("synced upstream generation") } ?? ""
+        #expect(route.contains("route origin#") && route.contains(" > tier1#"), "\(logs())")
+        kill(follow1.processIdentifier, SIGTERM)
+        kill(follow2.processIdentifier, SIGTERM)
+        #expect(DaemonProcess.wait(timeout: .seconds(10)) { !follow1.isRunning && !follow2.isRunning })
+    }
+}
