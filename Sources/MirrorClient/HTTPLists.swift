@@ -143,7 +143,10 @@ enum SavedETags {
     }
 
     static func save(_ etags: [String: String], timeFile: String) throws {
-        let text = etags.sorted { $0.key < $1.key }.map { "\($0.value)\t\($0.key)\n" }.joined()
+        // An ETag is opaque: one that cannot be written on a line is not kept (the next
+        // run then fetches that list whole).
+        let text = etags.filter { !$0.value.contains(where: { $0 == "\t" || $0.isNewline }) }
+            .sorted { $0.key < $1.key }.map { "\($0.value)\t\($0.key)\n" }.joined()
         try Data(text.utf8).write(to: URL(fileURLWithPath: path(timeFile: timeFile)), options: .atomic)
     }
 }

@@ -140,6 +140,47 @@ struct TierTests {
         #expect(log.contains("list \(alt): unchanged"), "\(log)")
     }
 
+    @Test("lists from a plain web server (no ETag deltas, no /events): follow polls and keeps the mirror in step")
+    func plainWebServer() throws {
+        let fixture = try MirrorFixture()
+        let runtime = try TemporaryTree("web")
+        let log = runtime.path("http.log")
+        let server = try Command.start(
+            "/usr/bin/python3",
+            ["-u", "-m", "http.server", "0", "--bind", "127.0.0.1", "--directory", fixture.upstream.root], log: log,
+            stdoutToLog: true)
+        defer { if server.isRunning { server.terminate() } }
+        var port: Int?
+        DaemonProcess.wait {
+            let text = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
+            guard let range = text.range(of: #"port [0-9]+"#, options: .regularExpression) else { return false }
+            port = Int(text[range].dropFirst(5))
+            return port != nil
+        }
+        let base = "http://127.0.0.1:\(try #require(port))"
+        let followLog = runtime.path("follow.log")
+        let follow = try Command.start(
+            "quick-mirror",
+            ["follow", "-c", fixture.config, "--set", "LISTSOURCE=\(base)", "--interval", "0.3", "-d", "2"],
+            log: followLog)
+        defer { if follow.isRunning { follow.terminate() } }
+        let followed = { (try? String(contentsOfFile: followLog, encoding: .utf8)) ?? "" }
+        let identical = {
+            Command.runShell(
+                "diff -r --no-dereference -x '.quick-mirror*' -x '.qfm.conf' \(fixture.upstream.root) \(fixture.mirror.root) >/dev/null"
+            ) == 0
+        }
+        #expect(DaemonProcess.wait(timeout: .seconds(60), until: identical), "first sync: \(followed())")
+        sleepPastNextSecond()
+        try fixture.upstream.file("fedora/releases/42/Packages/w/web-1.rpm", "web")
+        try fixture.publish()
+        #expect(DaemonProcess.wait(timeout: .seconds(60), until: identical), "the change: \(followed())")
+        #expect(followed().contains("no change stream at \(base)/events (HTTP 404); polling"), "\(followed())")
+        #expect(followed().contains("whole list"))
+        kill(follow.processIdentifier, SIGTERM)
+        #expect(DaemonProcess.wait(timeout: .seconds(10)) { !follow.isRunning })
+    }
+
     @Test("a change at the origin reaches the second tier through the change streams, carrying its hops")
     func chainOfTiers() async throws {
         let origin = try Origin()

@@ -20,8 +20,11 @@ public struct Command {
         name.hasPrefix("/") ? URL(fileURLWithPath: name) : productsDirectory.appendingPathComponent(name)
     }
 
-    /// Starts the command without waiting, for tests that kill it.
-    public static func start(_ name: String, _ arguments: [String], log: String? = nil) throws -> Process {
+    /// Starts the command (a built tool, or a program by its absolute path) without
+    /// waiting, for tests that kill it.
+    public static func start(_ name: String, _ arguments: [String], log: String? = nil, stdoutToLog: Bool = false)
+        throws -> Process
+    {
         let process = Process()
         process.executableURL = executable(name)
         process.arguments = arguments
@@ -30,6 +33,7 @@ public struct Command {
         if let log {
             _ = FileManager.default.createFile(atPath: log, contents: nil)
             process.standardError = FileHandle(forWritingAtPath: log)
+            if stdoutToLog { process.standardOutput = process.standardError }
         }
         try process.run()
         return process

@@ -1,6 +1,7 @@
 import ArgumentParser
 import BenchSupport
 import Foundation
+import MirrorClient
 
 #if canImport(Glibc)
     import Glibc
@@ -18,6 +19,7 @@ struct DaemonRun: ParsableCommand {
     @Option(help: "Kernel events: fanotify or inotify.") var events = "fanotify"
     @Option(help: "filelistd --settle, subtracted from latencies.") var settle = 0.2
     @Option(help: "Seconds to watch the idle daemon for wakeups.") var idleSeconds = 10
+    @Flag(help: "Also serve over HTTP and measure a change until it is announced on /events.") var http = false
 
     func run() throws {
         let tree = try MirrorTreeGenerator.cachedTree(entries: files, seed: seed, cache: cache)
@@ -34,8 +36,11 @@ struct DaemonRun: ParsableCommand {
         process.arguments = [
             "--dir", tree, "-t", list, "--events", events, "--settle", "\(settle)", "--runtime-directory", scratch,
         ]
+        if http { process.arguments! += ["--http", "127.0.0.1:0"] }
         process.environment = ["NOTIFY_SOCKET": notify.path, "PATH": "/usr/bin:/bin"]
-        process.standardError = FileHandle(forWritingAtPath: "/dev/null")
+        let log = "\(scratch)/filelistd.log"
+        FileManager.default.createFile(atPath: log, contents: nil)
+        process.standardError = FileHandle(forWritingAtPath: log)
         let started = ContinuousClock.now
         try process.run()
         defer {
@@ -65,6 +70,26 @@ struct DaemonRun: ParsableCommand {
             single.append(seconds(since: start) - settle)
         }
 
+        var announced: [Double] = []
+        var servingRSS = 0
+        if http {
+            let text = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
+            guard let range = text.range(of: #"address=127\.0\.0\.1:[0-9]+"#, options: .regularExpression),
+                let port = Int(text[range].split(separator: ":").last ?? "")
+            else { throw ValidationError("filelistd did not say where it serves HTTP") }
+            let stream = UpstreamEvents(url: "http://127.0.0.1:\(port)/events", log: { _ in })
+            stream.start()
+            while stream.latest.count == 0 { usleep(10_000) }
+            for run in 0..<5 {
+                let seen = stream.latest.count
+                let start = ContinuousClock.now
+                FileManager.default.createFile(atPath: "\(changes)/announced-\(run)", contents: nil)
+                while stream.latest.count == seen { usleep(2_000) }
+                announced.append(seconds(since: start) - settle)
+            }
+            servingRSS = residentBytes(pid: process.processIdentifier)
+        }
+
         let before = inode(list)
         for file in 0..<10_000 {
             FileManager.default.createFile(
@@ -88,6 +113,18 @@ struct DaemonRun: ParsableCommand {
                 median(single), single.min()!, single.max()!))
         print(String(format: "| burst of 10,000 new files: last change to new list | %.2f s |", burst))
         print("| idle for \(idleSeconds) s: context switches, CPU | \(wakeups), \(String(format: "%.3f", cpu)) s |")
+        if http {
+            print(
+                String(
+                    format:
+                        "| --http: one new file to its announcement on /events (list hashed, delta made; median of 5) | %.2f s (%.2f-%.2f) |",
+                    median(announced), announced.min()!, announced.max()!))
+            print(
+                String(
+                    format: "| --http: RSS after those changes | %.0f MB, %.0f bytes per entry |",
+                    Double(servingRSS) / 1e6,
+                    Double(servingRSS) / Double(max(entries, 1))))
+        }
     }
 
     /// Context switches of every thread and CPU seconds used while nothing happens.
