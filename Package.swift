@@ -97,8 +97,8 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
-        .target(name: "TreeFixtures", path: "Tests/TreeFixtures"),
-        .testTarget(name: "FileListTests", dependencies: ["FileList"]),
+        .target(name: "TreeFixtures", dependencies: ["FileList"], path: "Tests/TreeFixtures"),
+        .testTarget(name: "FileListTests", dependencies: ["FileList", "TreeFixtures"]),
         .testTarget(name: "TreeScanTests", dependencies: ["TreeScan", "FileList", "TreeFixtures"]),
         .testTarget(name: "TreeIndexTests", dependencies: ["TreeIndex", "TreeScan", "FileList", "TreeFixtures"]),
         .testTarget(

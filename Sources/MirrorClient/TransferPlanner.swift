@@ -12,14 +12,20 @@ public struct ModuleLists: Sendable {
     /// Where the old list was read from, when it was parsed without keeping its bytes:
     /// the few paths a plan deletes are read from it again.
     public var oldFile: String?
+    /// What changed since the old list, found by walking both lists in step (`ListPair`).
+    /// When set, it stands for `old`.
+    public var inStep: InStepDiff?
 
-    public init(module: String, directory: String, new: CompactFileList, old: CompactFileList?, oldFile: String? = nil)
-    {
+    public init(
+        module: String, directory: String, new: CompactFileList, old: CompactFileList?, oldFile: String? = nil,
+        inStep: InStepDiff? = nil
+    ) {
         self.module = module
         self.directory = directory
         self.new = new
         self.old = old
         self.oldFile = oldFile
+        self.inStep = inStep
     }
 }
 
@@ -65,14 +71,20 @@ public struct TransferPlanner {
             let prefix = Array(module.directory.utf8) + [0x2F]
             let new = module.new
             var wanted = [Bool](repeating: false, count: new.count)
-            if let old = module.old {
+            if let diff = module.inStep {
+                for index in diff.addedOrChanged { wanted[index] = true }
+                for line in diff.removed where isMirrored(line.type, prefix: prefix, path: line.path[...]) {
+                    plan.deletions.append(prefix + line.path)
+                }
+                plan.localEntries += diff.oldCount
+            } else if let old = module.old {
                 let diff = FileListDiff(old: old, new: new)
                 for index in diff.addedOrChanged { wanted[index] = true }
                 let removed: [(type: EntryType, path: [UInt8])]
                 if !old.bytes.isEmpty {
                     removed = diff.removed.map { (old.type($0), Array(old.path($0))) }
-                } else if !diff.removed.isEmpty, let file = module.oldFile, let bytes = try? ListFile.read(file) {
-                    removed = CompactFileList.lines(at: diff.removed, in: bytes)
+                } else if !diff.removed.isEmpty, let file = module.oldFile, let pieces = ListFile.pieces(file) {
+                    removed = CompactFileList.lines(at: diff.removed, reading: pieces)
                 } else {
                     // Without the old paths nothing can be deleted safely; the next run will.
                     removed = []

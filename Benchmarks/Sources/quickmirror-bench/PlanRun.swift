@@ -77,11 +77,10 @@ struct PlanOnce: ParsableCommand {
     @Argument var new: String
 
     func run() throws {
-        // As the client does: both parsed at once, the old one without keeping its bytes.
-        let (newList, oldList) = try ListPair.parse(new: try ListFile.read(new), source: new, oldFile: old)
-        let plan = TransferPlanner().plan([
-            ModuleLists(module: "m", directory: "m", new: newList, old: oldList, oldFile: old)
-        ])
+        // As the client does: the new list read strictly, the old one walked in step with it.
+        let lists = try ListPair.read(
+            module: "m", directory: "m", new: try ListFile.read(new), source: new, oldFile: old)
+        let plan = TransferPlanner().plan([lists])
         guard plan.transfers.count > 0 else { throw ValidationError("no transfers planned") }
         FileHandle.standardError.write(
             Data("\(plan.transfers.count) transfers, \(plan.deletions.count) deletions\n".utf8))
