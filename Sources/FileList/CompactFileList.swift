@@ -182,8 +182,10 @@ public struct CompactFileList: Sendable {
         init() {}
 
         init(_ buffer: UnsafeBufferPointer<UInt8>, from start: Int, to end: Int, reserving capacity: Int) {
-            var records: [Record] = []
-            records.reserveCapacity(capacity)
+            var records = [Record](unsafeUninitializedCapacity: capacity) { buffer, count in
+                HugePages.advise(UnsafeMutableRawBufferPointer(buffer))
+                count = 0
+            }
             do {
                 (ended, self.end, lines) = try FileListReader.readFilesLines(buffer, from: start, to: end, number: 0) {
                     records.append(Record($0))

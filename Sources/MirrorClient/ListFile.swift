@@ -18,6 +18,7 @@ public enum ListFile {
         var failure: Errno?
         let bytes = [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
             count = 0
+            HugePages.advise(UnsafeMutableRawBufferPointer(buffer))
             while count < size {
                 let n = Glibc.read(fd, buffer.baseAddress! + count, size - count)
                 if n < 0 && errno == EINTR { continue }
