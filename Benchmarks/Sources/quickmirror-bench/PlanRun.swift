@@ -4,9 +4,9 @@ import FileList
 import Foundation
 import MirrorClient
 
-/// Planning a sync from a big list: parse the old and the new list, diff them, and
-/// build the transfer and deletion sets. Each run is a separate process, so its peak
-/// RSS is its own; `LC_ALL=C sort` of the new list runs beside it for scale.
+/// Planning a sync from a big list: read the new list strictly, compare the old one
+/// with it, and build the transfer and deletion sets. Each run is a separate process,
+/// so its peak RSS is its own; `LC_ALL=C sort` of the new list runs beside it for scale.
 struct PlanRun: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "plan")
 
@@ -33,7 +33,8 @@ struct PlanRun: ParsableCommand {
         print("| command | wall | peak RSS |")
         print("| --- | --- | --- |")
         for (name, results) in [
-            ("quick-mirror planning (parse both lists, diff, plan)", plan), ("`LC_ALL=C sort` of the new list", sort),
+            ("quick-mirror planning (read the new list, compare the old one, plan)", plan),
+            ("`LC_ALL=C sort` of the new list", sort),
         ] {
             let seconds = results.map(\.seconds)
             print(
