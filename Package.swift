@@ -115,10 +115,11 @@ let package = Package(
             ]
         ),
         .target(
-            name: "TreeFixtures", dependencies: [.product(name: "AsyncHTTPClient", package: "async-http-client")],
+            name: "TreeFixtures",
+            dependencies: ["FileList", .product(name: "AsyncHTTPClient", package: "async-http-client")],
             path: "Tests/TreeFixtures"),
         .testTarget(name: "ChangeStreamTests", dependencies: ["ChangeStream"]),
-        .testTarget(name: "FileListTests", dependencies: ["FileList"]),
+        .testTarget(name: "FileListTests", dependencies: ["FileList", "TreeFixtures"]),
         .testTarget(name: "TreeScanTests", dependencies: ["TreeScan", "FileList", "TreeFixtures"]),
         .testTarget(name: "TreeIndexTests", dependencies: ["TreeIndex", "TreeScan", "FileList", "TreeFixtures"]),
         .testTarget(

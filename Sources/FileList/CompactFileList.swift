@@ -1,5 +1,11 @@
-/// A parsed list for big jobs: one 24-byte record per line, the lines' 128-bit path
-/// keys sorted for matching, and optionally the list's bytes.
+import Dispatch
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// A parsed list for big jobs: one 24-byte record per line, optionally the lines'
+/// 128-bit path keys sorted for matching, and optionally the list's bytes.
 ///
 /// `FileListReader.parse` gives an entry with its own path array per line: simple, but
 /// a million lines cost a million allocations and ~150 bytes each. A client planning a
@@ -10,9 +16,12 @@ public struct CompactFileList: Sendable {
     public private(set) var bytes: [UInt8]
     public let version: Int
     public let checksums: [ChecksumAlgorithm: [ChecksumLine]]
-    private var records: [Record] = []
+    var records: [Record] = []
     /// Path keys with their line index, sorted by key: what `FileListDiff` matches on.
+    /// Empty for a list read with `init(validating:)`, whose keys are made when asked for.
     public private(set) var sortedKeys: [KeyedIndex] = []
+    /// Where the first `[Files]` line starts in `bytes`.
+    let filesStart: Int
 
     /// 24 bytes: a path is at most PATH_MAX (4096) bytes, so its length fits 16 bits.
     struct Record {
@@ -21,6 +30,9 @@ public struct CompactFileList: Sendable {
         var type: EntryType
         var time: Int64
         var size: Int64
+
+        /// Where the line's `\n` is: the path is the rest of the line.
+        var lineEnd: Int { Int(pathStart) + Int(pathLength) }
     }
 
     /// Reads with the same strictness as `FileListReader.parse`. Keys are computed here,
@@ -33,19 +45,18 @@ public struct CompactFileList: Sendable {
         var lineCount = 0
         if !keysOnly { records.reserveCapacity(bytes.count / 90) }
         keys.reserveCapacity(bytes.count / 90)
+        var filesStart = 0
         let result = bytes.withUnsafeBufferPointer { buffer in
             Result { () throws(FileListError) in
                 try FileListReader.read(buffer, source: source) { view in
+                    if lineCount == 0 { filesStart = Self.lineStart(ofPathAt: view.pathOffset, in: buffer) }
                     keys.append(
                         KeyedIndex(
                             key: PathKey(view.path), index: UInt32(lineCount),
                             fingerprint: KeyedIndex.fingerprint(view.time, view.size, view.type, comparingTimes: true)))
                     lineCount += 1
                     if keysOnly { return }
-                    records.append(
-                        Record(
-                            pathStart: UInt32(view.pathOffset), pathLength: UInt16(min(view.path.count, 65_535)),
-                            type: view.type, time: view.time, size: view.size))
+                    records.append(Record(view))
                 }
             }
         }
@@ -53,8 +64,144 @@ public struct CompactFileList: Sendable {
         KeyedIndex.sort(&keys)
         self.bytes = keysOnly ? [] : bytes
         self.records = records
+        self.filesStart = keysOnly ? 0 : filesStart
         count = lineCount
         sortedKeys = keys
+    }
+
+    /// Reads with the same strictness, keeping the bytes and a record per line but no
+    /// keys: for a list compared in step with the old one (`InStepDiff`), which needs
+    /// keys only for the few lines that differ. A big `[Files]` section is read in two
+    /// halves on two threads; the error, if any, is the one a sequential read gives.
+    public init(validating bytes: [UInt8], source: String? = nil) throws(FileListError) {
+        let result = bytes.withUnsafeBufferPointer { buffer in
+            Result { () throws(FileListError) in try Self.readRecords(buffer) }
+        }
+        do {
+            (version, checksums, records, filesStart) = try result.get()
+        } catch var error {
+            error.source = source
+            throw error
+        }
+        self.bytes = bytes
+        count = records.count
+    }
+
+    /// Reads an old list through `read` (see `StreamedLines`) as strictly as
+    /// `init(parsing:keysOnly: true)` reads it from memory, and keeps the same: its keys.
+    public init(keysOnlyReading read: @escaping (UnsafeMutableRawBufferPointer) -> Int) throws(FileListError) {
+        var lines = StreamedLines(read: read)
+        defer { lines.deallocate() }
+        var keys: [KeyedIndex] = []
+        let version = try FileListReader.readHeader(&lines)
+        let ended = try FileListReader.readFilesLines(&lines) { view in
+            keys.append(
+                KeyedIndex(
+                    key: PathKey(view.path), index: UInt32(keys.count),
+                    fingerprint: KeyedIndex.fingerprint(view.time, view.size, view.type, comparingTimes: true)))
+        }
+        guard ended else { throw FileListError(line: lines.number, problem: .truncated) }
+        checksums = try FileListReader.readTrailer(&lines)
+        guard !lines.failed else { throw FileListError(line: lines.number, problem: .truncated) }
+        self.version = version
+        count = keys.count
+        KeyedIndex.sort(&keys)
+        sortedKeys = keys
+        bytes = []
+        filesStart = 0
+    }
+
+    /// Below this, a `[Files]` section is read on one thread: starting a second one
+    /// costs more than it saves.
+    static let twoThreadMinimum = 4 << 20
+
+    private static func readRecords(
+        _ buffer: UnsafeBufferPointer<UInt8>
+    ) throws(FileListError) -> (Int, [ChecksumAlgorithm: [ChecksumLine]], [Record], Int) {
+        var header = LineCursor(buffer)
+        let version = try FileListReader.readHeader(&header)
+        let filesStart = header.offset
+        // The second half starts after the first newline past the middle. If [Files]
+        // ends in the first half, what the second thread read is not [Files] at all and
+        // its result is dropped.
+        var split = buffer.count
+        if buffer.count - filesStart >= twoThreadMinimum, let base = buffer.baseAddress {
+            let middle = filesStart + (buffer.count - filesStart) / 2
+            if let newline = memchr(base + middle, Int32(FileListFormat.newline), buffer.count - middle) {
+                split = UnsafeRawPointer(newline) - UnsafeRawPointer(base) + 1
+            }
+        }
+        let estimate = (buffer.count - filesStart) / 90
+        nonisolated(unsafe) var first = FilesChunk()
+        nonisolated(unsafe) var second = FilesChunk()
+        nonisolated(unsafe) let shared = buffer
+        let secondStart = split
+        if split < buffer.count {
+            DispatchQueue.concurrentPerform(iterations: 2) { half in
+                if half == 0 {
+                    first = FilesChunk(shared, from: filesStart, to: secondStart, reserving: estimate)
+                } else {
+                    second = FilesChunk(shared, from: secondStart, to: shared.count, reserving: estimate / 2)
+                }
+            }
+        } else {
+            first = FilesChunk(buffer, from: filesStart, to: split, reserving: estimate)
+        }
+        // Line numbers in a chunk start at 0.
+        let headerLines = header.number
+        if var error = first.error {
+            error.line += headerLines
+            throw error
+        }
+        var records = first.records
+        var trailer = LineCursor(buffer, from: first.end, number: headerLines + first.lines)
+        if !first.ended {
+            if var error = second.error {
+                error.line += headerLines + first.lines
+                throw error
+            }
+            records.append(contentsOf: second.records)
+            trailer = LineCursor(buffer, from: second.end, number: headerLines + first.lines + second.lines)
+            guard second.ended else { throw FileListError(line: trailer.number, problem: .truncated) }
+        }
+        second = FilesChunk()
+        return (version, try FileListReader.readTrailer(&trailer), records, filesStart)
+    }
+
+    /// The `[Files]` lines of one part of a list.
+    private struct FilesChunk {
+        var records: [Record] = []
+        var error: FileListError?
+        /// Whether the empty line that ends `[Files]` was found.
+        var ended = false
+        /// Where reading stopped: after that empty line, or at the end of the part.
+        var end = 0
+        /// Lines read, the empty one included.
+        var lines = 0
+
+        init() {}
+
+        init(_ buffer: UnsafeBufferPointer<UInt8>, from start: Int, to end: Int, reserving capacity: Int) {
+            var records = [Record](unsafeUninitializedCapacity: capacity) { buffer, count in
+                HugePages.advise(UnsafeMutableRawBufferPointer(buffer))
+                count = 0
+            }
+            do {
+                (ended, self.end, lines) = try FileListReader.readFilesLines(buffer, from: start, to: end, number: 0) {
+                    records.append(Record($0))
+                }
+            } catch {
+                self.error = error
+            }
+            self.records = records
+        }
+    }
+
+    /// The start of the line whose path starts at `offset`: after the previous newline.
+    private static func lineStart(ofPathAt offset: Int, in buffer: UnsafeBufferPointer<UInt8>) -> Int {
+        var start = offset
+        while start > 0 && buffer[start - 1] != FileListFormat.newline { start -= 1 }
+        return start
     }
 
     public let count: Int
@@ -83,6 +230,27 @@ public struct CompactFileList: Sendable {
                 }
                 line += 1
             }
+        }
+        return result
+    }
+
+    /// The same, read through `read` (see `StreamedLines`) without holding the list.
+    public static func lines(
+        at indexes: [Int], reading read: @escaping (UnsafeMutableRawBufferPointer) -> Int
+    ) -> [(type: EntryType, path: [UInt8])] {
+        guard !indexes.isEmpty else { return [] }
+        var lines = StreamedLines(read: read)
+        defer { lines.deallocate() }
+        var result: [(type: EntryType, path: [UInt8])] = []
+        var line = 0
+        var next = 0
+        guard (try? FileListReader.readHeader(&lines)) != nil else { return [] }
+        _ = try? FileListReader.readFilesLines(&lines) { view in
+            if next < indexes.count && indexes[next] == line {
+                result.append((view.type, Array(view.path)))
+                next += 1
+            }
+            line += 1
         }
         return result
     }
@@ -196,8 +364,31 @@ public protocol DiffableList {
     func keysSortedByPath(comparingTimes: Bool) -> [KeyedIndex]
 }
 
+extension CompactFileList.Record {
+    init(_ view: FileListReader.EntryView) {
+        self.init(
+            pathStart: UInt32(view.pathOffset), pathLength: UInt16(min(view.path.count, 65_535)), type: view.type,
+            time: view.time, size: view.size)
+    }
+}
+
 extension CompactFileList: DiffableList {
     public func keysSortedByPath(comparingTimes: Bool) -> [KeyedIndex] {
+        if sortedKeys.isEmpty && !records.isEmpty {
+            // Read with `init(validating:)`: the keys are made now, from the bytes.
+            var keys = bytes.withUnsafeBufferPointer { buffer in
+                records.indices.map { index in
+                    let record = records[index]
+                    return KeyedIndex(
+                        key: PathKey(UnsafeBufferPointer(rebasing: buffer[Int(record.pathStart)..<record.lineEnd])),
+                        index: UInt32(index),
+                        fingerprint: KeyedIndex.fingerprint(
+                            record.time, record.size, record.type, comparingTimes: comparingTimes))
+                }
+            }
+            KeyedIndex.sort(&keys)
+            return keys
+        }
         if comparingTimes { return sortedKeys }
         return sortedKeys.map { keyed in
             let index = Int(keyed.index)

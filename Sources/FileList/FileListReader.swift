@@ -119,7 +119,6 @@ public enum FileListReader {
     }
 
     private enum Section {
-        case files
         case checksums(ChecksumAlgorithm)
         case between
     }
@@ -135,13 +134,58 @@ public enum FileListReader {
     private static func read(
         _ buffer: UnsafeBufferPointer<UInt8>, entry visit: (EntryView) -> Void
     ) throws(FileListError) -> (version: Int, checksums: [ChecksumAlgorithm: [ChecksumLine]]) {
-        var lines = LineCursor(buffer)
+        var header = LineCursor(buffer)
+        let version = try readHeader(&header)
+        let files = try readFilesLines(
+            buffer, from: header.offset, to: buffer.count, number: header.number, entry: visit)
+        guard files.ended else { throw FileListError(line: files.number, problem: .truncated) }
+        var trailer = LineCursor(buffer, from: files.offset, number: files.number)
+        return (version, try readTrailer(&trailer))
+    }
+
+    /// `[Files]` lines of a list in memory, from `start` (a line start) to `end` (a line
+    /// start, or the end of the list), as `readFilesLines` reads them from any lines, with
+    /// `pathOffset` set. Returns where it stopped (after the empty line, if one ended
+    /// the section) and the number of the last line read.
+    static func readFilesLines(
+        _ buffer: UnsafeBufferPointer<UInt8>, from start: Int, to end: Int, number: Int,
+        entry visit: (EntryView) -> Void
+    ) throws(FileListError) -> (ended: Bool, offset: Int, number: Int) {
+        guard let base = buffer.baseAddress else { return (false, start, number) }
+        var offset = start
+        var number = number
+        while offset < end {
+            number += 1
+            if base[offset] == FileListFormat.newline { return (true, offset + 1, number) }
+            if var view = FastLine.parse(base, from: offset, count: buffer.count), view.pathOffset < end {
+                let lineEnd = view.pathOffset
+                view.pathOffset = view.path.baseAddress! - base
+                visit(view)
+                offset = lineEnd + 1
+                continue
+            }
+            let lineEnd =
+                memchr(base + offset, Int32(FileListFormat.newline), end - offset).map {
+                    UnsafeRawPointer($0) - UnsafeRawPointer(base)
+                } ?? end
+            let line = UnsafeBufferPointer(start: base + offset, count: lineEnd - offset)
+            let lineNumber = number
+            var view = try parseEntry(line) { FileListError(line: lineNumber, problem: $0) }
+            view.pathOffset = view.path.baseAddress! - base
+            visit(view)
+            offset = lineEnd + 1
+        }
+        return (false, offset, number)
+    }
+
+    /// `[Version]`, the version, the empty line and `[Files]`: the version.
+    static func readHeader(_ lines: inout some ListLines) throws(FileListError) -> Int {
+        let number = lines.number
         func fail(_ problem: FileListError.Problem) -> FileListError {
             FileListError(line: lines.number, problem: problem)
         }
-
         guard let first = lines.next(), first.elementsEqual(FileListFormat.versionHeader) else {
-            throw fail(lines.number == 0 ? .truncated : .missingVersionHeader)
+            throw fail(lines.number == number ? .truncated : .missingVersionHeader)
         }
         guard let versionLine = lines.next() else { throw fail(.truncated) }
         guard let version = parseNumber(versionLine), version <= Int64(Int32.max) else {
@@ -154,19 +198,38 @@ public enum FileListReader {
         guard empty.isEmpty else { throw fail(.expectedEmptyLine) }
         guard let filesHeader = lines.next() else { throw fail(.truncated) }
         guard filesHeader.elementsEqual(FileListFormat.filesHeader) else { throw fail(.missingFilesHeader) }
+        return Int(version)
+    }
 
+    /// `[Files]` lines, up to the empty line that ends the section (true) or the end of
+    /// `lines` (false: for a whole list, a truncated one). `pathOffset` is left at 0.
+    static func readFilesLines(
+        _ lines: inout some ListLines, entry visit: (EntryView) -> Void
+    ) throws(FileListError) -> Bool {
+        while let line = lines.next() {
+            if line.isEmpty { return true }
+            let number = lines.number
+            visit(try parseEntry(line) { FileListError(line: number, problem: $0) })
+        }
+        return false
+    }
+
+    /// What follows the empty line that ends `[Files]`: checksum sections, `[End]`, and
+    /// nothing but empty lines after it.
+    static func readTrailer(
+        _ lines: inout some ListLines
+    ) throws(FileListError) -> [ChecksumAlgorithm: [ChecksumLine]] {
+        func fail(_ problem: FileListError.Problem) -> FileListError {
+            FileListError(line: lines.number, problem: problem)
+        }
         var checksums: [ChecksumAlgorithm: [ChecksumLine]] = [:]
-        var section = Section.files
+        var section = Section.between
         while let line = lines.next() {
             if line.isEmpty {
                 section = .between
                 continue
             }
             switch section {
-            case .files:
-                var view = try parseEntry(line, fail: fail)
-                view.pathOffset = buffer.baseAddress.map { view.path.baseAddress! - $0 } ?? 0
-                visit(view)
             case .checksums(let algorithm):
                 checksums[algorithm, default: []].append(try parseChecksum(line, algorithm: algorithm, fail: fail))
             case .between:
@@ -174,7 +237,7 @@ public enum FileListReader {
                     while let rest = lines.next() {
                         guard rest.isEmpty else { throw fail(.contentAfterEnd) }
                     }
-                    return (Int(version), checksums)
+                    return checksums
                 }
                 guard let algorithm = checksumSection(line) else { throw fail(.unknownSection(text(line))) }
                 checksums[algorithm, default: []] = []
@@ -184,7 +247,8 @@ public enum FileListReader {
         throw fail(.truncated)
     }
 
-    private static func parseEntry(
+    /// One `[Files]` line, checked as strictly as the whole list is.
+    static func parseEntry(
         _ line: UnsafeBufferPointer<UInt8>, fail: (FileListError.Problem) -> FileListError
     ) throws(FileListError) -> EntryView {
         // Three TABs split the line; the path may hold further TABs only in theory (names
@@ -260,26 +324,6 @@ public enum FileListReader {
 
     private static func text(_ bytes: UnsafeBufferPointer<UInt8>) -> String {
         String(decoding: bytes.prefix(200), as: UTF8.self)
-    }
-}
-
-/// Walks `\n`-terminated lines; a last line without `\n` still counts as a line.
-private struct LineCursor {
-    let buffer: UnsafeBufferPointer<UInt8>
-    var offset = 0
-    /// The number of the line last returned.
-    private(set) var number = 0
-
-    init(_ buffer: UnsafeBufferPointer<UInt8>) { self.buffer = buffer }
-
-    mutating func next() -> UnsafeBufferPointer<UInt8>? {
-        guard offset < buffer.count else { return nil }
-        number += 1
-        let rest = UnsafeBufferPointer(rebasing: buffer[offset...])
-        let end = rest.firstIndex(of: FileListFormat.newline).map { offset + $0 } ?? buffer.count
-        let line = UnsafeBufferPointer(rebasing: buffer[offset..<end])
-        offset = end + 1
-        return line
     }
 }
 

@@ -112,29 +112,26 @@ public struct MirrorSync {
             let installed = "\(destination)/\(listPath)"
             // Byte-identical to the list installed by the last successful run, which was
             // read as strictly then: nothing to do for this module.
-            if !alwaysCheck, let oldBytes = try? ListFile.read(installed), oldBytes == bytes {
+            if !alwaysCheck, ListFile.contentsEqual(installed, bytes) {
                 // Unchanged modules still count in the share a run may delete: the guard is
                 // about the whole mirror, not the one module that changed.
                 unchangedEntries += bytes.lazy.filter { $0 == 0x0A }.count
                 continue
             }
-            let new: CompactFileList
-            let old: CompactFileList?
+            let lists: ModuleLists
             do {
-                (new, old) = try ListPair.parse(new: bytes, source: "\(listSource)/\(listPath)", oldFile: installed)
+                lists = try ListPair.read(
+                    module: module, directory: configuration.directory(of: module), new: bytes,
+                    source: "\(listSource)/\(listPath)", oldFile: installed)
             } catch {
                 throw SyncError("refusing the list of module \(module): \(error); nothing was changed")
             }
-            guard new.count > 0 else {
+            guard lists.new.count > 0 else {
                 throw SyncError(
                     "refusing the list of module \(module) (\(listSource)/\(listPath)): its [Files] section is empty; "
                         + "nothing was changed")
             }
-            // The old list's bytes were not kept: the few paths to delete are read again.
-            modules.append(
-                ModuleLists(
-                    module: module, directory: configuration.directory(of: module), new: new, old: old,
-                    oldFile: installed))
+            modules.append(lists)
             newBytes[listPath] = bytes
             summary.changedModules.append(module)
         }

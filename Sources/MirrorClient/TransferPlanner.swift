@@ -12,14 +12,20 @@ public struct ModuleLists: Sendable {
     /// Where the old list was read from, when it was parsed without keeping its bytes:
     /// the few paths a plan deletes are read from it again.
     public var oldFile: String?
+    /// What changed since the old list, found by walking both lists in step (`ListPair`).
+    /// When set, it stands for `old`.
+    public var inStep: InStepDiff?
 
-    public init(module: String, directory: String, new: CompactFileList, old: CompactFileList?, oldFile: String? = nil)
-    {
+    public init(
+        module: String, directory: String, new: CompactFileList, old: CompactFileList?, oldFile: String? = nil,
+        inStep: InStepDiff? = nil
+    ) {
         self.module = module
         self.directory = directory
         self.new = new
         self.old = old
         self.oldFile = oldFile
+        self.inStep = inStep
     }
 }
 
@@ -65,24 +71,35 @@ public struct TransferPlanner {
             let prefix = Array(module.directory.utf8) + [0x2F]
             let new = module.new
             var wanted = [Bool](repeating: false, count: new.count)
-            if let old = module.old {
+            var removed: [[UInt8]] = []
+            if let diff = module.inStep {
+                for index in diff.addedOrChanged { wanted[index] = true }
+                for line in diff.removed where isMirrored(line.type, prefix: prefix, path: line.path[...]) {
+                    removed.append(line.path)
+                }
+                plan.localEntries += diff.oldCount
+            } else if let old = module.old {
                 let diff = FileListDiff(old: old, new: new)
                 for index in diff.addedOrChanged { wanted[index] = true }
-                let removed: [(type: EntryType, path: [UInt8])]
+                let removedLines: [(type: EntryType, path: [UInt8])]
                 if !old.bytes.isEmpty {
-                    removed = diff.removed.map { (old.type($0), Array(old.path($0))) }
-                } else if !diff.removed.isEmpty, let file = module.oldFile, let bytes = try? ListFile.read(file) {
-                    removed = CompactFileList.lines(at: diff.removed, in: bytes)
+                    removedLines = diff.removed.map { (old.type($0), Array(old.path($0))) }
+                } else if !diff.removed.isEmpty, let file = module.oldFile, let pieces = ListFile.pieces(file) {
+                    removedLines = CompactFileList.lines(at: diff.removed, reading: pieces)
                 } else {
                     // Without the old paths nothing can be deleted safely; the next run will.
-                    removed = []
+                    removedLines = []
                 }
-                for line in removed where isMirrored(line.type, prefix: prefix, path: line.path[...]) {
-                    plan.deletions.append(prefix + line.path)
+                for line in removedLines where isMirrored(line.type, prefix: prefix, path: line.path[...]) {
+                    removed.append(line.path)
                 }
                 plan.localEntries += old.count
             } else {
                 wanted = [Bool](repeating: true, count: new.count)
+            }
+            let listed = Self.stillListed(removed, in: new)
+            for path in removed where !listed.contains(path.withUnsafeBufferPointer { PathKey($0) }) {
+                plan.deletions.append(prefix + path)
             }
             if let since {
                 for index in 0..<new.count where new.time(index) >= since { wanted[index] = true }
@@ -113,6 +130,20 @@ public struct TransferPlanner {
             return depthA != depthB ? depthA > depthB : a.lexicographicallyPrecedes(b)
         }
         return plan
+    }
+
+    /// Which of `removed` the new list still names. An old list naming a path twice
+    /// leaves one of its lines unmatched; that must not delete a file the new list
+    /// keeps. One pass over the new list's paths, only when something is to be deleted.
+    static func stillListed(_ removed: [[UInt8]], in new: CompactFileList) -> Set<PathKey> {
+        guard !removed.isEmpty else { return [] }
+        let candidates = Set(removed.map { path in path.withUnsafeBufferPointer { PathKey($0) } })
+        var listed: Set<PathKey> = []
+        for index in 0..<new.count {
+            let key = new.path(index).withUnsafeBufferPointer { PathKey($0) }
+            if candidates.contains(key) { listed.insert(key) }
+        }
+        return listed
     }
 
     /// Restricted entries only with PREBITFLIP; FILTEREXP matches are left alone both ways.

@@ -16,8 +16,8 @@ struct DeltaRun: ParsableCommand {
     @Option(help: "Runs of each step.") var runs = 5
 
     func run() throws {
-        let oldPath = "\(cache)/plan-old-\(entries)"
-        let newPath = "\(cache)/plan-new-\(entries)-\(changed)"
+        let oldPath = "\(cache)/plan2-old-\(entries)"
+        let newPath = "\(cache)/plan2-new-\(entries)-\(changed)"
         if !FileManager.default.fileExists(atPath: newPath) {
             try FileManager.default.createDirectory(atPath: cache, withIntermediateDirectories: true)
             try PlanRun.generate(entries: entries, changed: changed, old: oldPath, new: newPath)

@@ -4,9 +4,9 @@ import FileList
 import Foundation
 import MirrorClient
 
-/// Planning a sync from a big list: parse the old and the new list, diff them, and
-/// build the transfer and deletion sets. Each run is a separate process, so its peak
-/// RSS is its own; `LC_ALL=C sort` of the new list runs beside it for scale.
+/// Planning a sync from a big list: read the new list strictly, compare the old one
+/// with it, and build the transfer and deletion sets. Each run is a separate process,
+/// so its peak RSS is its own; `LC_ALL=C sort` of the new list runs beside it for scale.
 struct PlanRun: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "plan")
 
@@ -16,8 +16,8 @@ struct PlanRun: ParsableCommand {
     @Option(help: "Runs of each command.") var runs = 5
 
     func run() throws {
-        let old = "\(cache)/plan-old-\(entries)"
-        let new = "\(cache)/plan-new-\(entries)-\(changed)"
+        let old = "\(cache)/plan2-old-\(entries)"
+        let new = "\(cache)/plan2-new-\(entries)-\(changed)"
         if !FileManager.default.fileExists(atPath: new) {
             try FileManager.default.createDirectory(atPath: cache, withIntermediateDirectories: true)
             try Self.generate(entries: entries, changed: changed, old: old, new: new)
@@ -33,7 +33,8 @@ struct PlanRun: ParsableCommand {
         print("| command | wall | peak RSS |")
         print("| --- | --- | --- |")
         for (name, results) in [
-            ("quick-mirror planning (parse both lists, diff, plan)", plan), ("`LC_ALL=C sort` of the new list", sort),
+            ("quick-mirror planning (read the new list, compare the old one, plan)", plan),
+            ("`LC_ALL=C sort` of the new list", sort),
         ] {
             let seconds = results.map(\.seconds)
             print(
@@ -50,7 +51,9 @@ struct PlanRun: ParsableCommand {
         list.reserveCapacity(entries)
         var index = 0
         while list.count < entries {
-            let directory = "linux/releases/\(30 + index / 3600)/Everything/x86_64/os/Packages/\(index % 36)"
+            // Every path once, as in a real list: 36 x 100 leaf directories per release.
+            let directory =
+                "linux/releases/\(30 + index / 3600)/Everything/x86_64/os/Packages/\(index % 36)/\(index / 36 % 100)"
             list.append(FileListEntry(time: 1_700_000_000, type: EntryType(.directory), size: 4096, path: directory))
             for file in 0..<Int(random.next() % 181 + 20) where list.count < entries {
                 list.append(
@@ -61,6 +64,9 @@ struct PlanRun: ParsableCommand {
             }
             index += 1
         }
+        // filelistd's order (directories in pre-order, names sorted), so that the delta
+        // benchmark can diff these lists too.
+        list.sort { FileListOrder.inOrder($0.path, $1.path) }
         try Data(FileListFormat.render(entries: list)).write(to: URL(fileURLWithPath: old))
         for _ in 0..<changed {
             let victim = Int(random.next() % UInt64(list.count))
@@ -77,11 +83,10 @@ struct PlanOnce: ParsableCommand {
     @Argument var new: String
 
     func run() throws {
-        // As the client does: both parsed at once, the old one without keeping its bytes.
-        let (newList, oldList) = try ListPair.parse(new: try ListFile.read(new), source: new, oldFile: old)
-        let plan = TransferPlanner().plan([
-            ModuleLists(module: "m", directory: "m", new: newList, old: oldList, oldFile: old)
-        ])
+        // As the client does: the new list read strictly, the old one walked in step with it.
+        let lists = try ListPair.read(
+            module: "m", directory: "m", new: try ListFile.read(new), source: new, oldFile: old)
+        let plan = TransferPlanner().plan([lists])
         guard plan.transfers.count > 0 else { throw ValidationError("no transfers planned") }
         FileHandle.standardError.write(
             Data("\(plan.transfers.count) transfers, \(plan.deletions.count) deletions\n".utf8))
