@@ -19,6 +19,14 @@ public enum LocalControl {
         return String(trimmed.suffix(24)) + "-" + String(hash, radix: 16)
     }
 
+    /// The one spelling of a tree's path that both sides name its socket by: absolute,
+    /// without `.`, `..` or a trailing slash.
+    public static func absolutePath(_ path: String) -> String {
+        let absolute = path.hasPrefix("/") ? path : FileManager.default.currentDirectoryPath + "/" + path
+        let standardized = URL(fileURLWithPath: absolute).standardizedFileURL.path
+        return standardized.count > 1 && standardized.hasSuffix("/") ? String(standardized.dropLast()) : standardized
+    }
+
     public static func socketPath(root: String, runtimeDirectory: String) -> String {
         "\(runtimeDirectory)/\(runtimeKey(root: root, runtimeDirectory: runtimeDirectory)).sock"
     }

@@ -315,6 +315,8 @@ public final class Daemon {
             }
         }
         retryAt = failed ? clock.now + .seconds(5) : nil
+        // Lists that were replaced are served at once, even when another group failed.
+        if replaced && failed { onPublish?() }
         guard !failed else { return }
         lastPublish = Date()
         if replaced || generation == 0 {

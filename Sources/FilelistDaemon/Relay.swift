@@ -13,7 +13,8 @@ import Systemd
 /// when that program says so, with the chain of hops it came through.
 ///
 /// Control socket commands: `announce HOPS-JSON` (re-read the lists, announce if they
-/// changed; the reply is the announcement) and `status`.
+/// changed; the reply is the announcement) and `status`. Every 10 s it also checks
+/// whether a list was replaced without being announced.
 public final class Relay {
     let root: String
     let runtimeDirectory: String
@@ -32,6 +33,8 @@ public final class Relay {
         self.status = status
     }
 
+    static let recheckMilliseconds: Int32 = 10_000
+
     /// Runs until SIGTERM or SIGINT.
     public func run() throws {
         var configuration = DaemonConfiguration(root: root)
@@ -46,7 +49,15 @@ public final class Relay {
                 pollfd(fd: signals.descriptor.rawValue, events: Int16(POLLIN), revents: 0),
                 pollfd(fd: control.descriptor.rawValue, events: Int16(POLLIN), revents: 0),
             ]
-            if poll(&descriptors, 2, -1) < 0 && errno != EINTR { throw DaemonError("poll: \(Errno(rawValue: errno))") }
+            let ready = poll(&descriptors, 2, Self.recheckMilliseconds)
+            if ready < 0 && errno != EINTR { throw DaemonError("poll: \(Errno(rawValue: errno))") }
+            if ready == 0 {
+                // Lists installed without a word (quick-mirror could not reach the socket,
+                // the relay was restarting, another tool): found by their new inode, and
+                // announced without upstream hops. A stat per list; nothing else.
+                _ = announce([])
+                continue
+            }
             if descriptors[0].revents != 0 {
                 for signal in signals.read() {
                     if signal == SIGHUP {

@@ -69,7 +69,11 @@ struct ControlSocket: ~Copyable {
     /// Accepts one pending client, if any.
     func accept() -> FileDescriptor? {
         let fd = qm_accept(descriptor.rawValue)
-        return fd >= 0 ? FileDescriptor(rawValue: fd) : nil
+        guard fd >= 0 else { return nil }
+        // A client that connects and says nothing must not stall the event loop.
+        var timeout = timeval(tv_sec: 5, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        return FileDescriptor(rawValue: fd)
     }
 
     /// Reads one command line (up to `limit` bytes) from a client.

@@ -23,15 +23,18 @@ public final class ListCatalog: Sendable {
     struct State {
         var current: [String: ListVersion] = [:]
         var journal: [String: [FileListDelta]] = [:]
+        /// Encoded deltas to the current version, by list and starting digest: every
+        /// follower of a stream asks for the same one at the same moment.
+        var combined: [String: [String: [UInt8]]] = [:]
         var generation = 0
         var announcement: Announcement?
         var subscribers: [Int: AsyncStream<Announcement>.Continuation] = [:]
         var nextSubscriber = 0
     }
 
-    /// Deltas kept per list, and the edits they may hold in all; older clients get 410.
+    /// Deltas kept per list; older clients get 410. Deltas that add up to more than half
+    /// the list are not worth sending: the oldest go first.
     static let journalLength = 64
-    static let journalEdits = 2_000_000
 
     public let root: String
     /// Paths below `root`.
@@ -76,7 +79,10 @@ public final class ListCatalog: Sendable {
             do {
                 opened = try ListVersion.open("\(root)/\(path)", path: path, unless: previous)
             } catch {
-                logger.warning("list not served", metadata: ["list": "\(path)", "error": "\(error)"])
+                // Said once, not at every check while a relay waits for its first sync.
+                if previous != nil || announcement == nil {
+                    logger.warning("list not served", metadata: ["list": "\(path)", "error": "\(error)"])
+                }
                 unreadable.append(path)
                 continue
             }
@@ -94,6 +100,7 @@ public final class ListCatalog: Sendable {
             for path in unreadable {
                 state.current[path] = nil
                 state.journal[path] = nil
+                state.combined[path] = nil
             }
             for (version, delta) in changed {
                 let previous = state.current[version.path]
@@ -103,11 +110,12 @@ public final class ListCatalog: Sendable {
                 var journal = state.journal[version.path] ?? []
                 if let delta { journal.append(delta) } else { journal = [] }
                 while journal.count > Self.journalLength
-                    || journal.reduce(0, { $0 + $1.editCount }) > Self.journalEdits
+                    || journal.reduce(0, { $0 + $1.encodedByteCount }) > version.size / 2
                 {
                     journal.removeFirst()
                 }
                 state.journal[version.path] = journal
+                state.combined[version.path] = nil
             }
             guard contentChanged || state.announcement == nil else { return nil }
             state.generation += 1
@@ -142,21 +150,32 @@ public final class ListCatalog: Sendable {
         }
     }
 
-    /// The edits from the version whose digest is `since` to the current one.
-    public func changes(of path: String, since digest: String) -> Changes? {
-        let (current, journal) = state.withLock { ($0.current[path], $0.journal[path] ?? []) }
+    /// The edits from the version whose digest is `since` to the current one, and the
+    /// version they lead to (one snapshot: its ETag goes with the delta).
+    public func changes(of path: String, since digest: String) -> (Changes, ListVersion)? {
+        let (current, journal, cached) = state.withLock {
+            ($0.current[path], $0.journal[path] ?? [], $0.combined[path]?[digest])
+        }
         guard let current else { return nil }
-        if current.digest == digest { return .unchanged }
+        if current.digest == digest { return (.unchanged, current) }
+        if let cached { return (.delta(cached), current) }
         guard let start = journal.firstIndex(where: { $0.base == digest }), journal.last?.result == current.digest
-        else { return .gone }
+        else { return (.gone, current) }
+        let encoded: [UInt8]
         do {
             var combined = journal[start]
             for next in journal[(start + 1)...] { combined = try combined.followed(by: next) }
-            return .delta(combined.encoded())
+            encoded = combined.encoded()
         } catch {
             logger.warning("cannot combine deltas", metadata: ["list": "\(path)", "error": "\(error)"])
-            return .gone
+            return (.gone, current)
         }
+        // A delta as big as the list saves nothing and costs the client a rebuild.
+        guard encoded.count < current.size / 2 else { return (.gone, current) }
+        state.withLock { state in
+            if state.current[path]?.digest == current.digest { state.combined[path, default: [:]][digest] = encoded }
+        }
+        return (.delta(encoded), current)
     }
 
     /// The current announcement first (when there is one), then every new one.

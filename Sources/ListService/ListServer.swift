@@ -57,8 +57,11 @@ public enum ListServer {
             logger: logger)
     }
 
+    /// The path as the catalog names it: percent-decoded once (clients escape spaces and
+    /// non-ASCII bytes); only exact catalog names are ever served.
     static func listPath(_ request: Request) -> String {
-        String(request.uri.path.drop(while: { $0 == "/" }))
+        let path = String(request.uri.path.drop(while: { $0 == "/" }))
+        return path.removingPercentEncoding ?? path
     }
 
     static func list(_ catalog: ListCatalog, _ request: Request, head: Bool) -> Response {
@@ -73,12 +76,10 @@ public enum ListServer {
             .eTag: version.etag, .contentType: "text/plain; charset=utf-8", .cacheControl: "no-cache",
             .lastModified: httpDate(version.modified),
         ]
-        if let match = request.headers[.ifNoneMatch],
-            match.split(separator: ",").contains(where: { $0.trimmingCharacters(in: .whitespaces) == version.etag })
-        {
+        headers[.contentLength] = "\(version.size)"
+        if let match = request.headers[.ifNoneMatch], matches(match, version.etag) {
             return Response(status: .notModified, headers: headers)
         }
-        headers[.contentLength] = "\(version.size)"
         if head { return Response(status: .ok, headers: headers) }
         return Response(
             status: .ok, headers: headers,
@@ -94,6 +95,16 @@ public enum ListServer {
             })
     }
 
+    /// If-None-Match compares weakly (RFC 9110): `W/"x"` matches `"x"`, `*` matches all.
+    static func matches(_ header: String, _ etag: String) -> Bool {
+        header.split(separator: ",").contains { candidate in
+            var tag = candidate.trimmingCharacters(in: .whitespaces)
+            if tag == "*" { return true }
+            if tag.hasPrefix("W/") { tag.removeFirst(2) }
+            return tag == etag
+        }
+    }
+
     /// `GET /changes?list=PATH&since=DIGEST`: 304 when the client is current, the delta
     /// from its version when it is in the journal, 410 Gone when not (fetch the list).
     static func changes(_ catalog: ListCatalog, _ request: Request) -> Response {
@@ -104,7 +115,7 @@ public enum ListServer {
                 body: ResponseBody(byteBuffer: ByteBuffer(string: "give ?list=PATH&since=SHA256 (the list's ETag)\n")))
         }
         let digest = since.trimmingCharacters(in: CharacterSet(charactersIn: "\""))
-        guard let answer = catalog.changes(of: path, since: digest), let version = catalog.version(of: path) else {
+        guard let (answer, version) = catalog.changes(of: path, since: digest) else {
             return Response(status: .notFound)
         }
         switch answer {

@@ -62,8 +62,7 @@ struct HTTPListFetcher {
             try link(installed, target)
             return (etag, .unchanged)
         case .ok:
-            var body = response.body ?? ByteBuffer()
-            try write(body.readBytes(length: body.readableBytes) ?? [], to: target)
+            try write(response.body ?? ByteBuffer(), to: target)
             return (response.headers.first(name: "ETag"), .whole)
         default:
             throw SyncError("cannot fetch \(url): HTTP \(response.status.code) \(response.status.reasonPhrase)")
@@ -74,26 +73,43 @@ struct HTTPListFetcher {
         do {
             var request = try HTTPClient.Request(url: url, method: .GET)
             if let etag { request.headers.add(name: "If-None-Match", value: etag) }
-            return try HTTPClient.shared.execute(request: request, deadline: .now() + .seconds(Int64(timeout))).wait()
+            // RSYNCTIMEOUT=0 means no timeout, as for rsync.
+            let deadline: NIODeadline? = timeout > 0 ? .now() + .seconds(Int64(timeout)) : nil
+            return try HTTPClient.shared.execute(request: request, deadline: deadline).wait()
         } catch {
             throw SyncError("cannot fetch \(url): \(error)")
         }
     }
 
+    /// Stages the installed list: a hard link, or a copy where a module directory is a
+    /// mount of its own (EXDEV) or links are refused.
     private func link(_ installed: String, _ target: String) throws(SyncError) {
         try makeParent(of: target)
-        guard Glibc.link(installed, target) == 0 else {
-            throw SyncError("cannot stage '\(installed)': \(String(cString: strerror(errno)))")
-        }
+        guard Glibc.link(installed, target) != 0 else { return }
+        try write(try ListFile.read(installed), to: target)
     }
 
     private func write(_ bytes: [UInt8], to target: String) throws(SyncError) {
+        try write(ByteBuffer(bytes: bytes), to: target)
+    }
+
+    /// Writes straight from the response's buffer: a 100 MB list is not copied again.
+    private func write(_ buffer: ByteBuffer, to target: String) throws(SyncError) {
         try makeParent(of: target)
-        do {
-            try Data(bytes).write(to: URL(fileURLWithPath: target))
-        } catch {
-            throw SyncError("cannot write '\(target)': \(error.localizedDescription)")
+        let fd = open(target, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw SyncError("cannot write '\(target)': \(String(cString: strerror(errno)))") }
+        defer { close(fd) }
+        let failed = buffer.withUnsafeReadableBytes { bytes -> Int32? in
+            var offset = 0
+            while offset < bytes.count {
+                let n = Glibc.write(fd, bytes.baseAddress! + offset, bytes.count - offset)
+                if n < 0 && errno == EINTR { continue }
+                if n <= 0 { return errno }
+                offset += n
+            }
+            return nil
         }
+        if let failed { throw SyncError("cannot write '\(target)': \(String(cString: strerror(failed)))") }
     }
 
     private func makeParent(of path: String) throws(SyncError) {
@@ -128,25 +144,41 @@ struct HTTPListFetcher {
     }
 }
 
-/// The ETags of the installed lists, kept beside the time file: `etag<TAB>path` lines.
+/// The ETags of the installed lists, kept beside the time file, each with the identity
+/// (inode, size, mtime) of the list it came with: an ETag is used only while that very
+/// file is installed, so a list replaced by anything else (a run over rsync, another
+/// client, a failure between installing and saving) is fetched whole, never taken as
+/// current on a 304.
 enum SavedETags {
     static func path(timeFile: String) -> String { timeFile + ".etags" }
 
-    static func load(timeFile: String) -> [String: String] {
+    /// The identity of the file at `path`, or nil when it does not exist.
+    static func identity(of path: String) -> String? {
+        var info = stat()
+        guard stat(path, &info) == 0 else { return nil }
+        return "\(info.st_ino):\(info.st_size):\(info.st_mtim.tv_sec).\(info.st_mtim.tv_nsec)"
+    }
+
+    /// The saved ETags whose list is still the installed one, by list path.
+    static func load(timeFile: String, destination: String) -> [String: String] {
         guard let text = try? String(contentsOfFile: path(timeFile: timeFile), encoding: .utf8) else { return [:] }
         var etags: [String: String] = [:]
         for line in text.split(separator: "\n") {
-            let fields = line.split(separator: "\t", maxSplits: 1)
-            if fields.count == 2 { etags[String(fields[1])] = String(fields[0]) }
+            let fields = line.split(separator: "\t", maxSplits: 2)
+            guard fields.count == 3 else { continue }
+            let list = String(fields[2])
+            if identity(of: "\(destination)/\(list)") == String(fields[1]) { etags[list] = String(fields[0]) }
         }
         return etags
     }
 
-    static func save(_ etags: [String: String], timeFile: String) throws {
+    static func save(_ etags: [String: String], timeFile: String, destination: String) throws {
         // An ETag is opaque: one that cannot be written on a line is not kept (the next
         // run then fetches that list whole).
         let text = etags.filter { !$0.value.contains(where: { $0 == "\t" || $0.isNewline }) }
-            .sorted { $0.key < $1.key }.map { "\($0.value)\t\($0.key)\n" }.joined()
+            .sorted { $0.key < $1.key }
+            .compactMap { list, etag in identity(of: "\(destination)/\(list)").map { "\(etag)\t\($0)\t\(list)\n" } }
+            .joined()
         try Data(text.utf8).write(to: URL(fileURLWithPath: path(timeFile: timeFile)), options: .atomic)
     }
 }

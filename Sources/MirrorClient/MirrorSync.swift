@@ -80,7 +80,7 @@ public struct MirrorSync {
         let listSource = configuration.listSource ?? source
         var etags: [String: String] = [:]
         if let base = configuration.httpListSource {
-            let saved = SavedETags.load(timeFile: configuration.effectiveTimeFile)
+            let saved = SavedETags.load(timeFile: configuration.effectiveTimeFile, destination: destination)
             let fetcher = HTTPListFetcher(base: base, timeout: configuration.rsyncTimeout, log: log)
             for path in listPaths {
                 let (etag, outcome) = try fetcher.fetch(
@@ -241,7 +241,7 @@ public struct MirrorSync {
     /// After the lists they describe are installed: the next run's conditional GETs.
     private func saveETags(_ etags: [String: String]) throws {
         guard configuration.httpListSource != nil else { return }
-        try SavedETags.save(etags, timeFile: configuration.effectiveTimeFile)
+        try SavedETags.save(etags, timeFile: configuration.effectiveTimeFile, destination: configuration.destination)
     }
 
     static func sha1Matches(_ path: String, _ hex: String) -> Bool {

@@ -59,7 +59,9 @@ public final class UpstreamEvents: Sendable {
                 defer { state.connected = false }
                 return state.connected
             }
-            if wasConnected {
+            // Backoff restarts only after a stream that carried something: a server that
+            // accepts and closes at once is not hammered every second.
+            if wasConnected && delegate.delivered.withLock({ $0 }) > 0 {
                 failures = 0
                 log("change stream \(url) closed; polling until it is back")
             } else {
@@ -77,8 +79,10 @@ public final class UpstreamEvents: Sendable {
         log("change stream \(url) connected")
     }
 
-    fileprivate func received(_ bytes: ByteBufferView, parser: inout ServerSentEventParser) {
+    /// Returns how many announcements the bytes completed.
+    fileprivate func received(_ bytes: ByteBufferView, parser: inout ServerSentEventParser) -> Int {
         lastByte.withLock { $0 = .now }
+        var delivered = 0
         for event in parser.feed(bytes) where event.name == ServerSentEvents.eventName {
             do {
                 let announcement = try Announcement(json: event.data)
@@ -86,10 +90,12 @@ public final class UpstreamEvents: Sendable {
                     state.count += 1
                     state.announcement = announcement
                 }
+                delivered += 1
             } catch {
                 log("change stream \(url) sent an event that is not an announcement: \(error)")
             }
         }
+        return delivered
     }
 }
 
@@ -99,12 +105,17 @@ private final class StreamDelegate: HTTPClientResponseDelegate {
     let events: UpstreamEvents
     let parser = Mutex(ServerSentEventParser())
     let status = Mutex<HTTPResponseStatus?>(nil)
+    /// Announcements this connection delivered.
+    let delivered = Mutex(0)
 
     init(events: UpstreamEvents) { self.events = events }
 
     func didReceiveHead(task: HTTPClient.Task<Void>, _ head: HTTPResponseHead) -> EventLoopFuture<Void> {
         status.withLock { $0 = head.status }
-        guard head.status == .ok else {
+        // A catch-all web server may answer 200 with a page: that is no change stream.
+        let type = head.headers.first(name: "Content-Type") ?? ""
+        guard head.status == .ok, type.hasPrefix(ServerSentEvents.contentType) else {
+            if head.status == .ok { status.withLock { $0 = .unsupportedMediaType } }
             return task.eventLoop.makeFailedFuture(HTTPClientError.cancelled)
         }
         events.connected()
@@ -112,7 +123,8 @@ private final class StreamDelegate: HTTPClientResponseDelegate {
     }
 
     func didReceiveBodyPart(task: HTTPClient.Task<Void>, _ buffer: ByteBuffer) -> EventLoopFuture<Void> {
-        parser.withLock { events.received(buffer.readableBytesView, parser: &$0) }
+        let count = parser.withLock { events.received(buffer.readableBytesView, parser: &$0) }
+        delivered.withLock { $0 += count }
         return task.eventLoop.makeSucceededVoidFuture()
     }
 

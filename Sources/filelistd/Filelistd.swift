@@ -61,11 +61,7 @@ struct TreeOptions: ParsableArguments {
         return configuration
     }
 
-    static func absolute(_ path: String) -> String {
-        let absolute = path.hasPrefix("/") ? path : FileManager.default.currentDirectoryPath + "/" + path
-        let standardized = URL(fileURLWithPath: absolute).standardizedFileURL.path
-        return standardized.count > 1 && standardized.hasSuffix("/") ? String(standardized.dropLast()) : standardized
-    }
+    static func absolute(_ path: String) -> String { LocalControl.absolutePath(path) }
 }
 
 /// Serving the lists to downstream mirrors, for `run` and `relay`.

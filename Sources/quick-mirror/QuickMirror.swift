@@ -262,7 +262,8 @@ struct SyncSession {
     /// Tells the local relay that new lists are installed. Its failure does not fail the
     /// sync (the mirror is correct); the relay also re-reads its lists on SIGHUP.
     func notify(runtime: String, hops: [Hop]) {
-        let socket = LocalControl.socketPath(root: sync.configuration.destination, runtimeDirectory: runtime)
+        let socket = LocalControl.socketPath(
+            root: LocalControl.absolutePath(sync.configuration.destination), runtimeDirectory: runtime)
         do {
             let reply = try LocalControl.send("announce \(Announcement.hopsJSON(hops))", to: socket)
             if let announced = try? Announcement(json: reply) {

@@ -118,6 +118,15 @@ struct TierTests {
         #expect(log.contains("list \(fedora): unchanged") && log.contains("list \(alt): unchanged"), "\(log)")
         #expect(log.contains("nothing changed upstream"), "\(log)")
 
+        // An installed list replaced behind quick-mirror's back (another client, a run over
+        // rsync) is not the one its ETag was saved with: it is fetched whole, not taken
+        // as current on a 304.
+        let installed = mirror.path(fedora)
+        try FileManager.default.copyItem(atPath: installed, toPath: installed + ".copy")
+        _ = rename(installed + ".copy", installed)
+        log = try sync("installed list replaced")
+        #expect(log.contains("list \(fedora): whole list") && log.contains("list \(alt): unchanged"), "\(log)")
+
         sleepPastNextSecond()
         let generation = try await origin.generation()
         try origin.upstream.file("fedora/releases/41/Packages/n/new-1.rpm", "new")
