@@ -37,41 +37,48 @@ public final class UpstreamEvents: Sendable {
         Thread.detachNewThread { [self] in self.connectForever() }
     }
 
+    // Each connection is its own non-inlined function: with the whole attempt inlined
+    // into the endless loop, Swift 6.3's optimizer (loop-invariant code motion) did not
+    // finish compiling this file in release builds.
     private func connectForever() {
         var failures = 0
         while true {
-            let delegate = StreamDelegate(events: self)
-            do {
-                var request = try HTTPClient.Request(url: url, method: .GET)
-                request.headers.add(name: "Accept", value: ServerSentEvents.contentType)
-                lastByte.withLock { $0 = .now }
-                let task = HTTPClient.shared.execute(request: request, delegate: delegate)
-                let finished = Atomic<Bool>(false)
-                task.futureResult.whenComplete { _ in finished.store(true, ordering: .releasing) }
-                while !finished.load(ordering: .acquiring) {
-                    Thread.sleep(forTimeInterval: 0.2)
-                    if ContinuousClock.now - lastByte.withLock({ $0 }) > silenceLimit { task.cancel() }
-                }
-            } catch {
-                log("change stream \(url): \(error)")
-            }
-            let wasConnected = state.withLock { state in
-                defer { state.connected = false }
-                return state.connected
-            }
-            // Backoff restarts only after a stream that carried something: a server that
-            // accepts and closes at once is not hammered every second.
-            if wasConnected && delegate.delivered.withLock({ $0 }) > 0 {
-                failures = 0
-                log("change stream \(url) closed; polling until it is back")
-            } else {
-                failures += 1
-                if failures == 1, let status = delegate.status.withLock({ $0 }), status != .ok {
-                    log("no change stream at \(url) (HTTP \(status.code)); polling")
-                }
-            }
+            failures = connectOnce(failures: failures)
             Thread.sleep(forTimeInterval: min(pow(2, Double(min(failures, 6))), 60))
         }
+    }
+
+    /// One connection, until it ends; returns the failure count for the backoff.
+    @inline(never)
+    private func connectOnce(failures: Int) -> Int {
+        let delegate = StreamDelegate(events: self)
+        do {
+            var request = try HTTPClient.Request(url: url, method: .GET)
+            request.headers.add(name: "Accept", value: ServerSentEvents.contentType)
+            lastByte.withLock { $0 = .now }
+            let task = HTTPClient.shared.execute(request: request, delegate: delegate)
+            let finished = DispatchSemaphore(value: 0)
+            task.futureResult.whenComplete { _ in finished.signal() }
+            while finished.wait(timeout: .now() + 0.2) == .timedOut {
+                if ContinuousClock.now - lastByte.withLock({ $0 }) > silenceLimit { task.cancel() }
+            }
+        } catch {
+            log("change stream \(url): \(error)")
+        }
+        let wasConnected = state.withLock { state in
+            defer { state.connected = false }
+            return state.connected
+        }
+        // Backoff restarts only after a stream that carried something: a server that
+        // accepts and closes at once is not hammered every second.
+        if wasConnected && delegate.delivered.withLock({ $0 }) > 0 {
+            log("change stream \(url) closed; polling until it is back")
+            return 0
+        }
+        if failures == 0, let status = delegate.status.withLock({ $0 }), status != .ok {
+            log("no change stream at \(url) (HTTP \(status.code)); polling")
+        }
+        return failures + 1
     }
 
     fileprivate func connected() {
