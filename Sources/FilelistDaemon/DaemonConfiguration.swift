@@ -1,5 +1,6 @@
 import ChangeStream
 import FileList
+import Foundation
 import Publish
 import TreeScan
 
@@ -77,16 +78,18 @@ public struct DaemonConfiguration: Sendable {
         }
     }
 
-    /// The published lists below `root`, as HTTP clients name them; a list written
-    /// outside the tree is not served.
-    public var servedLists: [String] {
-        var paths: [String] = []
+    /// The published lists, each with the URL path HTTP clients ask for: its path below
+    /// `root`, or its file name when it is written outside the tree.
+    public var servedLists: [(path: String, file: String)] {
+        var files: [String] = []
         for tree in listedTrees {
-            paths.append(tree.timeListPath)
-            if let pathList = tree.pathListPath { paths.append(pathList) }
+            files.append(tree.timeListPath)
+            if let pathList = tree.pathListPath { files.append(pathList) }
         }
         let prefix = root.hasSuffix("/") ? root : root + "/"
-        return paths.filter { $0.hasPrefix(prefix) }.map { String($0.dropFirst(prefix.count)) }
+        return files.map { file in
+            (file.hasPrefix(prefix) ? String(file.dropFirst(prefix.count)) : (file as NSString).lastPathComponent, file)
+        }
     }
 
     /// The daemon's own outputs, and their temporary files, are never listed.

@@ -36,17 +36,19 @@ public final class ListCatalog: Sendable {
     /// the list are not worth sending: the oldest go first.
     static let journalLength = 64
 
-    public let root: String
-    /// Paths below `root`.
+    /// URL path (below `/`) -> the file it serves.
+    public let files: [String: String]
+    /// The URL paths, in the order given.
     public let lists: [String]
     public let host: String
     let logger: Logger
     private let state = Mutex(State())
     private let queue = DispatchQueue(label: "quickmirror.list-catalog")
 
-    public init(root: String, lists: [String], host: String, logger: Logger) {
-        self.root = root
-        self.lists = lists
+    /// `lists` pairs each URL path with its file.
+    public init(lists: [(path: String, file: String)], host: String, logger: Logger) {
+        self.files = Dictionary(lists.map { ($0.path, $0.file) }, uniquingKeysWith: { first, _ in first })
+        self.lists = lists.map(\.path)
         self.host = host
         self.logger = logger
     }
@@ -77,7 +79,7 @@ public final class ListCatalog: Sendable {
             let previous = version(of: path)
             let opened: (ListVersion, [UInt8])?
             do {
-                opened = try ListVersion.open("\(root)/\(path)", path: path, unless: previous)
+                opened = try ListVersion.open(files[path] ?? path, path: path, unless: previous)
             } catch {
                 // Said once, not at every check while a relay waits for its first sync.
                 if previous != nil || announcement == nil {

@@ -81,8 +81,8 @@ struct HTTPOptions: ParsableArguments {
         }
     }
 
-    func catalog(root: String, lists: [String], logger: Logger) -> ListCatalog {
-        ListCatalog(root: root, lists: lists, host: name ?? ProcessInfo.processInfo.hostName, logger: logger)
+    func catalog(lists: [(path: String, file: String)], logger: Logger) -> ListCatalog {
+        ListCatalog(lists: lists, host: name ?? ProcessInfo.processInfo.hostName, logger: logger)
     }
 
     /// Starts the server on its own threads; the caller's thread goes on to run the
@@ -209,8 +209,7 @@ extension Filelistd {
         func run(_ configuration: DaemonConfiguration, logger: Logger) throws {
             let daemon = Daemon(configuration: configuration, logger: logger)
             if serving.http != nil {
-                let catalog = serving.catalog(
-                    root: configuration.root, lists: configuration.servedLists, logger: logger)
+                let catalog = serving.catalog(lists: configuration.servedLists, logger: logger)
                 daemon.onPublish = { catalog.refresh() }
                 try serving.start(catalog, logger: logger)
             }
@@ -251,7 +250,7 @@ extension Filelistd {
         func run() throws {
             let logger = makeLogger()
             let root = TreeOptions.absolute(dir)
-            let catalog = serving.catalog(root: root, lists: lists, logger: logger)
+            let catalog = serving.catalog(lists: lists.map { ($0, "\(root)/\($0)") }, logger: logger)
             catalog.refreshNow()
             try serving.start(catalog, logger: logger)
             try FilelistDaemon.Relay(

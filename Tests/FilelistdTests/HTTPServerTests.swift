@@ -132,6 +132,22 @@ struct HTTPServerTests {
         #expect(try await HTTPProbe.get("\(served.base)/changes?list=nothing&since=\(current)").status == 404)
     }
 
+    @Test("a list written outside the tree is served by its file name")
+    func listOutsideTheTree() async throws {
+        let tree = try TemporaryTree()
+        try tree.file("a.rpm", "a")
+        let outside = try TemporaryTree("lists")
+        let daemon = try DaemonProcess(
+            root: tree.root,
+            arguments: ["--http", "127.0.0.1:0", "-t", outside.path("fullfiletimelist-pub"), "--settle", "0.1"])
+        let port = try #require(HTTPProbe.port(inLog: { daemon.log }), "\(daemon.log)")
+        #expect(DaemonProcess.wait { daemon.log.contains("lists announced") }, "\(daemon.log)")
+        let response = try await HTTPProbe.get("http://127.0.0.1:\(port)/fullfiletimelist-pub")
+        #expect(response.status == 200)
+        #expect(
+            response.body == Array(try Data(contentsOf: URL(fileURLWithPath: outside.path("fullfiletimelist-pub")))))
+    }
+
     @Test("a relay serves the lists it is given and announces with the upstream's hops plus its own")
     func relay() async throws {
         let mirror = try TemporaryTree("mirror")
