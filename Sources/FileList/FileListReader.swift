@@ -251,24 +251,8 @@ public enum FileListReader {
     static func parseEntry(
         _ line: UnsafeBufferPointer<UInt8>, fail: (FileListError.Problem) -> FileListError
     ) throws(FileListError) -> EntryView {
-        // Three TABs split the line; the path may hold further TABs only in theory (names
-        // with a TAB are never written), so it takes the rest. No array per line: this
-        // runs a million times for a big list.
-        var tabs = (0, 0, 0)
-        var found = 0
-        var position = 0
-        // The first three fields are a few bytes each: a plain loop beats memchr's call.
-        while found < 3 && position < line.count {
-            if line[position] == FileListFormat.tab {
-                switch found {
-                case 0: tabs.0 = position
-                case 1: tabs.1 = position
-                default: tabs.2 = position
-                }
-                found += 1
-            }
-            position += 1
-        }
+        // No array per line: this runs a million times for a big list.
+        let (tabs, found) = FileListFormat.firstThreeTabs(line)
         guard found == 3 else { throw fail(.wrongFieldCount(found + 1)) }
         let timeField = UnsafeBufferPointer(rebasing: line[0..<tabs.0])
         let typeField = UnsafeBufferPointer(rebasing: line[(tabs.0 + 1)..<tabs.1])
@@ -330,3 +314,28 @@ public enum FileListReader {
 #if canImport(Glibc)
     import Glibc
 #endif
+
+extension FileListFormat {
+    /// The positions of a `[Files]` line's first three TABs, and how many there were.
+    /// Three TABs split the line; the path may hold further TABs only in theory (names
+    /// with a TAB are never written), so it takes the rest. The first three fields are a
+    /// few bytes each: a plain loop beats memchr's call, a million times per big list.
+    @inline(__always)
+    static func firstThreeTabs(_ line: UnsafeBufferPointer<UInt8>) -> (tabs: (Int, Int, Int), found: Int) {
+        var tabs = (0, 0, 0)
+        var found = 0
+        var position = 0
+        while found < 3 && position < line.count {
+            if line[position] == tab {
+                switch found {
+                case 0: tabs.0 = position
+                case 1: tabs.1 = position
+                default: tabs.2 = position
+                }
+                found += 1
+            }
+            position += 1
+        }
+        return (tabs, found)
+    }
+}

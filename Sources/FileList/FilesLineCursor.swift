@@ -140,20 +140,7 @@ struct FilesLineCursor {
     static func entryProblem(
         _ line: UnsafeBufferPointer<UInt8>, path: inout UnsafeBufferPointer<UInt8>, nameStart: inout Int
     ) -> FileListError.Problem? {
-        var tabs = (0, 0, 0)
-        var found = 0
-        var position = 0
-        while found < 3 && position < line.count {
-            if line[position] == FileListFormat.tab {
-                switch found {
-                case 0: tabs.0 = position
-                case 1: tabs.1 = position
-                default: tabs.2 = position
-                }
-                found += 1
-            }
-            position += 1
-        }
+        let (tabs, found) = FileListFormat.firstThreeTabs(line)
         guard found == 3 else { return .wrongFieldCount(found + 1) }
         let time = UnsafeBufferPointer(rebasing: line[0..<tabs.0])
         let type = UnsafeBufferPointer(rebasing: line[(tabs.0 + 1)..<tabs.1])

@@ -129,8 +129,8 @@ public struct RandomOperations {
     }
 }
 
-/// SplitMix64: the same seed gives the same operations on any machine.
-public struct SeededRandom {
+/// SplitMix64: the same seed gives the same operations (and lists) on any machine.
+public struct SeededRandom: RandomNumberGenerator, Sendable {
     var state: UInt64
     public init(seed: UInt64) { state = seed }
     public mutating func next() -> UInt64 {
