@@ -18,6 +18,9 @@ import NIOHTTP1
 struct HTTPListFetcher {
     var base: String
     var timeout: Int
+    /// Retries of a request that found no server or a 5xx, as for rsync (MAXRETRIES).
+    var maxRetries = 0
+    var firstBackoff: Double = 2
     var log: @Sendable (String) -> Void
 
     enum Outcome: Equatable {
@@ -69,7 +72,30 @@ struct HTTPListFetcher {
         }
     }
 
+    /// One request, retried with a doubling pause while the server is unreachable or
+    /// answers 5xx (an upstream restarting); other answers are the caller's to judge.
     private func get(_ url: String, ifNoneMatch etag: String? = nil) throws(SyncError) -> HTTPClient.Response {
+        var backoff = firstBackoff
+        for attempt in 1...(maxRetries + 1) {
+            let response: HTTPClient.Response
+            do {
+                response = try once(url, ifNoneMatch: etag)
+            } catch {
+                guard attempt <= maxRetries else { throw error }
+                log("\(error); retry \(attempt) of \(maxRetries) in \(Int(backoff)) s")
+                Thread.sleep(forTimeInterval: backoff)
+                backoff *= 2
+                continue
+            }
+            guard response.status.code >= 500, attempt <= maxRetries else { return response }
+            log("\(url) answered HTTP \(response.status.code); retry \(attempt) of \(maxRetries) in \(Int(backoff)) s")
+            Thread.sleep(forTimeInterval: backoff)
+            backoff *= 2
+        }
+        throw SyncError("cannot fetch \(url)")  // not reached: the last attempt returns or throws
+    }
+
+    private func once(_ url: String, ifNoneMatch etag: String?) throws(SyncError) -> HTTPClient.Response {
         do {
             var request = try HTTPClient.Request(url: url, method: .GET)
             if let etag { request.headers.add(name: "If-None-Match", value: etag) }

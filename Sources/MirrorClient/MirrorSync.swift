@@ -81,7 +81,9 @@ public struct MirrorSync {
         var etags: [String: String] = [:]
         if let base = configuration.httpListSource {
             let saved = SavedETags.load(timeFile: configuration.effectiveTimeFile, destination: destination)
-            let fetcher = HTTPListFetcher(base: base, timeout: configuration.rsyncTimeout, log: log)
+            let fetcher = HTTPListFetcher(
+                base: base, timeout: configuration.rsyncTimeout, maxRetries: configuration.maxRetries,
+                firstBackoff: rsync.firstBackoff, log: log)
             for path in listPaths {
                 let (etag, outcome) = try fetcher.fetch(
                     path, installed: "\(destination)/\(path)", savedETag: saved[path], into: "\(staging)/\(path)")

@@ -190,6 +190,48 @@ struct TierTests {
         #expect(DaemonProcess.wait(timeout: .seconds(10)) { !follow.isRunning })
     }
 
+    @Test("a list request answered 503 is retried (MAXRETRIES), and the run then succeeds")
+    func retriesOnServerErrors() throws {
+        let fixture = try MirrorFixture()
+        let runtime = try TemporaryTree("busy-web")
+        // A web server whose first answer is 503, as an upstream that is restarting gives.
+        let script = """
+            import functools, http.server, sys
+            answered = []
+            class Handler(http.server.SimpleHTTPRequestHandler):
+                def do_GET(self):
+                    answered.append(self.path)
+                    if len(answered) == 1:
+                        self.send_response(503)
+                        self.send_header("Content-Length", "0")
+                        self.end_headers()
+                        return
+                    super().do_GET()
+            server = http.server.ThreadingHTTPServer(
+                ("127.0.0.1", 0), functools.partial(Handler, directory=sys.argv[1]))
+            print("port", server.server_address[1], flush=True)
+            server.serve_forever()
+            """
+        try script.write(toFile: runtime.path("busy.py"), atomically: true, encoding: .utf8)
+        let log = runtime.path("http.log")
+        let server = try Command.start(
+            "/usr/bin/python3", [runtime.path("busy.py"), fixture.upstream.root], log: log, stdoutToLog: true)
+        defer { if server.isRunning { server.terminate() } }
+        var port: Int?
+        DaemonProcess.wait {
+            let text = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
+            guard let range = text.range(of: #"port [0-9]+"#, options: .regularExpression) else { return false }
+            port = Int(text[range].dropFirst(5))
+            return port != nil
+        }
+        let base = "http://127.0.0.1:\(try #require(port))"
+        let result = try Command.run(
+            "quick-mirror", ["-c", fixture.config, "--set", "LISTSOURCE=\(base)", "--set", "MAXRETRIES=2", "-d", "1"])
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stderr.contains("answered HTTP 503; retry 1 of 2"), "\(result.stderr)")
+        fixture.expectIdentical("after the retry")
+    }
+
     @Test("a change at the origin reaches the second tier through the change streams, carrying its hops")
     func chainOfTiers() async throws {
         let origin = try Origin()
