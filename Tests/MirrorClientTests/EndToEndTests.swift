@@ -14,14 +14,7 @@ final class MirrorFixture: @unchecked Sendable {
     init(extraConfig: String = "") throws {
         upstream = try TemporaryTree("upstream")
         mirror = try TemporaryTree("mirror")
-        try upstream.file("fedora/releases/40/Packages/a/a-1.rpm", "a1")
-        try upstream.file("fedora/releases/40/Packages/b/b-1.rpm", "b1")
-        try upstream.file("fedora/releases/40/repodata/repomd.xml", "<repomd/>\n")
-        try upstream.symlink("fedora/releases/latest", to: "40")
-        try upstream.file("alt/stage/readme", "alt")
-        // Enough content that ordinary deletions stay under the 10% guard.
-        for index in 0..<60 { try upstream.file("fedora/releases/40/Packages/f/filler-\(index).rpm", "f\(index)") }
-        try upstream.hardLink("alt/stage/a-1.rpm", to: "fedora/releases/40/Packages/a/a-1.rpm")
+        try Self.populate(upstream)
         daemon = try RsyncDaemon(module: "master", path: upstream.root)
         config = mirror.path(".qfm.conf")
         try """
@@ -35,6 +28,18 @@ final class MirrorFixture: @unchecked Sendable {
         \(extraConfig)
         """.write(toFile: config, atomically: true, encoding: .utf8)
         try publish()
+    }
+
+    /// Two modules, fedora and alt, sharing a hard link; a symlink, a repomd.xml.
+    static func populate(_ upstream: TemporaryTree) throws {
+        try upstream.file("fedora/releases/40/Packages/a/a-1.rpm", "a1")
+        try upstream.file("fedora/releases/40/Packages/b/b-1.rpm", "b1")
+        try upstream.file("fedora/releases/40/repodata/repomd.xml", "<repomd/>\n")
+        try upstream.symlink("fedora/releases/latest", to: "40")
+        try upstream.file("alt/stage/readme", "alt")
+        // Enough content that ordinary deletions stay under the 10% guard.
+        for index in 0..<60 { try upstream.file("fedora/releases/40/Packages/f/filler-\(index).rpm", "f\(index)") }
+        try upstream.hardLink("alt/stage/a-1.rpm", to: "fedora/releases/40/Packages/a/a-1.rpm")
     }
 
     /// Regenerates the upstream lists, as filelistd or create-filelist would.

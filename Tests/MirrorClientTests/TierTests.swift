@@ -13,12 +13,7 @@ final class Origin: @unchecked Sendable {
 
     init() throws {
         upstream = try TemporaryTree("origin")
-        try upstream.file("fedora/releases/40/Packages/a/a-1.rpm", "a1")
-        try upstream.file("fedora/releases/40/repodata/repomd.xml", "<repomd/>\n")
-        try upstream.symlink("fedora/releases/latest", to: "40")
-        try upstream.file("alt/stage/readme", "alt")
-        for index in 0..<60 { try upstream.file("fedora/releases/40/Packages/f/filler-\(index).rpm", "f\(index)") }
-        try upstream.hardLink("alt/stage/a-1.rpm", to: "fedora/releases/40/Packages/a/a-1.rpm")
+        try MirrorFixture.populate(upstream)
         rsync = try RsyncDaemon(module: "master", path: upstream.root)
         runtime = try TemporaryTree("origin-config")
         (filelistd, base) = try Self.start(upstream, runtime)
@@ -153,20 +148,10 @@ struct TierTests {
     func plainWebServer() throws {
         let fixture = try MirrorFixture()
         let runtime = try TemporaryTree("web")
-        let log = runtime.path("http.log")
-        let server = try Command.start(
-            "/usr/bin/python3",
-            ["-u", "-m", "http.server", "0", "--bind", "127.0.0.1", "--directory", fixture.upstream.root], log: log,
-            stdoutToLog: true)
+        let (server, base) = try Self.webServer(
+            ["-u", "-m", "http.server", "0", "--bind", "127.0.0.1", "--directory", fixture.upstream.root],
+            log: runtime.path("http.log"))
         defer { if server.isRunning { server.terminate() } }
-        var port: Int?
-        DaemonProcess.wait {
-            let text = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
-            guard let range = text.range(of: #"port [0-9]+"#, options: .regularExpression) else { return false }
-            port = Int(text[range].dropFirst(5))
-            return port != nil
-        }
-        let base = "http://127.0.0.1:\(try #require(port))"
         let followLog = runtime.path("follow.log")
         let follow = try Command.start(
             "quick-mirror",
@@ -213,10 +198,19 @@ struct TierTests {
             server.serve_forever()
             """
         try script.write(toFile: runtime.path("busy.py"), atomically: true, encoding: .utf8)
-        let log = runtime.path("http.log")
-        let server = try Command.start(
-            "/usr/bin/python3", [runtime.path("busy.py"), fixture.upstream.root], log: log, stdoutToLog: true)
+        let (server, base) = try Self.webServer(
+            [runtime.path("busy.py"), fixture.upstream.root], log: runtime.path("http.log"))
         defer { if server.isRunning { server.terminate() } }
+        let result = try Command.run(
+            "quick-mirror", ["-c", fixture.config, "--set", "LISTSOURCE=\(base)", "--set", "MAXRETRIES=2", "-d", "1"])
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stderr.contains("answered HTTP 503; retry 1 of 2"), "\(result.stderr)")
+        fixture.expectIdentical("after the retry")
+    }
+
+    /// A python3 web server on 127.0.0.1, and its base URL once it said `port N`.
+    static func webServer(_ arguments: [String], log: String) throws -> (Process, String) {
+        let server = try Command.start("/usr/bin/python3", arguments, log: log, stdoutToLog: true)
         var port: Int?
         DaemonProcess.wait {
             let text = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
@@ -224,12 +218,12 @@ struct TierTests {
             port = Int(text[range].dropFirst(5))
             return port != nil
         }
-        let base = "http://127.0.0.1:\(try #require(port))"
-        let result = try Command.run(
-            "quick-mirror", ["-c", fixture.config, "--set", "LISTSOURCE=\(base)", "--set", "MAXRETRIES=2", "-d", "1"])
-        #expect(result.status == 0, "\(result.stderr)")
-        #expect(result.stderr.contains("answered HTTP 503; retry 1 of 2"), "\(result.stderr)")
-        fixture.expectIdentical("after the retry")
+        guard let port else {
+            server.terminate()
+            throw OriginError(
+                "the web server did not say its port:\n\((try? String(contentsOfFile: log, encoding: .utf8)) ?? "")")
+        }
+        return (server, "http://127.0.0.1:\(port)")
     }
 
     @Test("a change at the origin reaches the second tier through the change streams, carrying its hops")

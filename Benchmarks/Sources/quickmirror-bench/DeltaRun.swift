@@ -16,12 +16,7 @@ struct DeltaRun: ParsableCommand {
     @Option(help: "Runs of each step.") var runs = 5
 
     func run() throws {
-        let oldPath = "\(cache)/plan2-old-\(entries)"
-        let newPath = "\(cache)/plan2-new-\(entries)-\(changed)"
-        if !FileManager.default.fileExists(atPath: newPath) {
-            try FileManager.default.createDirectory(atPath: cache, withIntermediateDirectories: true)
-            try PlanRun.generate(entries: entries, changed: changed, old: oldPath, new: newPath)
-        }
+        let (oldPath, newPath) = try PlanRun.cachedLists(entries: entries, changed: changed, cache: cache)
         let old = Array(try Data(contentsOf: URL(fileURLWithPath: oldPath)))
         let new = Array(try Data(contentsOf: URL(fileURLWithPath: newPath)))
         func hex(_ bytes: [UInt8]) -> String { SHA256.hash(data: bytes).map { String(format: "%02x", $0) }.joined() }

@@ -16,12 +16,7 @@ struct PlanRun: ParsableCommand {
     @Option(help: "Runs of each command.") var runs = 5
 
     func run() throws {
-        let old = "\(cache)/plan2-old-\(entries)"
-        let new = "\(cache)/plan2-new-\(entries)-\(changed)"
-        if !FileManager.default.fileExists(atPath: new) {
-            try FileManager.default.createDirectory(atPath: cache, withIntermediateDirectories: true)
-            try Self.generate(entries: entries, changed: changed, old: old, new: new)
-        }
+        let (old, new) = try Self.cachedLists(entries: entries, changed: changed, cache: cache)
         let me = CommandLine.arguments[0]
         var plan: [RunMeasurement] = []
         var sort: [RunMeasurement] = []
@@ -43,6 +38,18 @@ struct PlanRun: ParsableCommand {
                     seconds.max()!,
                     Double(results.map(\.peakRSSBytes).max()!) / 1e6))
         }
+    }
+
+    /// The old and the new list (generated once, then kept in `cache`): also the delta
+    /// benchmark's input.
+    static func cachedLists(entries: Int, changed: Int, cache: String) throws -> (old: String, new: String) {
+        let old = "\(cache)/plan2-old-\(entries)"
+        let new = "\(cache)/plan2-new-\(entries)-\(changed)"
+        if !FileManager.default.fileExists(atPath: new) {
+            try FileManager.default.createDirectory(atPath: cache, withIntermediateDirectories: true)
+            try generate(entries: entries, changed: changed, old: old, new: new)
+        }
+        return (old, new)
     }
 
     static func generate(entries: Int, changed: Int, old: String, new: String) throws {
