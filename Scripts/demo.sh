@@ -10,7 +10,15 @@ top=${1:-/tmp/quickmirror-demo}
 tree=$top/demo
 list=$tree/fullfiletimelist-demo
 
-swift build
+# Build output only matters when the build fails.
+build_log=$(mktemp /tmp/quickmirror-build.XXXXXX.log)
+echo "== building (the first build takes several minutes)"
+if ! swift build > "$build_log" 2>&1; then
+    cat "$build_log" >&2
+    echo "demo.sh: the build failed (above)" >&2
+    exit 1
+fi
+rm -f "$build_log"
 bin=.build/debug/create-filelist
 daemon=.build/debug/filelistd
 client=.build/debug/quick-mirror
@@ -38,12 +46,13 @@ echo
 # The daemon keeps the same list current from kernel events, and serves it over HTTP.
 echo
 echo "== filelistd: start, change the tree, watch the list follow"
-run=$(mktemp -d /tmp/quickmirror-demo-run.XXXXXX)
+run=$top-run
+rm -rf "$run" && mkdir -p "$run"
 printf 'top = %s\nmodules = demo\nchecksum = yes\nsettle = 0.5\n' "$top" > "$run/filelistd.conf"
 "$daemon" --config "$run/filelistd.conf" --runtime-directory "$run" --http 127.0.0.1:0 --name demo-origin \
     2> "$run/filelistd.log" &
 pid=$!
-trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$run"' EXIT
+trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null' EXIT
 port=
 for _ in $(seq 100); do
     port=$(grep -o 'address=127.0.0.1:[0-9]*' "$run/filelistd.log" | cut -d: -f2 || true)
@@ -83,3 +92,19 @@ if command -v rsync > /dev/null; then
 else
     echo "(rsync is not installed: Scripts/test.sh installs it; quick-mirror's part of the demo was skipped)"
 fi
+
+cat <<SUMMARY
+
+== what ran
+create-filelist listed $tree into $list; filelistd then kept that list current
+from kernel events and served it on http://127.0.0.1:$port (stopped now).
+$(command -v rsync > /dev/null && echo "quick-mirror synced $top-mirror from it twice, the second time with a delta." ||
+    echo "quick-mirror was skipped: rsync is not installed (Scripts/test.sh installs it).")
+  the tree:          $tree
+  the mirror:        $top-mirror
+  filelistd's log:   $run/filelistd.log  (its config: $run/filelistd.conf)
+next:
+  .build/debug/filelistd --config $run/filelistd.conf --runtime-directory $run --http 127.0.0.1:8080
+  then change files under $tree and watch: curl -sN http://127.0.0.1:8080/events
+  Scripts/install.sh installs release builds and the systemd units (docs/OPERATIONS.md)
+SUMMARY

@@ -22,3 +22,5 @@ fi
 
 swift build --build-tests
 swift test --skip-build
+# Install into a scratch prefix and check what an operator would get (units, man pages).
+Scripts/check-install.sh

@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# Installs into a scratch prefix as an operator would (Scripts/install.sh), then checks
+# what landed: every unit passes `systemd-analyze verify` with the installed
+# executables in ExecStart, every executable and subcommand has a man page, the
+# examples are there, and --uninstall leaves nothing behind. The units' sandboxing
+# scores are checked by the test suite (UnitFileTests), from the same templates.
+# Usage: Scripts/check-install.sh   (CONFIGURATION=release to check a release build)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+stage=$(mktemp -d /tmp/quickmirror-stage.XXXXXX)
+scratch=$(mktemp -d /tmp/quickmirror-units.XXXXXX)
+trap 'rm -rf "$stage" "$scratch"' EXIT
+failures=0
+fail() { echo "check-install: $*" >&2; failures=$((failures + 1)); }
+
+PREFIX=$stage CONFIGURATION=${CONFIGURATION:-debug} Scripts/install.sh
+
+for executable in create-filelist filelistd quick-mirror; do
+    [[ -x $stage/bin/$executable ]] || fail "$stage/bin/$executable is not installed"
+    [[ -s $stage/share/man/man1/$executable.1 ]] || fail "no man page for $executable"
+done
+for subcommand in filelistd.rescan filelistd.status filelistd.relay quick-mirror.follow; do
+    ls "$stage"/share/man/man1/"$subcommand"*.1 > /dev/null 2>&1 || fail "no man page for ${subcommand/./ }"
+done
+
+units=$stage/lib/systemd/system
+count=0
+for unit in "$units"/*.service; do
+    name=$(basename "$unit")
+    # A template is verified as the instance an operator would enable.
+    [[ $name == *@.service ]] && name=${name/@.service/@srv-mirror.service}
+    cp "$unit" "$scratch/$name"
+    grep -q "ExecStart=$stage/bin/" "$scratch/$name" || fail "$name: ExecStart does not name the installed executable"
+    [[ $name == quick-mirror.service ]] && cp "$units/quick-mirror.timer" "$scratch/"
+    extra=()
+    [[ $name == quick-mirror.service ]] && extra=("$scratch/quick-mirror.timer")
+    if ! output=$(systemd-analyze verify --man=no "$scratch/$name" "${extra[@]}" 2>&1) || [[ -n $output ]]; then
+        fail "systemd-analyze verify $name: $output"
+    fi
+    count=$((count + 1))
+done
+((count >= 7)) || fail "only $count services installed"
+
+for example in filelistd-pub.conf quick-fedora-mirror.conf rsyncd.conf.example; do
+    [[ -s $stage/share/doc/quickmirror/examples/$example ]] || fail "example $example is not installed"
+done
+
+PREFIX=$stage Scripts/install.sh --uninstall
+left=$(find "$stage" -type f | head -5)
+[[ -z $left ]] || fail "--uninstall left files behind: $left"
+
+if ((failures)); then
+    echo "check-install: $failures problem(s)" >&2
+    exit 1
+fi
+echo "check-install: $count services verified, man pages and examples installed, uninstall clean"
