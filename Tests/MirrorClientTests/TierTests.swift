@@ -202,7 +202,7 @@ struct TierTests {
             [runtime.path("busy.py"), fixture.upstream.root], log: runtime.path("http.log"))
         defer { if server.isRunning { server.terminate() } }
         let result = try Command.run(
-            "quick-mirror", ["-c", fixture.config, "--set", "LISTSOURCE=\(base)", "--set", "MAXRETRIES=2", "-d", "1"])
+            "quick-mirror", ["-c", fixture.config, "--set", "LISTSOURCE=\(base)", "--set", "MAXRETRIES=3", "-d", "1"])
         #expect(result.status == 0, "\(result.stderr)")
         #expect(result.stderr.contains("answered HTTP 503; retry 1 of 2"), "\(result.stderr)")
         fixture.expectIdentical("after the retry")
