@@ -1,6 +1,10 @@
-import AsyncHTTPClient
+import Dispatch
 import Foundation
-import NIOCore
+import Synchronization
+
+#if canImport(FoundationNetworking)
+    import FoundationNetworking
+#endif
 
 /// Reports a module's directories to MirrorManager after a successful sync, exactly as
 /// the reference client does (its `checkin_*` functions): a JSON document in
@@ -45,6 +49,8 @@ public struct MirrorManagerCheckin: Sendable {
     public var settings: Settings
     /// Seconds before the second attempt; the reference sleeps 2×attempt.
     public var pauseUnit: Double = 2
+    /// Seconds one attempt may take (RSYNCTIMEOUT).
+    public var timeout: Double = 600
     public var log: @Sendable (String) -> Void
 
     public init(settings: Settings, log: @escaping @Sendable (String) -> Void) {
@@ -138,24 +144,43 @@ public struct MirrorManagerCheckin: Sendable {
         return false
     }
 
+    /// One POST. Through FoundationNetworking (libcurl, as the reference's curl): a
+    /// refused connection fails at once, where AsyncHTTPClient retries connecting until
+    /// the request's deadline, which held every attempt for minutes while MirrorManager
+    /// was down.
     private func send(_ body: String) -> Result<Void, SyncError> {
-        do {
-            var request = try HTTPClient.Request(url: settings.server, method: .POST)
-            request.headers.add(name: "Content-Type", value: "text/xml")
-            request.body = .string(body)
-            let response = try HTTPClient.shared.execute(request: request, deadline: .now() + .seconds(120)).wait()
-            let text = response.body.map { String(buffer: $0) } ?? ""
+        guard let url = URL(string: settings.server) else { return .failure(SyncError("not a URL: \(settings.server)")) }
+        var request = URLRequest(url: url, timeoutInterval: timeout)
+        request.httpMethod = "POST"
+        request.setValue("text/xml", forHTTPHeaderField: "Content-Type")
+        request.httpBody = Data(body.utf8)
+        let outcome = Mutex<Result<(Int, Data), SyncError>?>(nil)
+        let done = DispatchSemaphore(value: 0)
+        URLSession.shared.dataTask(with: request) { data, response, error in
+            let result: Result<(Int, Data), SyncError> =
+                if let error {
+                    .failure(SyncError("\(error.localizedDescription)"))
+                } else {
+                    .success(((response as? HTTPURLResponse)?.statusCode ?? 0, data ?? Data()))
+                }
+            outcome.withLock { $0 = result }
+            done.signal()
+        }.resume()
+        done.wait()
+        switch outcome.withLock({ $0 }) {
+        case .success(let (status, data)):
             // As the reference: strip the tags and look for the word.
-            let plain = text.replacingOccurrences(of: "<[^>]*>", with: "", options: .regularExpression)
-            guard response.status.code == 200, plain.lowercased().contains("successful") else {
+            let plain = String(decoding: data, as: UTF8.self)
+                .replacingOccurrences(of: "<[^>]*>", with: "", options: .regularExpression)
+            guard status == 200, plain.lowercased().contains("successful") else {
                 return .failure(
-                    SyncError(
-                        "HTTP \(response.status.code): \(plain.trimmingCharacters(in: .whitespacesAndNewlines).prefix(200))"
-                    ))
+                    SyncError("HTTP \(status): \(plain.trimmingCharacters(in: .whitespacesAndNewlines).prefix(200))"))
             }
             return .success(())
-        } catch {
-            return .failure(SyncError("\(error)"))
+        case .failure(let error):
+            return .failure(error)
+        case nil:
+            return .failure(SyncError("no answer"))
         }
     }
 

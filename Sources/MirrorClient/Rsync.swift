@@ -39,6 +39,9 @@ public struct Rsync: Sendable {
     /// of `.~tmp~` staging directories; new files appear all at once (--delay-updates).
     /// `--force` lets a directory that became a file upstream be replaced: without it
     /// rsync cannot "make way" for the file, and every later run would fail the same way.
+    /// `--modify-window=-1`: times compared to the nanosecond, so that a directory or
+    /// file touched within the same second as upstream's still gets upstream's time
+    /// (rsync's default compares whole seconds).
     /// `missingAllowed`: paths upstream may not have (EXTRAFILES, directories whose
     /// times are restored) are skipped rather than failing the call.
     public func transfer(
@@ -46,7 +49,8 @@ public struct Rsync: Sendable {
         log: (String) -> Void
     ) throws {
         var arguments = [
-            "-aSH", "--delay-updates", "--force", "--no-motd", "--timeout=\(timeout)", "--files-from=\(filesFrom)",
+            "-aSH", "--delay-updates", "--force", "--modify-window=-1", "--no-motd", "--timeout=\(timeout)",
+            "--files-from=\(filesFrom)",
             "--filter=protect .~tmp~/", "--filter=exclude .~tmp~/",
         ]
         if checksum { arguments.append("--checksum") }

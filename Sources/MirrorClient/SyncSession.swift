@@ -174,7 +174,8 @@ public final class SyncSession {
         let settings = sync.configuration.checkin
         guard settings.site != nil || options.dumpCheckin != nil else { return }
         let logger = self.logger
-        let checkin = MirrorManagerCheckin(settings: settings) { line in logger.logLine(line, item: "M") }
+        var checkin = MirrorManagerCheckin(settings: settings) { line in logger.logLine(line, item: "M") }
+        if sync.configuration.rsyncTimeout > 0 { checkin.timeout = Double(sync.configuration.rsyncTimeout) }
         for module in sync.configuration.effectiveModules {
             guard let list = directories[module] else { continue }
             checkin.checkIn(
