@@ -137,11 +137,14 @@ struct SyncOptions: ParsableArguments {
         options.deletionGuard.maxShare = maxDeleteShare
         options.deletionGuard.minimumCount = minGuardedDeletions
         options.deletionGuard.disabled = allowMassDelete
-        options.executableDirectory = (CommandLine.arguments[0] as NSString).deletingLastPathComponent
+        // Where the binary is, whatever the shell found it by (the reference's `dirname $0`).
+        options.executableDirectory =
+            URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().deletingLastPathComponent().path
         return try SyncSession(options: options)
     }
 
-    /// A run's failure as one line, or a quiet exit with its status.
+    /// A run's failure as one line (written so that a closed standard error cannot trap),
+    /// or a quiet exit with its status.
     static func reporting(_ body: () throws -> Void) throws {
         do {
             try body()
@@ -149,7 +152,8 @@ struct SyncOptions: ParsableArguments {
             if let message = exit.message { StandardStreams.errorLine("quick-mirror: \(message)") }
             Foundation.exit(exit.status)
         } catch {
-            throw CommandFailure("\(error)")
+            StandardStreams.errorLine("quick-mirror: error: \(error)")
+            Foundation.exit(1)
         }
     }
 }
