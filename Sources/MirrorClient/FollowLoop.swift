@@ -30,9 +30,8 @@ public struct FollowLoop {
             sigaddset(&set, signal)
         }
         pthread_sigmask(SIG_UNBLOCK, &set, nil)
-        let logger = session.logger
         let events = session.sync.configuration.httpListSource.map {
-            UpstreamEvents(url: "\($0)/events") { line in logger.logLine(line, item: "o") }
+            UpstreamEvents(url: "\($0)/events", logger: session.logger)
         }
         events?.start()
         var failures = 0

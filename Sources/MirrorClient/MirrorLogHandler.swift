@@ -48,7 +48,8 @@ public struct MirrorLogHandler: LogHandler {
         let threshold: Logger.Level = sinks.verbosity <= 0 ? .error : sinks.verbosity == 1 ? .info : .trace
         // `stderr: no`: said elsewhere (the summary on standard output, a run's error by the command).
         if event.level >= threshold && event.metadata?["stderr"] == nil {
-            StandardStreams.errorLine("quick-mirror: \(message)")
+            let prefix = event.level >= .error ? "error: " : event.level == .warning ? "warning: " : ""
+            StandardStreams.errorLine("quick-mirror: \(prefix)\(message)")
         }
         guard sinks.logItems.contains(item) || sinks.logItems.contains("@") else { return }
         if let logFile = sinks.logFile { Self.append(message, to: logFile) }
@@ -89,20 +90,6 @@ public struct MirrorLogHandler: LogHandler {
         let stamp = ISO8601DateFormatter().string(from: Date())
         let bytes = Array("\(stamp) \(message)\n".utf8)
         _ = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
-    }
-}
-
-extension Logger {
-    /// A message from the sync's plain-text log: `error:` and `warning:` prefixes set
-    /// its level, the rest is detail.
-    func logLine(_ line: String, item: String? = nil) {
-        if line.hasPrefix("error: ") {
-            error("\(line.dropFirst(7))", metadata: ["item": "\(item ?? "E")"])
-        } else if line.hasPrefix("warning: ") {
-            warning("\(line)", metadata: ["item": "\(item ?? "e")"])
-        } else {
-            info("\(line)", metadata: ["item": "\(item ?? "c")"])
-        }
     }
 }
 

@@ -1,5 +1,6 @@
 import Dispatch
 import Foundation
+import Logging
 import Synchronization
 
 #if canImport(FoundationNetworking)
@@ -51,11 +52,11 @@ public struct MirrorManagerCheckin: Sendable {
     public var pauseUnit: Double = 2
     /// Seconds one attempt may take (RSYNCTIMEOUT).
     public var timeout: Double = 600
-    public var log: @Sendable (String) -> Void
+    public var logger: Logger
 
-    public init(settings: Settings, log: @escaping @Sendable (String) -> Void) {
+    public init(settings: Settings, logger: Logger) {
         self.settings = settings
-        self.log = log
+        self.logger = logger
     }
 
     /// The JSON document for one module. `directories` are relative to the master
@@ -114,7 +115,7 @@ public struct MirrorManagerCheckin: Sendable {
         do {
             body = try request(payload: payload(module: module, moduleDirectory: moduleDirectory, directories: directories))
         } catch {
-            log("error: check-in of \(module): \(error)")
+            logger.error("check-in of \(module): \(error)", metadata: ["item": "E"])
             return false
         }
         if let dump {
@@ -122,7 +123,7 @@ public struct MirrorManagerCheckin: Sendable {
                 try body.write(toFile: "\(dump)-\(module)", atomically: true, encoding: .utf8)
                 return true
             } catch {
-                log("error: cannot write the check-in of \(module) to \(dump)-\(module): \(error)")
+                logger.error("cannot write the check-in of \(module) to \(dump)-\(module): \(error)", metadata: ["item": "E"])
                 return false
             }
         }
@@ -130,14 +131,15 @@ public struct MirrorManagerCheckin: Sendable {
         for attempt in 1...attempts {
             switch send(body) {
             case .success:
-                log("checked in \(module) as \(settings.host(for: module))")
+                logger.info("checked in \(module) as \(settings.host(for: module))", metadata: ["item": "M"])
                 return true
             case .failure(let error):
                 guard attempt < attempts else {
-                    log("error: could not complete the check-in of \(module) after \(attempts) tries: \(error)")
+                    logger.error(
+                        "could not complete the check-in of \(module) after \(attempts) tries: \(error)", metadata: ["item": "E"])
                     return false
                 }
-                log("warning: check-in attempt \(attempt) of \(module) failed (\(error)); will retry")
+                logger.warning("check-in attempt \(attempt) of \(module) failed (\(error)); will retry", metadata: ["item": "e"])
                 Thread.sleep(forTimeInterval: pauseUnit * Double(attempt))
             }
         }

@@ -1,6 +1,7 @@
 import Crypto
 import FileList
 import Foundation
+import Logging
 import Publish
 
 #if canImport(Glibc)
@@ -60,11 +61,11 @@ public struct MirrorSync {
     /// Each changed module's directories into the summary (for a MirrorManager check-in).
     public var collectDirectories = false
     public var rsync: Rsync
-    public var log: @Sendable (String) -> Void
+    public var logger: Logger
 
-    public init(configuration: ClientConfiguration, log: @escaping @Sendable (String) -> Void) {
+    public init(configuration: ClientConfiguration, logger: Logger) {
         self.configuration = configuration
-        self.log = log
+        self.logger = logger
         rsync = Rsync(
             timeout: configuration.rsyncTimeout, extraOptions: configuration.rsyncOptions,
             attempts: configuration.maxRetries)
@@ -107,7 +108,7 @@ public struct MirrorSync {
             let saved = SavedETags.load(timeFile: configuration.effectiveTimeFile, destination: destination)
             let fetcher = HTTPListFetcher(
                 base: base, timeout: configuration.rsyncTimeout, maxRetries: rsync.attempts - 1,
-                firstBackoff: rsync.firstBackoff, log: log)
+                firstBackoff: rsync.firstBackoff, logger: logger)
             for path in listPaths {
                 let (etag, outcome) = try fetcher.fetch(
                     path, installed: "\(destination)/\(path)", savedETag: saved[path], into: "\(staging)/\(path)")
@@ -120,7 +121,7 @@ public struct MirrorSync {
             }
         } else {
             do {
-                try rsync.fetch(source: listSource, paths: listPaths, into: staging, log: log)
+                try rsync.fetch(source: listSource, paths: listPaths, into: staging, logger: logger)
             } catch {
                 throw SyncError("cannot fetch the file lists from \(listSource): \(error)")
             }
@@ -199,9 +200,9 @@ public struct MirrorSync {
         summary.transferred = plan.transfers.count
         summary.deleted = plan.deletions.count
         if dryRun {
-            for path in plan.transfers.prefix(50) { log("would transfer \(String(decoding: path, as: UTF8.self))") }
-            for path in extras { log("would transfer \(path)") }
-            for path in plan.deletions.prefix(50) { log("would delete \(String(decoding: path, as: UTF8.self))") }
+            for path in plan.transfers.prefix(50) { logger.info("would transfer \(String(decoding: path, as: UTF8.self))") }
+            for path in extras { logger.info("would transfer \(path)") }
+            for path in plan.deletions.prefix(50) { logger.info("would delete \(String(decoding: path, as: UTF8.self))", metadata: ["item": "d"]) }
             return summary
         }
 
@@ -210,13 +211,13 @@ public struct MirrorSync {
         if !plan.transfers.isEmpty {
             let filesFrom = "\(staging)/transfer"
             try Self.writeLines(plan.transfers, to: filesFrom)
-            try rsync.transfer(source: source, destination: destination, filesFrom: filesFrom, log: log)
+            try rsync.transfer(source: source, destination: destination, filesFrom: filesFrom, logger: logger)
         }
         if !extras.isEmpty {
             let filesFrom = "\(staging)/extras"
             try Self.writeLines(extras.map { Array($0.utf8) }, to: filesFrom)
             try rsync.transfer(
-                source: source, destination: destination, filesFrom: filesFrom, missingAllowed: true, log: log)
+                source: source, destination: destination, filesFrom: filesFrom, missingAllowed: true, logger: logger)
         }
 
         // 4. Checksums: a mismatch is fetched again with --checksum, once.
@@ -226,10 +227,10 @@ public struct MirrorSync {
             !Self.sha1Matches("\(destination)/\(String(decoding: $0.path, as: UTF8.self))", $0.hex)
         }
         if !mismatched.isEmpty {
-            log("warning: \(mismatched.count) checksum mismatches; fetching those files again")
+            logger.warning("\(mismatched.count) checksum mismatches; fetching those files again")
             let filesFrom = "\(staging)/repair"
             try Self.writeLines(mismatched.map(\.path), to: filesFrom)
-            try rsync.transfer(source: source, destination: destination, filesFrom: filesFrom, checksum: true, log: log)
+            try rsync.transfer(source: source, destination: destination, filesFrom: filesFrom, checksum: true, logger: logger)
             mismatched = mismatched.filter {
                 !Self.sha1Matches("\(destination)/\(String(decoding: $0.path, as: UTF8.self))", $0.hex)
             }
@@ -248,7 +249,7 @@ public struct MirrorSync {
             do {
                 if try removal.remove(path) == .notEmpty { summary.keptNotEmpty += 1 }
             } catch {
-                log("warning: cannot delete \(String(decoding: path, as: UTF8.self)): \(error)")
+                logger.warning("cannot delete \(String(decoding: path, as: UTF8.self)): \(error)", metadata: ["item": "d"])
             }
         }
         // -N leaves the old lists, so that the next run deletes what this one did not.
@@ -275,9 +276,9 @@ public struct MirrorSync {
             if !directories.isEmpty {
                 let filesFrom = "\(staging)/directories"
                 try Self.writeLines(directories.sorted().map { Array($0.utf8) }, to: filesFrom)
-                log("updating the times of \(directories.count) directories")
+                logger.info("updating the times of \(directories.count) directories", metadata: ["item": "d"])
                 try rsync.transfer(
-                    source: source, destination: destination, filesFrom: filesFrom, missingAllowed: true, log: log)
+                    source: source, destination: destination, filesFrom: filesFrom, missingAllowed: true, logger: logger)
             }
         }
         try LastRun.write(started - (noParanoia ? 0 : 5), to: configuration.effectiveTimeFile)
@@ -314,13 +315,13 @@ public struct MirrorSync {
         }
         summary.transferred = paths.count
         if dryRun {
-            for path in paths.prefix(50) { log("would refresh \(String(decoding: path, as: UTF8.self))") }
+            for path in paths.prefix(50) { logger.info("would refresh \(String(decoding: path, as: UTF8.self))") }
             return summary
         }
         if !paths.isEmpty {
             let filesFrom = "\(staging)/refresh"
             try Self.writeLines(paths, to: filesFrom)
-            try rsync.transfer(source: source, destination: configuration.destination, filesFrom: filesFrom, checksum: true, log: log)
+            try rsync.transfer(source: source, destination: configuration.destination, filesFrom: filesFrom, checksum: true, logger: logger)
         }
         return summary
     }

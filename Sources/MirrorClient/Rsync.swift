@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 
 /// Runs rsync, the transfer engine: nothing here copies file data itself.
 public struct Rsync: Sendable {
@@ -46,7 +47,7 @@ public struct Rsync: Sendable {
     /// times are restored) are skipped rather than failing the call.
     public func transfer(
         source: String, destination: String, filesFrom: String, checksum: Bool = false, missingAllowed: Bool = false,
-        log: (String) -> Void
+        logger: Logger
     ) throws {
         var arguments = [
             "-aSH", "--delay-updates", "--force", "--modify-window=-1", "--no-motd", "--timeout=\(timeout)",
@@ -57,34 +58,36 @@ public struct Rsync: Sendable {
         if missingAllowed { arguments.append("--ignore-missing-args") }
         if showsProgress { arguments.append("--info=progress2") }
         arguments += extraOptions + [source.hasSuffix("/") ? source : source + "/", destination + "/"]
-        try runWithRetries(arguments, log: log)
+        try runWithRetries(arguments, logger: logger)
     }
 
     /// Copies single files (the lists) into a staging directory, with their mode and time.
-    public func fetch(source: String, paths: [String], into directory: String, log: (String) -> Void) throws {
+    public func fetch(source: String, paths: [String], into directory: String, logger: Logger) throws {
         let listFile = directory + "/.files-from"
         try paths.joined(separator: "\n").appending("\n").write(toFile: listFile, atomically: true, encoding: .utf8)
         let arguments = [
             "-tp", "--no-motd", "--timeout=\(timeout)", "--files-from=\(listFile)",
             source.hasSuffix("/") ? source : source + "/", directory + "/",
         ]
-        try runWithRetries(arguments, log: log)
+        try runWithRetries(arguments, logger: logger)
     }
 
-    func runWithRetries(_ arguments: [String], log: (String) -> Void) throws {
+    func runWithRetries(_ arguments: [String], logger: Logger) throws {
         var attempt = 1
         var backoff = firstBackoff
         while true {
             let (status, output) = try run(arguments)
             if status == 0 { return }
             if status == 24 {
-                log("warning: rsync says source files vanished; ignoring")
+                logger.warning("rsync says source files vanished; ignoring", metadata: ["item": "e"])
                 return
             }
             guard Self.retryable.contains(status), attempt < attempts else {
                 throw Failure(status: status, output: output)
             }
-            log("warning: rsync failed with status \(status); attempt \(attempt + 1) of \(attempts) in \(Int(backoff)) s")
+            logger.warning(
+                "rsync failed with status \(status); attempt \(attempt + 1) of \(attempts) in \(Int(backoff)) s",
+                metadata: ["item": "e"])
             Thread.sleep(forTimeInterval: backoff)
             backoff *= 2
             attempt += 1

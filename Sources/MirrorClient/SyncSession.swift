@@ -93,7 +93,7 @@ public final class SyncSession {
             throw Self.contention(error, configuration: configuration, verbosity: verbosity, logger: logger)
         }
 
-        var sync = MirrorSync(configuration: configuration) { line in logger.logLine(line) }
+        var sync = MirrorSync(configuration: configuration, logger: logger)
         // On a terminal, with -d 1 or more, rsync shows how the transfer is going.
         sync.rsync.showsProgress = StandardStreams.isTerminal(STDOUT_FILENO) && verbosity >= 1
         sync.alwaysCheck = options.alwaysCheck || options.since != nil
@@ -136,7 +136,7 @@ public final class SyncSession {
         if let last = LastRun.read(configuration.effectiveTimeFile),
             Int64(Date().timeIntervalSince1970) - last > Int64(configuration.warnDelay)
         {
-            logger.warning("warning: the last successful run started more than \(configuration.warnDelay) s ago")
+            logger.warning("the last successful run started more than \(configuration.warnDelay) s ago")
         }
         let summary: SyncSummary
         do {
@@ -174,7 +174,7 @@ public final class SyncSession {
         let settings = sync.configuration.checkin
         guard settings.site != nil || options.dumpCheckin != nil else { return }
         let logger = self.logger
-        var checkin = MirrorManagerCheckin(settings: settings) { line in logger.logLine(line, item: "M") }
+        var checkin = MirrorManagerCheckin(settings: settings, logger: logger)
         if sync.configuration.rsyncTimeout > 0 { checkin.timeout = Double(sync.configuration.rsyncTimeout) }
         for module in sync.configuration.effectiveModules {
             guard let list = directories[module] else { continue }
@@ -197,7 +197,7 @@ public final class SyncSession {
                 logger.info("filelistd relay: \(reply.trimmingCharacters(in: .whitespacesAndNewlines))")
             }
         } catch {
-            logger.warning("warning: cannot notify the local filelistd: \(error)")
+            logger.warning("cannot notify the local filelistd: \(error)")
         }
     }
 }
