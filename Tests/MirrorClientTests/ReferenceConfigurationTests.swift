@@ -274,4 +274,48 @@ struct ReferenceConfigurationTests {
         }
         master.expectMirrorEqualsMaster("lists included")
     }
+
+    @Test("RSYNC and RSYNCOPTS are the rsync run (options added to ours); LOGITEMS chooses what LOGFILE gets")
+    func rsyncAndLogKeys() throws {
+        let master = try ReferenceMaster(directories: ["module-a"])
+        // An rsync that notes how it was called, then is rsync.
+        let calls = master.state.path("rsync-calls")
+        let wrapper = try master.state.file(
+            "bin/rsync-wrapper", "#!/bin/sh\necho \"$*\" >> '\(calls)'\nexec /usr/bin/rsync \"$@\"\n", mode: 0o755)
+        let base = master.basics + """
+            MASTERMODULE=master
+            MODULES=(module-a)
+            MODULEMAPPING=(module-a module-a)
+            RSYNC=\(wrapper)
+            RSYNCOPTS=(--bwlimit=100000 -f 'R .~tmp~')
+            LOGFILE=\(master.state.path("qfm.log"))
+
+            """
+        let quiet = try master.configuration(base, name: "quiet.conf")
+        let result = try master.run(["-c", quiet])
+        #expect(result.status == 0, "\(result.stderr)")
+        master.expectMirrorEqualsMaster("through the configured rsync")
+        let invocations = ReferenceMaster.shellLines("cat '\(calls)'")
+        #expect(invocations.contains { $0.contains("-aSH") && $0.contains("--bwlimit=100000") && $0.contains("R .~tmp~") },
+            "\(invocations)")
+        // The default LOGITEMS (aeElrR): run start and the summary of a run that did
+        // something; not the runs that found nothing (n).
+        #expect(try master.run(["-c", quiet]).status == 0)
+        var log = ReferenceMaster.shellLines("cat '\(master.state.path("qfm.log"))'")
+        #expect(log.contains { $0.hasSuffix("synced module-a: \(Self.transferredPaths(log)) transferred, 0 deleted, 2 checksums verified") }, "\(log)")
+        #expect(log.contains { $0.contains("run start: config \(quiet)") }, "\(log)")
+        #expect(!log.contains { $0.contains("nothing changed upstream") }, "\(log)")
+        let everything = try master.configuration(base + "LOGITEMS=@\n", name: "everything.conf")
+        #expect(try master.run(["-c", everything]).status == 0)
+        log = ReferenceMaster.shellLines("cat '\(master.state.path("qfm.log"))'")
+        #expect(log.contains { $0.hasSuffix("nothing changed upstream") }, "LOGITEMS=@: \(log)")
+    }
+
+    /// "N paths" as the summary in `log` says it, so the check is about the wording around it.
+    static func transferredPaths(_ log: [String]) -> String {
+        guard let line = log.first(where: { $0.contains("synced module-a: ") }),
+            let range = line.range(of: #"[0-9]+ paths"#, options: .regularExpression)
+        else { return "?" }
+        return String(line[range])
+    }
 }
