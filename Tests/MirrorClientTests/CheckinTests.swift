@@ -46,7 +46,7 @@ struct CheckinTests {
             url = base + "/mirrormanager/xmlrpc"
         }
 
-        deinit { if process.isRunning { process.terminate() } }
+        deinit { TierTests.stop(process) }
 
         var checkins: [[String: Any]] {
             ReferenceMaster.shellLines("cat '\(record)' 2>/dev/null").compactMap {

@@ -60,7 +60,7 @@ struct RunBehaviourTests {
         let (server, base) = try TierTests.webServer(
             ["-u", "-m", "http.server", "--bind", "127.0.0.1", "--directory", master.upstream.root, "0"],
             log: master.state.path("http.log"))
-        defer { server.terminate() }
+        defer { TierTests.stop(server) }
         let executable = Command.executable("quick-mirror").path
         for (listSource, reader) in [("LISTSOURCE=\(base)", "head -1"), ("LISTSOURCE=\(base)", "true"), ("VERBOSE=0", "true")] {
             for _ in 0..<3 {
