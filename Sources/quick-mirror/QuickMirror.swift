@@ -8,6 +8,11 @@ struct QuickMirror: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "quick-mirror",
         abstract: "Keep a mirror in step with its upstream's file lists (a drop-in for quick-fedora-mirror).",
+        discussion: """
+            quick-fedora-mirror's flags (-a -c -d -n -N -t -T --dir-times --checkin-only --refresh \
+            --no-paranoia --dump-mm-checkin) belong to `sync`, the default: `quick-mirror -c FILE -d 1` \
+            is `quick-mirror sync -c FILE -d 1`. `quick-mirror sync -h` describes each.
+            """,
         subcommands: [Sync.self, Follow.self],
         defaultSubcommand: Sync.self)
 

@@ -177,5 +177,7 @@ struct RunBehaviourTests {
         {
             #expect(text.contains(flag), "\(flag) in:\n\(text)")
         }
+        let root = String(decoding: try Command.run("quick-mirror", ["-h"]).stdout, as: UTF8.self)
+        #expect(root.contains("--dump-mm-checkin") && root.contains("sync -h"), "\(root)")
     }
 }
