@@ -2,7 +2,6 @@ import Crypto
 import FileList
 import Foundation
 import Logging
-import Publish
 
 #if canImport(Glibc)
     import Glibc
