@@ -94,8 +94,9 @@ let package = Package(
         .target(
             name: "MirrorClient",
             dependencies: [
-                "FileList", "TreeScan", "Publish", "LinuxCalls", "ChangeStream",
+                "FileList", "TreeScan", "Publish", "LinuxCalls", "ChangeStream", "Systemd",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "SystemPackage", package: "swift-system"),
             ]
@@ -103,7 +104,7 @@ let package = Package(
         .executableTarget(
             name: "quick-mirror",
             dependencies: [
-                "MirrorClient", "ChangeStream", "CommandLineSupport", "Systemd",
+                "MirrorClient", "CommandLineSupport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

@@ -2,6 +2,7 @@ import AsyncHTTPClient
 import Crypto
 import FileList
 import Foundation
+import Logging
 import NIOCore
 import NIOHTTP1
 
@@ -21,7 +22,7 @@ struct HTTPListFetcher {
     /// Retries of a request that found no server or a 5xx, as for rsync (MAXRETRIES).
     var maxRetries = 0
     var firstBackoff: Double = 2
-    var log: @Sendable (String) -> Void
+    var logger: Logger
 
     enum Outcome: Equatable {
         case unchanged, delta(edits: Int), whole
@@ -52,7 +53,7 @@ struct HTTPListFetcher {
                     try write(bytes, to: target)
                     return ("\"\(delta.result)\"", .delta(edits: delta.editCount))
                 } catch {
-                    log("the delta for \(path) from \(base) is not usable (\(error)); fetching the whole list")
+                    logger.warning("the delta for \(path) from \(base) is not usable (\(error)); fetching the whole list", metadata: ["item": "o"])
                 }
             default:
                 break  // 410 Gone: too old for the server's journal; 404: not a filelistd.
@@ -82,13 +83,15 @@ struct HTTPListFetcher {
                 response = try once(url, ifNoneMatch: etag)
             } catch {
                 guard attempt <= maxRetries else { throw error }
-                log("\(error); retry \(attempt) of \(maxRetries) in \(Int(backoff)) s")
+                logger.warning("\(error); retry \(attempt) of \(maxRetries) in \(Int(backoff)) s", metadata: ["item": "e"])
                 Thread.sleep(forTimeInterval: backoff)
                 backoff *= 2
                 continue
             }
             guard response.status.code >= 500, attempt <= maxRetries else { return response }
-            log("\(url) answered HTTP \(response.status.code); retry \(attempt) of \(maxRetries) in \(Int(backoff)) s")
+            logger.warning(
+                "\(url) answered HTTP \(response.status.code); retry \(attempt) of \(maxRetries) in \(Int(backoff)) s",
+                metadata: ["item": "e"])
             Thread.sleep(forTimeInterval: backoff)
             backoff *= 2
         }

@@ -1,7 +1,11 @@
 import Crypto
 import FileList
 import Foundation
-import Publish
+import Logging
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// What a run did, for the summary line.
 public struct SyncSummary: Sendable {
@@ -13,6 +17,8 @@ public struct SyncSummary: Sendable {
     public var dryRun = false
     /// How each list arrived, when over HTTP: path -> unchanged, delta or whole.
     public var listFetches: [String: String] = [:]
+    /// Each changed module's mirrored directories (below the master module), for the check-in.
+    public var directories: [String: [String]] = [:]
 
     public var line: String {
         if changedModules.isEmpty { return "nothing changed upstream" }
@@ -39,27 +45,46 @@ public struct MirrorSync {
     public var configuration: ClientConfiguration
     public var alwaysCheck = false
     public var dryRun = false
+    /// `-N` (and `-n`, `--refresh`): transfer, delete nothing, and record nothing, so
+    /// the next run finds the same differences and deletes then.
     public var noDeletions = false
-    /// Overrides the last successful run's time (`-t`); `backdate` is subtracted (`-T`).
+    /// Overrides the last successful run's time (`-t`, `-T`).
     public var since: Int64?
-    public var backdate: Int64 = 0
-    public var maxDeleteShare = 0.1
-    public var allowMassDelete = false
+    /// `--no-paranoia`: record the run's real start, not five seconds before it.
+    public var noParanoia = false
+    /// `--dir-times`: restore the time of every directory of a changed module.
+    public var allDirectoryTimes = false
+    /// `--refresh REGEX`: fetch again (comparing content) every listed path that matches.
+    public var refresh: NSRegularExpression?
+    public var guardRule = DeletionGuard()
+    /// Each changed module's directories into the summary (for a MirrorManager check-in).
+    public var collectDirectories = false
     public var rsync: Rsync
-    public var log: @Sendable (String) -> Void
+    public var logger: Logger
 
-    public init(configuration: ClientConfiguration, log: @escaping @Sendable (String) -> Void) {
+    public init(configuration: ClientConfiguration, logger: Logger) {
         self.configuration = configuration
-        self.log = log
+        self.logger = logger
         rsync = Rsync(
             timeout: configuration.rsyncTimeout, extraOptions: configuration.rsyncOptions,
-            maxRetries: configuration.maxRetries)
+            attempts: configuration.maxRetries)
+        rsync.executable = configuration.rsyncExecutable
     }
 
     var source: String {
         configuration.masterModule.isEmpty
             ? configuration.remote : "\(configuration.remote)/\(configuration.masterModule)"
     }
+
+    var listPaths: [String] {
+        configuration.effectiveModules.map {
+            "\(configuration.directory(of: $0))/\(configuration.fileListName(of: $0))"
+        }
+    }
+
+    /// What the master module holds beside the modules with MIRRORBUFFET (the reference
+    /// adds it to every buffet transfer).
+    static let buffetExtra = "DIRECTORY_SIZES.txt"
 
     public func run() throws -> SyncSummary {
         let started = Int64(Date().timeIntervalSince1970)
@@ -72,9 +97,8 @@ public struct MirrorSync {
         defer { try? FileManager.default.removeItem(atPath: staging) }
 
         // 1. The lists, into staging. Each must parse strictly before anything else happens.
-        let listPaths = configuration.modules.map {
-            "\(configuration.directory(of: $0))/\(configuration.fileListName(of: $0))"
-        }
+        let modulesToSync = configuration.effectiveModules
+        let listPaths = self.listPaths
         var summary = SyncSummary()
         summary.dryRun = dryRun
         let listSource = configuration.listSource ?? source
@@ -82,8 +106,8 @@ public struct MirrorSync {
         if let base = configuration.httpListSource {
             let saved = SavedETags.load(timeFile: configuration.effectiveTimeFile, destination: destination)
             let fetcher = HTTPListFetcher(
-                base: base, timeout: configuration.rsyncTimeout, maxRetries: configuration.maxRetries,
-                firstBackoff: rsync.firstBackoff, log: log)
+                base: base, timeout: configuration.rsyncTimeout, maxRetries: rsync.attempts - 1,
+                firstBackoff: rsync.firstBackoff, logger: logger)
             for path in listPaths {
                 let (etag, outcome) = try fetcher.fetch(
                     path, installed: "\(destination)/\(path)", savedETag: saved[path], into: "\(staging)/\(path)")
@@ -96,15 +120,19 @@ public struct MirrorSync {
             }
         } else {
             do {
-                try rsync.fetch(source: listSource, paths: listPaths, into: staging, log: log)
+                try rsync.fetch(source: listSource, paths: listPaths, into: staging, logger: logger)
             } catch {
                 throw SyncError("cannot fetch the file lists from \(listSource): \(error)")
             }
         }
+        let filter = try Self.regularExpression(configuration.filterExpression, key: "FILTEREXP")
+        var planner = TransferPlanner(preBitflip: configuration.preBitflip, filter: filter, since: nil)
+        if let refresh { return try refetch(matching: refresh, listPaths: listPaths, staging: staging, planner: planner) }
+
         var modules: [ModuleLists] = []
         var unchangedEntries = 0
-        var newBytes: [String: [UInt8]] = [:]
-        for (module, listPath) in zip(configuration.modules, listPaths) {
+        var installs: [String] = []
+        for (module, listPath) in zip(modulesToSync, listPaths) {
             let bytes: [UInt8]
             do {
                 bytes = try ListFile.read("\(staging)/\(listPath)")
@@ -134,30 +162,28 @@ public struct MirrorSync {
                         + "nothing was changed")
             }
             modules.append(lists)
-            newBytes[listPath] = bytes
+            installs.append(listPath)
             summary.changedModules.append(module)
         }
         guard !modules.isEmpty else {
             if !dryRun { try saveETags(etags) }
             return summary
         }
+        if collectDirectories || allDirectoryTimes {
+            summary.directories = Dictionary(
+                uniqueKeysWithValues: modules.map { ($0.module, Self.directories(of: $0, planner: planner)) })
+        }
 
         // 2. The plan.
-        let lastRun =
-            since
-            ?? (try? String(contentsOfFile: configuration.effectiveTimeFile, encoding: .utf8))
-            .flatMap { Int64($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
-        var filter: NSRegularExpression?
-        if let expression = configuration.filterExpression {
-            do {
-                filter = try NSRegularExpression(pattern: expression)
-            } catch {
-                throw SyncError("FILTEREXP '\(expression)' is not a valid regular expression")
-            }
-        }
-        var planner = TransferPlanner(
-            preBitflip: configuration.preBitflip, filter: filter, since: lastRun.map { $0 - backdate })
-        planner.keep = Set(listPaths.map { Array($0.utf8) } + configuration.extraFiles.map { Array($0.utf8) })
+        let lastRun = since ?? LastRun.read(configuration.effectiveTimeFile)
+        planner.since = lastRun
+        let extras =
+            modules.flatMap { configuration.extraFilePaths(of: $0.module) }
+            + (configuration.mirrorBuffet ? [Self.buffetExtra] : [])
+        planner.keep = Set(
+            (listPaths + modulesToSync.flatMap { configuration.extraFilePaths(of: $0) } + [Self.buffetExtra]).map {
+                Array($0.utf8)
+            })
         var local: [String: [FileListEntry]] = [:]
         if alwaysCheck {
             for module in modules {
@@ -166,32 +192,31 @@ public struct MirrorSync {
         }
         var plan = planner.plan(modules, local: local)
         plan.localEntries += unchangedEntries
-        for extra in configuration.extraFiles { plan.transfers.append(Array(extra.utf8)) }
         if noDeletions { plan.deletions = [] }
-        if plan.deletionShare > maxDeleteShare && !allowMassDelete {
-            throw SyncError(
-                "refusing to delete \(plan.deletions.count) of \(plan.localEntries) entries "
-                    + "(\(Int(plan.deletionShare * 100))%, more than \(Int(maxDeleteShare * 100))%): "
-                    + "check upstream, or run with --allow-mass-delete; nothing was changed")
+        if let refusal = guardRule.refusal(deleting: plan.deletions.count, of: plan.localEntries) {
+            throw SyncError(refusal)
         }
         summary.transferred = plan.transfers.count
         summary.deleted = plan.deletions.count
         if dryRun {
-            for path in plan.transfers.prefix(50) { log("would transfer \(String(decoding: path, as: UTF8.self))") }
-            for path in plan.deletions.prefix(50) { log("would delete \(String(decoding: path, as: UTF8.self))") }
+            for path in plan.transfers.prefix(50) { logger.info("would transfer \(String(decoding: path, as: UTF8.self))") }
+            for path in extras { logger.info("would transfer \(path)") }
+            for path in plan.deletions.prefix(50) { logger.info("would delete \(String(decoding: path, as: UTF8.self))", metadata: ["item": "d"]) }
             return summary
         }
 
-        // 3. The transfer: one rsync for every module, so hard links between modules stay links.
+        // 3. The transfer: one rsync for every module, so hard links between modules stay
+        // links. Then the extra files, which upstream may not have for every module.
         if !plan.transfers.isEmpty {
             let filesFrom = "\(staging)/transfer"
-            var text: [UInt8] = []
-            for path in plan.transfers {
-                text += path
-                text.append(0x0A)
-            }
-            try Data(text).write(to: URL(fileURLWithPath: filesFrom))
-            try rsync.transfer(source: source, destination: destination, filesFrom: filesFrom, log: log)
+            try Self.writeLines(plan.transfers, to: filesFrom)
+            try rsync.transfer(source: source, destination: destination, filesFrom: filesFrom, logger: logger)
+        }
+        if !extras.isEmpty {
+            let filesFrom = "\(staging)/extras"
+            try Self.writeLines(extras.map { Array($0.utf8) }, to: filesFrom)
+            try rsync.transfer(
+                source: source, destination: destination, filesFrom: filesFrom, missingAllowed: true, logger: logger)
         }
 
         // 4. Checksums: a mismatch is fetched again with --checksum, once.
@@ -201,10 +226,10 @@ public struct MirrorSync {
             !Self.sha1Matches("\(destination)/\(String(decoding: $0.path, as: UTF8.self))", $0.hex)
         }
         if !mismatched.isEmpty {
-            log("\(mismatched.count) checksum mismatches; fetching those files again")
+            logger.warning("\(mismatched.count) checksum mismatches; fetching those files again")
             let filesFrom = "\(staging)/repair"
-            try Data(mismatched.flatMap { $0.path + [0x0A] }).write(to: URL(fileURLWithPath: filesFrom))
-            try rsync.transfer(source: source, destination: destination, filesFrom: filesFrom, checksum: true, log: log)
+            try Self.writeLines(mismatched.map(\.path), to: filesFrom)
+            try rsync.transfer(source: source, destination: destination, filesFrom: filesFrom, checksum: true, logger: logger)
             mismatched = mismatched.filter {
                 !Self.sha1Matches("\(destination)/\(String(decoding: $0.path, as: UTF8.self))", $0.hex)
             }
@@ -223,21 +248,149 @@ public struct MirrorSync {
             do {
                 if try removal.remove(path) == .notEmpty { summary.keptNotEmpty += 1 }
             } catch {
-                log("cannot delete \(String(decoding: path, as: UTF8.self)): \(error)")
+                logger.warning("cannot delete \(String(decoding: path, as: UTF8.self)): \(error)", metadata: ["item": "d"])
             }
         }
+        // -N leaves the old lists, so that the next run deletes what this one did not.
+        guard !noDeletions else { return summary }
 
-        // 6. The lists, last; then the time of this run.
-        for (listPath, bytes) in newBytes.sorted(by: { $0.key < $1.key }) {
-            let file = try AtomicFile(target: "\(destination)/\(listPath)")
-            try file.write(bytes)
-            try file.commit(ifChanged: true)
+        // 6. The lists, last, as rsync fetched them (upstream's mode and time): a rename
+        // of the staged copy within the destination's file system.
+        for listPath in installs {
+            try Self.install("\(staging)/\(listPath)", at: "\(destination)/\(listPath)")
         }
-        let timeFile = try AtomicFile(target: configuration.effectiveTimeFile)
-        try timeFile.write(Array("\(started)\n".utf8))
-        try timeFile.commit()
+
+        // 7. Directory times (KEEPDIRTIMES): deleting an entry, or installing a list,
+        // changed its directory's time; rsync sets it back to upstream's.
+        if configuration.keepDirectoryTimes || allDirectoryTimes {
+            var directories = Set<String>()
+            for path in plan.deletions.map({ String(decoding: $0, as: UTF8.self) }) + installs + extras {
+                var parent = Substring(path)
+                while let slash = parent.lastIndex(of: "/") {
+                    parent = parent[..<slash]
+                    directories.insert(String(parent))
+                }
+            }
+            if allDirectoryTimes { for (_, list) in summary.directories { directories.formUnion(list) } }
+            if !directories.isEmpty {
+                let filesFrom = "\(staging)/directories"
+                try Self.writeLines(directories.sorted().map { Array($0.utf8) }, to: filesFrom)
+                logger.info("updating the times of \(directories.count) directories", metadata: ["item": "d"])
+                try rsync.transfer(
+                    source: source, destination: destination, filesFrom: filesFrom, missingAllowed: true, logger: logger)
+            }
+        }
+        try LastRun.write(started - (noParanoia ? 0 : 5), to: configuration.effectiveTimeFile)
         try saveETags(etags)
         return summary
+    }
+
+    /// `--refresh`: every path of every module's list that matches is fetched again,
+    /// compared by content; nothing is deleted, installed or recorded.
+    private func refetch(
+        matching expression: NSRegularExpression, listPaths: [String], staging: String, planner: TransferPlanner
+    ) throws -> SyncSummary {
+        var summary = SyncSummary()
+        summary.dryRun = dryRun
+        var paths: [[UInt8]] = []
+        for (module, listPath) in zip(configuration.effectiveModules, listPaths) {
+            let bytes = try ListFile.read("\(staging)/\(listPath)")
+            let list: CompactFileList
+            do {
+                list = try CompactFileList(validating: bytes, source: listPath)
+            } catch {
+                throw SyncError("refusing the list of module \(module): \(error); nothing was changed")
+            }
+            let prefix = Array(configuration.directory(of: module).utf8) + [0x2F]
+            var matched = 0
+            for index in 0..<list.count where planner.isMirrored(list.type(index), prefix: prefix, path: list.path(index)) {
+                let path = prefix + list.path(index)
+                let text = String(decoding: path, as: UTF8.self)
+                guard expression.firstMatch(in: text, range: NSRange(text.startIndex..., in: text)) != nil else { continue }
+                paths.append(path)
+                matched += 1
+            }
+            if matched > 0 { summary.changedModules.append(module) }
+        }
+        summary.transferred = paths.count
+        if dryRun {
+            for path in paths.prefix(50) { logger.info("would refresh \(String(decoding: path, as: UTF8.self))") }
+            return summary
+        }
+        if !paths.isEmpty {
+            let filesFrom = "\(staging)/refresh"
+            try Self.writeLines(paths, to: filesFrom)
+            try rsync.transfer(source: source, destination: configuration.destination, filesFrom: filesFrom, checksum: true, logger: logger)
+        }
+        return summary
+    }
+
+    /// The module's mirrored directories, as paths below the master module: what a
+    /// MirrorManager check-in reports.
+    static func directories(of lists: ModuleLists, planner: TransferPlanner) -> [String] {
+        let prefix = Array(lists.directory.utf8) + [0x2F]
+        var result: [String] = []
+        for index in 0..<lists.new.count where lists.new.type(index).kind == .directory {
+            let path = lists.new.path(index)
+            guard planner.isMirrored(lists.new.type(index), prefix: prefix, path: path) else { continue }
+            result.append(path.elementsEqual(".".utf8) ? lists.directory : String(decoding: prefix + path, as: UTF8.self))
+        }
+        return result
+    }
+
+    /// The directories to report for the installed lists (`--checkin-only`).
+    public func installedDirectories() throws -> [String: [String]] {
+        let filter = try Self.regularExpression(configuration.filterExpression, key: "FILTEREXP")
+        let planner = TransferPlanner(preBitflip: configuration.preBitflip, filter: filter)
+        var result: [String: [String]] = [:]
+        for (module, listPath) in zip(configuration.effectiveModules, listPaths) {
+            let path = "\(configuration.destination)/\(listPath)"
+            let lists: ModuleLists
+            do {
+                lists = ModuleLists(
+                    module: module, directory: configuration.directory(of: module),
+                    new: try CompactFileList(validating: try ListFile.read(path), source: path), old: nil)
+            } catch {
+                throw SyncError("cannot check in \(module): \(error)")
+            }
+            result[module] = Self.directories(of: lists, planner: planner)
+        }
+        return result
+    }
+
+    static func regularExpression(_ pattern: String?, key: String) throws -> NSRegularExpression? {
+        guard let pattern else { return nil }
+        do {
+            return try NSRegularExpression(pattern: pattern)
+        } catch {
+            throw SyncError("\(key) '\(pattern)' is not a valid regular expression")
+        }
+    }
+
+    static func writeLines(_ paths: [[UInt8]], to file: String) throws {
+        var text: [UInt8] = []
+        for path in paths {
+            text += path
+            text.append(0x0A)
+        }
+        try Data(text).write(to: URL(fileURLWithPath: file))
+    }
+
+    /// Renames a staged file into place, creating its directory on a first run. The
+    /// directory keeps the time rsync gave it (upstream's): a rename is a change to it.
+    static func install(_ staged: String, at target: String) throws {
+        let directory = (target as NSString).deletingLastPathComponent
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        var before = stat()
+        let known = stat(directory, &before) == 0
+        guard rename(staged, target) == 0 else {
+            throw SyncError("cannot install \(target): rename: \(String(cString: strerror(errno)))")
+        }
+        if known {
+            var times = [before.st_atim, before.st_mtim]
+            // Only the directory's time is at stake (KEEPDIRTIMES sets it again), never the content.
+            _ = utimensat(AT_FDCWD, directory, &times, 0)
+        }
     }
 
     /// After the lists they describe are installed: the next run's conditional GETs.

@@ -1,15 +1,25 @@
 import Foundation
+import Logging
 
 /// Runs rsync, the transfer engine: nothing here copies file data itself.
 public struct Rsync: Sendable {
+    /// RSYNC.
     public var executable = "/usr/bin/rsync"
     public var timeout: Int
+    /// RSYNCOPTS, after ours.
     public var extraOptions: [String]
-    public var maxRetries: Int
-    /// Seconds before the first retry; doubled after each failure.
+    /// Attempts of one call (MAXRETRIES, the reference's meaning).
+    public var attempts: Int
+    /// Seconds before the first retry; doubled after each failure (2, 4, 8... as the reference).
     public var firstBackoff: Double = 2
     /// Let rsync draw its overall progress line (for a person at a terminal).
     public var showsProgress = false
+
+    /// The exit codes the reference retries: 5 (starting the client-server protocol),
+    /// 10 (socket I/O), 23 (partial transfer), 30 (timeout), 35 (daemon connection
+    /// timeout). 24 (files vanished on a live mirror) counts as success: the next list
+    /// names what replaced them. Anything else will not get better by waiting.
+    static let retryable: Set<Int32> = [5, 10, 23, 30, 35]
 
     public struct Failure: Error, CustomStringConvertible {
         public var status: Int32
@@ -19,10 +29,10 @@ public struct Rsync: Sendable {
         }
     }
 
-    public init(timeout: Int, extraOptions: [String], maxRetries: Int) {
+    public init(timeout: Int, extraOptions: [String], attempts: Int) {
         self.timeout = timeout
         self.extraOptions = extraOptions
-        self.maxRetries = maxRetries
+        self.attempts = max(attempts, 1)
     }
 
     /// Fetches the paths listed in `filesFrom` (relative to `source`) into `destination`,
@@ -30,43 +40,57 @@ public struct Rsync: Sendable {
     /// of `.~tmp~` staging directories; new files appear all at once (--delay-updates).
     /// `--force` lets a directory that became a file upstream be replaced: without it
     /// rsync cannot "make way" for the file, and every later run would fail the same way.
+    /// `--modify-window=-1`: times compared to the nanosecond, so that a directory or
+    /// file touched within the same second as upstream's still gets upstream's time
+    /// (rsync's default compares whole seconds).
+    /// `missingAllowed`: paths upstream may not have (EXTRAFILES, directories whose
+    /// times are restored) are skipped rather than failing the call.
     public func transfer(
-        source: String, destination: String, filesFrom: String, checksum: Bool = false, log: (String) -> Void
+        source: String, destination: String, filesFrom: String, checksum: Bool = false, missingAllowed: Bool = false,
+        logger: Logger
     ) throws {
         var arguments = [
-            "-aSH", "--delay-updates", "--force", "--no-motd", "--timeout=\(timeout)", "--files-from=\(filesFrom)",
+            "-aSH", "--delay-updates", "--force", "--modify-window=-1", "--no-motd", "--timeout=\(timeout)",
+            "--files-from=\(filesFrom)",
             "--filter=protect .~tmp~/", "--filter=exclude .~tmp~/",
         ]
         if checksum { arguments.append("--checksum") }
+        if missingAllowed { arguments.append("--ignore-missing-args") }
         if showsProgress { arguments.append("--info=progress2") }
         arguments += extraOptions + [source.hasSuffix("/") ? source : source + "/", destination + "/"]
-        try runWithRetries(arguments, log: log)
+        try runWithRetries(arguments, logger: logger)
     }
 
-    /// Copies single files (the lists) into a staging directory.
-    public func fetch(source: String, paths: [String], into directory: String, log: (String) -> Void) throws {
+    /// Copies single files (the lists) into a staging directory, with their mode and time.
+    public func fetch(source: String, paths: [String], into directory: String, logger: Logger) throws {
         let listFile = directory + "/.files-from"
         try paths.joined(separator: "\n").appending("\n").write(toFile: listFile, atomically: true, encoding: .utf8)
         let arguments = [
-            "-t", "--no-motd", "--timeout=\(timeout)", "--files-from=\(listFile)",
+            "-tp", "--no-motd", "--timeout=\(timeout)", "--files-from=\(listFile)",
             source.hasSuffix("/") ? source : source + "/", directory + "/",
         ]
-        try runWithRetries(arguments, log: log)
+        try runWithRetries(arguments, logger: logger)
     }
 
-    func runWithRetries(_ arguments: [String], log: (String) -> Void) throws {
-        var attempt = 0
+    func runWithRetries(_ arguments: [String], logger: Logger) throws {
+        var attempt = 1
         var backoff = firstBackoff
         while true {
             let (status, output) = try run(arguments)
-            // 24: some source files vanished during the transfer, as they do on a live
-            // mirror; the next run picks up what replaced them.
-            if status == 0 || status == 24 { return }
-            attempt += 1
-            guard attempt <= maxRetries else { throw Failure(status: status, output: output) }
-            log("rsync failed with status \(status); retry \(attempt) of \(maxRetries) in \(Int(backoff)) s")
+            if status == 0 { return }
+            if status == 24 {
+                logger.warning("rsync says source files vanished; ignoring", metadata: ["item": "e"])
+                return
+            }
+            guard Self.retryable.contains(status), attempt < attempts else {
+                throw Failure(status: status, output: output)
+            }
+            logger.warning(
+                "rsync failed with status \(status); attempt \(attempt + 1) of \(attempts) in \(Int(backoff)) s",
+                metadata: ["item": "e"])
             Thread.sleep(forTimeInterval: backoff)
             backoff *= 2
+            attempt += 1
         }
     }
 
@@ -79,7 +103,11 @@ public struct Rsync: Sendable {
         // Progress goes to the terminal; otherwise rsync's chatter goes nowhere.
         process.standardOutput =
             showsProgress && arguments.contains("--info=progress2") ? FileHandle.standardOutput : FileHandle.nullDevice
-        try process.run()
+        do {
+            try process.run()
+        } catch {
+            throw Failure(status: 127, output: "cannot run \(executable): \(error)")
+        }
         let output = errors.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
         return (process.terminationStatus, String(decoding: output, as: UTF8.self))

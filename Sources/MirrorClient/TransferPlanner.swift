@@ -41,8 +41,6 @@ public struct TransferPlan: Sendable {
     /// SHA1 digests to verify after the transfer.
     public var checksums: [(path: [UInt8], hex: String)] = []
 
-    /// The share of the local tree a run would delete.
-    public var deletionShare: Double { localEntries == 0 ? 0 : Double(deletions.count) / Double(localEntries) }
 }
 
 /// Decides what to fetch and what to delete from the old and new lists.

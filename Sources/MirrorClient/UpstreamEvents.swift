@@ -1,6 +1,7 @@
 import AsyncHTTPClient
 import ChangeStream
 import Foundation
+import Logging
 import NIOCore
 import NIOHTTP1
 import Synchronization
@@ -20,15 +21,15 @@ public final class UpstreamEvents: Sendable {
     }
 
     public let url: String
-    let log: @Sendable (String) -> Void
+    let logger: Logger
     let silenceLimit: Duration
     private let state = Mutex(Latest())
     private let lastByte = Mutex(ContinuousClock.now)
 
-    public init(url: String, silenceLimit: Duration = .seconds(45), log: @escaping @Sendable (String) -> Void) {
+    public init(url: String, silenceLimit: Duration = .seconds(45), logger: Logger) {
         self.url = url
         self.silenceLimit = silenceLimit
-        self.log = log
+        self.logger = logger
     }
 
     public var latest: Latest { state.withLock { $0 } }
@@ -63,7 +64,7 @@ public final class UpstreamEvents: Sendable {
                 if ContinuousClock.now - lastByte.withLock({ $0 }) > silenceLimit { task.cancel() }
             }
         } catch {
-            log("change stream \(url): \(error)")
+            logger.info("change stream \(url): \(error)")
         }
         let wasConnected = state.withLock { state in
             defer { state.connected = false }
@@ -72,18 +73,18 @@ public final class UpstreamEvents: Sendable {
         // Backoff restarts only after a stream that carried something: a server that
         // accepts and closes at once is not hammered every second.
         if wasConnected && delegate.delivered.withLock({ $0 }) > 0 {
-            log("change stream \(url) closed; polling until it is back")
+            logger.info("change stream \(url) closed; polling until it is back")
             return 0
         }
         if failures == 0, let status = delegate.status.withLock({ $0 }), status != .ok {
-            log("no change stream at \(url) (HTTP \(status.code)); polling")
+            logger.info("no change stream at \(url) (HTTP \(status.code)); polling")
         }
         return failures + 1
     }
 
     fileprivate func connected() {
         state.withLock { $0.connected = true }
-        log("change stream \(url) connected")
+        logger.info("change stream \(url) connected")
     }
 
     /// Returns how many announcements the bytes completed.
@@ -99,7 +100,7 @@ public final class UpstreamEvents: Sendable {
                 }
                 delivered += 1
             } catch {
-                log("change stream \(url) sent an event that is not an announcement: \(error)")
+                logger.info("change stream \(url) sent an event that is not an announcement: \(error)")
             }
         }
         return delivered

@@ -1,24 +1,25 @@
 import ArgumentParser
-import ChangeStream
 import CommandLineSupport
 import Foundation
 import MirrorClient
-import Synchronization
-import Systemd
-
-#if canImport(Glibc)
-    import Glibc
-#endif
 
 @main
 struct QuickMirror: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "quick-mirror",
-        abstract: "Keep a mirror in step with its upstream's file lists.",
+        abstract: "Keep a mirror in step with its upstream's file lists (a drop-in for quick-fedora-mirror).",
+        discussion: """
+            quick-fedora-mirror's flags (-a -c -d -n -N -t -T --dir-times --checkin-only --refresh \
+            --no-paranoia --dump-mm-checkin) belong to `sync`, the default: `quick-mirror -c FILE -d 1` \
+            is `quick-mirror sync -c FILE -d 1`. `quick-mirror sync -h` describes each.
+            """,
         subcommands: [Sync.self, Follow.self],
         defaultSubcommand: Sync.self)
 
-    static func main() { mainWithOneLineErrors() }
+    static func main() {
+        StandardStreams.ignoreBrokenPipes()
+        mainWithOneLineErrors()
+    }
 }
 
 /// One sync, as cron runs it (the default).
@@ -31,22 +32,18 @@ struct Sync: ParsableCommand {
             Fetches each module's fullfiletimelist, and when one changed, hands rsync only the new and \
             changed paths (one rsync for all modules, so hard links between them stay links), verifies \
             the checksums the lists carry, deletes what upstream removed, and installs the new lists last. \
-            A list that does not parse, or that would delete more than --max-delete-share of the mirror, \
-            stops the run before anything changes.
+            A list that does not parse, or a run that would delete more than --max-delete-share of the \
+            mirror and more than --min-guarded-deletions entries, stops before anything changes.
             """)
 
     @OptionGroup var options: SyncOptions
 
     func run() throws {
-        let session = try options.session()
-        _ = try session.syncOnce()
+        try SyncOptions.reporting { _ = try options.session().syncOnce() }
     }
 }
 
-/// Keeps syncing: at once when the upstream filelistd announces a new generation on its
-/// change stream, every --interval seconds otherwise (the fallback while the stream is
-/// down, and a check that costs one conditional GET per list when it is up), and at once
-/// again after a sync that changed something or during which a new generation appeared.
+/// Keeps syncing as upstream changes.
 struct Follow: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Sync, then keep syncing as upstream changes (SIGTERM or SIGINT ends it after the current run).",
@@ -62,265 +59,106 @@ struct Follow: ParsableCommand {
     @Option(help: "Seconds between checks of the upstream lists.") var interval: Double = 60
 
     func run() throws {
-        let session = try options.session()
-        // A parent may have started us with these blocked; a follower must hear them.
-        var set = sigset_t()
-        sigemptyset(&set)
-        for signal in [SIGTERM, SIGINT] {
-            Glibc.signal(signal) { _ in Follow.stopRequested.store(true, ordering: .relaxed) }
-            sigaddset(&set, signal)
-        }
-        pthread_sigmask(SIG_UNBLOCK, &set, nil)
-        let events = session.sync.configuration.httpListSource.map {
-            UpstreamEvents(url: "\($0)/events", log: session.log)
-        }
-        events?.start()
-        var failures = 0
-        while !Self.stopRequested.load(ordering: .relaxed) {
-            let before = events?.latest
-            do {
-                let changed = try session.syncOnce(announcement: before?.announcement)
-                failures = 0
-                if changed { continue }
-            } catch {
-                // Logged by the run; a follower keeps going, backing off while upstream is unwell.
-                failures += 1
-                FileHandle.standardError.write(Data("quick-mirror: error: \(error)\n".utf8))
-            }
-            let pause = interval * Double(min(1 << min(failures, 6), 64))
-            let deadline = Date().addingTimeInterval(pause)
-            while Date() < deadline && !Self.stopRequested.load(ordering: .relaxed) {
-                // A generation announced during the sync, or since: sync again now.
-                if let events, events.latest.count != before?.count ?? 0 { break }
-                usleep(50_000)
-            }
-        }
+        try SyncOptions.reporting { FollowLoop(session: try options.session(), interval: interval).run() }
     }
-
-    static let stopRequested = Atomic<Bool>(false)
 }
 
-/// The options of a sync, shared by `sync` and `follow`.
+/// The reference's flags, and quick-mirror's own; shared by `sync` and `follow`.
 struct SyncOptions: ParsableArguments {
-    @Flag(
-        name: [.customShort("a"), .customLong("alwayscheck")],
-        help: "Compare with the local tree even when no list changed.")
+    @Flag(name: [.customShort("a"), .customLong("alwayscheck")], help: "Compare with the local tree even when no list changed.")
     var alwaysCheck = false
 
     @Option(name: [.customShort("c"), .customLong("config")], help: "The configuration file.")
     var config: String?
 
-    @Option(name: [.customShort("d")], help: "Verbosity: 0 quiet (the default under cron), 1 summary, 2 details.")
+    @Option(name: .customShort("d"), help: "Verbosity (VERBOSE): 0 quiet, 1 the run, 2 its details.")
     var level: Int?
 
-    @Flag(
-        name: [.customShort("n"), .customLong("dry-run")],
-        help: "Print what would be transferred and deleted; change nothing.")
+    @Flag(name: [.customShort("n"), .customLong("dry-run")], help: "Print what would be transferred and deleted; change nothing.")
     var dryRun = false
 
-    @Flag(name: [.customShort("N"), .customLong("transfer-only")], help: "Transfer, but delete nothing.")
+    @Flag(name: [.customShort("N"), .customLong("transfer-only")], help: "Transfer, but delete nothing and record nothing.")
     var transferOnly = false
 
-    @Option(name: [.customShort("t")], help: "Take this as the last successful run (seconds since the epoch).")
+    @Option(name: .customShort("t"), help: "Take this as the last successful run (seconds since the epoch); implies -a.")
     var timestamp: Int64?
 
+    @Option(name: .customShort("T"), help: "Take this date (as date -d reads it) as the last successful run; implies -a.")
+    var date: String?
+
+    @Flag(name: .customLong("dir-times"), help: "Restore the time of every directory of a changed module.")
+    var dirTimes = false
+
+    @Flag(name: .customLong("checkin-only"), help: "Only check in with MirrorManager, from the installed lists.")
+    var checkinOnly = false
+
     @Option(
-        name: [.customShort("T"), .customLong("backdate")], help: "Move the last run time back by this many seconds.")
-    var backdate: Int64 = 0
+        name: .customLong("refresh"),
+        help: ArgumentHelp("Fetch again, comparing content, every listed path matching REGEX.", valueName: "REGEX"))
+    var refresh: String?
+
+    @Flag(name: .customLong("no-paranoia"), help: "Record the run's real start, not five seconds before it.")
+    var noParanoia = false
+
+    @Option(
+        name: .customLong("dump-mm-checkin"),
+        help: ArgumentHelp("Write each check-in request to FILE-<module> instead of sending it.", valueName: "FILE"))
+    var dumpCheckin: String?
 
     @Option(
         name: .customLong("set"), help: "Set a config key, e.g. --set DESTD=/srv/mirror (repeatable; for containers).")
     var settings: [String] = []
 
-    @Option(help: "Refuse a run that would delete more than this share of the mirror.")
+    @Option(help: "Refuse a run that would delete more than this share of the mirror (and more than --min-guarded-deletions).")
     var maxDeleteShare = 0.1
+
+    @Option(help: "A run deleting no more entries than this is never refused.")
+    var minGuardedDeletions = 1000
 
     @Flag(help: "Allow a run to delete more than --max-delete-share.")
     var allowMassDelete = false
 
     @Option(
         help: ArgumentHelp(
-            "Run this shell command after a successful sync that changed something; QUICK_MIRROR_MODULES names the modules (MirrorManager check-ins, the next tier).",
+            "Run this shell command after a successful sync that changed something; QUICK_MIRROR_MODULES names the modules.",
             valueName: "command"))
     var hook: String?
 
-    /// Reads the configuration and takes the destination's lock.
     func session() throws -> SyncSession {
-        var parser = ShellConfigParser()
-        var text = ""
-        var file = "--set"
-        if let path = config ?? Self.searchPath.first(where: { FileManager.default.fileExists(atPath: $0) }) {
-            file = path
-            guard let data = FileManager.default.contents(atPath: path) else {
-                throw Failure("cannot read config '\(path)': \(String(cString: strerror(errno)))")
-            }
-            text = String(decoding: data, as: UTF8.self)
-        } else if settings.isEmpty {
-            throw ValidationError(
-                "no config: give -c FILE or --set KEY=VALUE (searched \(Self.searchPath.joined(separator: ", ")))")
-        }
-        // Command-line settings come after the file, so they win.
-        text += "\n" + settings.map { $0.replacingOccurrences(of: "\n", with: " ") }.joined(separator: "\n")
-        let configuration: ClientConfiguration
+        var options = RunOptions()
+        options.configPath = config
+        options.settings = settings
+        options.verbosity = level
+        options.alwaysCheck = alwaysCheck
+        options.dryRun = dryRun
+        options.transferOnly = transferOnly
+        options.since = try timestamp ?? date.map(RunOptions.seconds(fromDate:))
+        options.noParanoia = noParanoia
+        options.allDirectoryTimes = dirTimes
+        options.checkinOnly = checkinOnly
+        options.refresh = refresh
+        options.dumpCheckin = dumpCheckin
+        options.hook = hook
+        options.deletionGuard.maxShare = maxDeleteShare
+        options.deletionGuard.minimumCount = minGuardedDeletions
+        options.deletionGuard.disabled = allowMassDelete
+        // Where the binary is, whatever the shell found it by (the reference's `dirname $0`).
+        options.executableDirectory =
+            URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().deletingLastPathComponent().path
+        return try SyncSession(options: options)
+    }
+
+    /// A run's failure as one line (written so that a closed standard error cannot trap),
+    /// or a quiet exit with its status.
+    static func reporting(_ body: () throws -> Void) throws {
         do {
-            configuration = try parser.parse(text, file: file)
+            try body()
+        } catch let exit as SessionExit {
+            if let message = exit.message { StandardStreams.errorLine("quick-mirror: \(message)") }
+            Foundation.exit(exit.status)
         } catch {
-            throw Failure("\(error)")
-        }
-        let verbosity = level ?? configuration.verbose
-        let logFile = configuration.logFile
-        let journal = configuration.logJournal
-        let log: @Sendable (String) -> Void = { message in
-            SyncSession.write(message, to: logFile)
-            if journal {
-                Systemd.sendToJournal(["MESSAGE=\(message)", "PRIORITY=6", "SYSLOG_IDENTIFIER=quick-mirror"])
-            }
-            if verbosity >= 1 { FileHandle.standardError.write(Data("quick-mirror: \(message)\n".utf8)) }
-        }
-        for warning in parser.warnings {
-            FileHandle.standardError.write(Data("quick-mirror: warning: \(warning)\n".utf8))
-        }
-        guard !configuration.destination.isEmpty else { throw Failure("DESTD is not set (in \(file))") }
-        // A first run on a new mirror: the destination (where the lock lives) may not exist yet.
-        let lockPath = configuration.effectiveTimeFile + ".lock"
-        try? FileManager.default.createDirectory(
-            atPath: (lockPath as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
-        let lock = try RunLock(path: lockPath)
-        var sync = MirrorSync(configuration: configuration, log: log)
-        // On a terminal, with -d 1 or more, rsync shows how the transfer is going.
-        sync.rsync.showsProgress = isatty(STDOUT_FILENO) == 1 && verbosity >= 1
-        sync.alwaysCheck = alwaysCheck
-        sync.dryRun = dryRun
-        sync.noDeletions = transferOnly
-        sync.since = timestamp
-        sync.backdate = backdate
-        sync.maxDeleteShare = maxDeleteShare
-        sync.allowMassDelete = allowMassDelete
-        return SyncSession(
-            sync: sync, lock: lock, hook: hook, logFile: logFile, log: log, verbosity: verbosity,
-            printsSummary: level != nil)
-    }
-
-    static let searchPath = [
-        "\(NSHomeDirectory())/.config/quick-fedora-mirror.conf", "/etc/quick-fedora-mirror.conf",
-        "./quick-fedora-mirror.conf",
-    ]
-}
-
-/// A configured sync holding the destination's lock.
-struct SyncSession {
-    var sync: MirrorSync
-    let lock: RunLock
-    let hook: String?
-    let logFile: String?
-    let log: @Sendable (String) -> Void
-    let verbosity: Int
-    let printsSummary: Bool
-
-    /// Runs once; returns whether anything changed upstream. `announcement` is the
-    /// upstream's latest, when following its change stream: its hops are passed on.
-    func syncOnce(announcement: Announcement? = nil) throws -> Bool {
-        let configuration = sync.configuration
-        let logFile = self.logFile
-        if let last = try? String(contentsOfFile: configuration.effectiveTimeFile, encoding: .utf8),
-            let seconds = Double(last.trimmingCharacters(in: .whitespacesAndNewlines)),
-            Date().timeIntervalSince1970 - seconds > 86_400
-        {
-            log("warning: the last successful run was more than a day ago")
-        }
-        do {
-            let summary = try sync.run()
-            Self.write(summary.line, to: logFile)
-            if sync.configuration.logJournal && !summary.changedModules.isEmpty {
-                Systemd.sendToJournal(["MESSAGE=\(summary.line)", "PRIORITY=6", "SYSLOG_IDENTIFIER=quick-mirror"])
-            }
-            for (path, how) in summary.listFetches.sorted(by: { $0.key < $1.key }) where verbosity >= 2 {
-                log("list \(path): \(how)")
-            }
-            if let announcement, !summary.changedModules.isEmpty {
-                log("synced upstream generation \(announcement.generation), route \(announcement.route)")
-            }
-            if let runtime = configuration.notifyFilelistd, !summary.changedModules.isEmpty, !sync.dryRun {
-                notify(runtime: runtime, hops: announcement?.hops ?? [])
-            }
-            if let hook, !summary.changedModules.isEmpty, !sync.dryRun {
-                try Self.runHook(hook, modules: summary.changedModules, log: log)
-            }
-            if verbosity >= 1 || (!summary.changedModules.isEmpty && printsSummary) {
-                print(summary.line)
-            }
-            return !summary.changedModules.isEmpty && !sync.dryRun
-        } catch {
-            Self.write("error: \(error)", to: logFile)
-            if sync.configuration.logJournal {
-                Systemd.sendToJournal(["MESSAGE=error: \(error)", "PRIORITY=3", "SYSLOG_IDENTIFIER=quick-mirror"])
-            }
-            throw Failure("\(error)")
+            StandardStreams.errorLine("quick-mirror: error: \(error)")
+            Foundation.exit(1)
         }
     }
-
-    /// Tells the local relay that new lists are installed. Its failure does not fail the
-    /// sync (the mirror is correct); the relay also re-reads its lists on SIGHUP.
-    func notify(runtime: String, hops: [Hop]) {
-        let socket = LocalControl.socketPath(
-            root: LocalControl.absolutePath(sync.configuration.destination), runtimeDirectory: runtime)
-        do {
-            let reply = try LocalControl.send("announce \(Announcement.hopsJSON(hops))", to: socket)
-            if let announced = try? Announcement(json: reply) {
-                log("announced downstream as generation \(announced.generation), route \(announced.route)")
-            } else {
-                log("filelistd relay: \(reply.trimmingCharacters(in: .whitespacesAndNewlines))")
-            }
-        } catch {
-            Self.write("warning: cannot notify the local filelistd: \(error)", to: logFile)
-            log("warning: cannot notify the local filelistd: \(error)")
-        }
-    }
-
-    static func runHook(_ command: String, modules: [String], log: (String) -> Void) throws {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/bin/sh")
-        process.arguments = ["-c", command]
-        process.environment = ProcessInfo.processInfo.environment.merging(
-            ["QUICK_MIRROR_MODULES": modules.joined(separator: " ")]) { $1 }
-        try process.run()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else {
-            throw Failure(
-                "the sync succeeded, but the hook '\(command)' failed with status \(process.terminationStatus)")
-        }
-        log("hook ran for \(modules.joined(separator: " "))")
-    }
-
-    static func write(_ line: String, to logFile: String?) {
-        guard let logFile, let handle = FileHandle(forWritingAtPath: logFile) ?? Self.create(logFile) else { return }
-        handle.seekToEndOfFile()
-        let stamp = ISO8601DateFormatter().string(from: Date())
-        handle.write(Data("\(stamp) \(line)\n".utf8))
-        try? handle.close()
-    }
-
-    static func create(_ path: String) -> FileHandle? {
-        _ = FileManager.default.createFile(atPath: path, contents: nil)
-        return FileHandle(forWritingAtPath: path)
-    }
-
-}
-
-typealias Failure = CommandFailure
-
-/// One run per destination: a second one finds the lock held and stops.
-final class RunLock {
-    let fd: Int32
-    init(path: String) throws {
-        fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
-        guard fd >= 0 else {
-            throw Failure("cannot open lock '\(path)': \(String(cString: strerror(errno)))")
-        }
-        guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
-            close(fd)
-            throw Failure("another quick-mirror run holds \(path)")
-        }
-    }
-    deinit { close(fd) }
 }

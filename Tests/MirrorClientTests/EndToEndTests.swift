@@ -42,12 +42,16 @@ final class MirrorFixture: @unchecked Sendable {
         try upstream.hardLink("alt/stage/a-1.rpm", to: "fedora/releases/40/Packages/a/a-1.rpm")
     }
 
-    /// Regenerates the upstream lists, as filelistd or create-filelist would.
+    /// Regenerates the upstream lists (with the fullfilelist and imagelist the
+    /// reference's EXTRAFILES default fetches), as Fedora's publishing does.
     func publish(_ modules: [String] = ["fedora", "alt"]) throws {
         for module in modules {
             let result = try Command.run(
                 "create-filelist",
-                ["-d", upstream.path(module), "-c", "-s", "-t", upstream.path("\(module)/fullfiletimelist-\(module)")])
+                [
+                    "-d", upstream.path(module), "-c", "-s", "-t", upstream.path("\(module)/fullfiletimelist-\(module)"),
+                    "-f", upstream.path("\(module)/fullfilelist"), "-i", upstream.path("\(module)/imagelist-\(module)"),
+                ])
             precondition(result.status == 0, result.stderr)
         }
     }
@@ -177,9 +181,12 @@ struct EndToEndTests {
         #expect(try fixture.sync().status == 0)
         // Same size, same mtime, different bytes: rsync alone would never notice.
         let path = fixture.mirror.path("fedora/releases/40/repodata/repomd.xml")
-        let attributes = try FileManager.default.attributesOfItem(atPath: path)
+        var before = stat()
+        #expect(stat(path, &before) == 0)
         try "<REPOMD/>\n".write(toFile: path, atomically: false, encoding: .utf8)
-        try FileManager.default.setAttributes([.modificationDate: attributes[.modificationDate]!], ofItemAtPath: path)
+        // To the nanosecond: rsync compares times that finely (--modify-window=-1).
+        var times = [before.st_atim, before.st_mtim]
+        #expect(utimensat(AT_FDCWD, path, &times, 0) == 0)
         let result = try fixture.sync("-a", "-d", "1")
         #expect(result.status == 0, "\(result.stderr)")
         #expect(try String(contentsOfFile: path, encoding: .utf8) == "<repomd/>\n")
@@ -250,14 +257,14 @@ struct EndToEndTests {
         #expect(fixture.exists("fedora/releases/40/Packages/b/b-1.rpm"), "-N deletes nothing")
     }
 
-    @Test("a run that would delete more than 10% of the mirror is refused unless allowed")
+    @Test("a run that would delete more than 10% of the mirror (and more than --min-guarded-deletions) is refused unless allowed")
     func massDeletion() throws {
         let fixture = try MirrorFixture()
         #expect(try fixture.sync().status == 0)
         try fixture.upstream.remove("fedora/releases")
         try fixture.upstream.file("fedora/placeholder", "p")
         try fixture.publish(["fedora"])
-        let refused = try fixture.sync()
+        let refused = try fixture.sync("--min-guarded-deletions", "20")
         #expect(refused.status != 0)
         #expect(refused.stderr.contains("refusing to delete"))
         #expect(fixture.exists("fedora/releases/40/Packages/a/a-1.rpm"), "nothing deleted")

@@ -75,9 +75,20 @@ struct SafetyTests {
         let fd = open(lockPath, O_RDWR)
         defer { close(fd) }
         #expect(flock(fd, LOCK_EX | LOCK_NB) == 0)
-        let result = try fixture.sync()
+        let result = try fixture.sync("-d", "1")
         #expect(result.status != 0)
         #expect(result.stderr.contains("another quick-mirror run"))
+        #expect(result.stderr.contains("pid \(getpid())"), "the holder is named: \(result.stderr)")
+        // Under cron (-d 0) an overlapping run is no news, as in the reference...
+        let quiet = try fixture.sync()
+        #expect(quiet.status == 1)
+        #expect(quiet.stderr.isEmpty, "\(quiet.stderr)")
+        // ...unless no run has completed for longer than WARNDELAY.
+        try "LASTTIME=1000\n".write(
+            toFile: fixture.mirror.path(".quick-mirror-last-run"), atomically: true, encoding: .utf8)
+        let stale = try fixture.sync()
+        #expect(stale.status != 0)
+        #expect(stale.stderr.contains("no completed run since"), "\(stale.stderr)")
     }
 }
 

@@ -77,3 +77,95 @@ struct ShellConfigParserTests {
         }
     }
 }
+
+@Suite("quick-fedora-mirror.conf as the reference's shell reads it")
+struct ReferenceConfigurationSyntaxTests {
+    @Test("an empty file means the reference's defaults")
+    func defaults() throws {
+        var parser = ShellConfigParser(environment: [:])
+        let configuration = try parser.parse("", file: "c")
+        #expect(configuration.remote == "rsync://dl.fedoraproject.org")
+        #expect(configuration.masterModule == "fedora-buffet")
+        #expect(configuration.modules == ["fedora-enchilada", "fedora-epel"])
+        #expect(configuration.directory(of: "fedora-enchilada") == "fedora")
+        #expect(configuration.directory(of: "fedora-secondary") == "fedora-secondary")
+        #expect(configuration.extraFilePaths(of: "fedora-epel") == ["epel/fullfilelist", "epel/imagelist-epel"])
+        #expect(configuration.fileListName(of: "fedora-epel") == "fullfiletimelist-epel")
+        #expect(configuration.maxRetries == 10)
+        #expect(configuration.warnDelay == 86_400)
+        #expect(configuration.logItems == "aeElrR")
+        #expect(configuration.checkin.server == "https://admin.fedoraproject.org/mirrormanager/xmlrpc")
+        #expect(configuration.checkin.site == nil)
+    }
+
+    @Test("$VAR and ${VAR} come from earlier keys, then the environment; \\$mdir and '$mdir' stay for later")
+    func references() throws {
+        var parser = ShellConfigParser(environment: ["TESTD": "/t", "HOME": "/home/m", "DESTD": "/ignored"])
+        let configuration = try parser.parse(
+            """
+            DESTD=$TESTD/mirror
+            TIMEFILE="${DESTD}/../time"
+            REMOTE=rsync://host/$TESTD
+            LOGFILE=~/qfm.log
+            EXTRAFILES=(fullfilelist imagelist-\\$mdir "other-\\$mdir" 'single-$mdir')
+            WARNDELAY=$((60 * 60 * 24 * 2))
+            MODULEMAPPING[fedora-extra]=extra
+            MODULES+=(fedora-extra)
+            typeset -A MIRRORMANAGERMAPPING
+            MIRRORMANAGERMAPPING[fedora-extra]='fedora extra'
+            """, file: "c")
+        #expect(parser.warnings.isEmpty, "\(parser.warnings)")
+        #expect(configuration.destination == "/t/mirror", "an earlier key wins over the environment")
+        #expect(configuration.timeFile == "/t/mirror/../time")
+        #expect(configuration.remote == "rsync://host//t")
+        #expect(configuration.logFile == "/home/m/qfm.log")
+        #expect(configuration.extraFilePaths(of: "fedora-extra") == [
+            "extra/fullfilelist", "extra/imagelist-extra", "extra/other-extra", "extra/single-extra",
+        ])
+        #expect(configuration.warnDelay == 172_800)
+        #expect(configuration.modules == ["fedora-enchilada", "fedora-epel", "fedora-extra"])
+        #expect(configuration.directory(of: "fedora-enchilada") == "fedora", "an element keeps the default mapping")
+        #expect(configuration.checkin.names["fedora-extra"] == "fedora extra")
+        #expect(configuration.checkin.names["fedora-epel"] == "fedora epel")
+    }
+
+    @Test(
+        "nothing is executed, and a name that is set nowhere is an error naming the line",
+        arguments: [
+            ("DESTD=/srv\nREMOTE=$(hostname)\n", 2, "command substitution"),
+            ("DESTD=\"`hostname`\"\n", 1, "command substitution"),
+            ("DESTD=\"$(id -u)\"\n", 1, "command substitution"),
+            ("DESTD=/srv\n\nTIMEFILE=$NOT_SET_ANYWHERE/t\n", 3, "NOT_SET_ANYWHERE"),
+            ("WARNDELAY=$((60 * x))\n", 1, "integer arithmetic"),
+        ])
+    func refusals(text: String, line: Int, message: String) {
+        var parser = ShellConfigParser(environment: [:])
+        #expect {
+            _ = try parser.parse(text, file: "qfm.conf")
+        } throws: { error in
+            guard let problem = error as? ShellConfigParser.Problem else { return false }
+            return problem.line == line && problem.message.contains(message) && problem.file == "qfm.conf"
+        }
+    }
+
+    @Test("every key the reference reads is known: no warning for any of them")
+    func everyReferenceKey() throws {
+        let keys = [
+            "DESTD", "TIMEFILE", "REMOTE", "MASTERMODULE", "MODULES", "MODULEMAPPING", "MIRRORBUFFET", "FILELIST",
+            "EXTRAFILES", "FILTEREXP", "PREBITFLIP", "RSYNC", "RSYNCOPTS", "RSYNCTIMEOUT", "MAXRETRIES", "VERBOSE",
+            "LOGFILE", "LOGITEMS", "LOGJOURNAL", "KEEPDIRTIMES", "WARNDELAY", "TMPDIR", "CURL", "CHECKIN_SITE",
+            "CHECKIN_PASSWORD", "CHECKIN_HOST", "CHECKIN_HOST_fedora_epel", "MIRRORMANAGER", "MAXCHECKINRETRIES",
+            "MIRRORMANAGERMAPPING", "MIRRORMANAGERMODULEMAPPING", "NORSYNCRECOVERY",
+        ]
+        var parser = ShellConfigParser(environment: [:])
+        let configuration = try parser.parse(
+            keys.map { $0.hasSuffix("MAPPING") ? "\($0)=(a b)" : "\($0)=\($0.contains("RETRIES") || $0.contains("DELAY") || $0 == "VERBOSE" || $0 == "RSYNCTIMEOUT" ? "3" : "x")" }
+                .joined(separator: "\n"), file: "c")
+        #expect(parser.warnings.isEmpty, "\(parser.warnings)")
+        #expect(configuration.checkin.hostPerModule == ["fedora_epel": "x"])
+        #expect(configuration.keepDirectoryTimes && configuration.mirrorBuffet)
+        #expect(configuration.rsyncExecutable == "x")
+        #expect(configuration.logItems == "x")
+        #expect(configuration.checkin.maxRetries == 3)
+    }
+}

@@ -151,7 +151,7 @@ struct TierTests {
         let (server, base) = try Self.webServer(
             ["-u", "-m", "http.server", "0", "--bind", "127.0.0.1", "--directory", fixture.upstream.root],
             log: runtime.path("http.log"))
-        defer { if server.isRunning { server.terminate() } }
+        defer { Self.stop(server) }
         let followLog = runtime.path("follow.log")
         let follow = try Command.start(
             "quick-mirror",
@@ -200,12 +200,20 @@ struct TierTests {
         try script.write(toFile: runtime.path("busy.py"), atomically: true, encoding: .utf8)
         let (server, base) = try Self.webServer(
             [runtime.path("busy.py"), fixture.upstream.root], log: runtime.path("http.log"))
-        defer { if server.isRunning { server.terminate() } }
+        defer { Self.stop(server) }
         let result = try Command.run(
-            "quick-mirror", ["-c", fixture.config, "--set", "LISTSOURCE=\(base)", "--set", "MAXRETRIES=2", "-d", "1"])
+            "quick-mirror", ["-c", fixture.config, "--set", "LISTSOURCE=\(base)", "--set", "MAXRETRIES=3", "-d", "1"])
         #expect(result.status == 0, "\(result.stderr)")
         #expect(result.stderr.contains("answered HTTP 503; retry 1 of 2"), "\(result.stderr)")
         fixture.expectIdentical("after the retry")
+    }
+
+    /// Stops a python3 server for good. SIGKILL, because it inherits the test runner's
+    /// signal mask, in which SIGTERM is blocked: terminate() left it running after the tests.
+    static func stop(_ server: Process) {
+        guard server.isRunning else { return }
+        kill(server.processIdentifier, SIGKILL)
+        server.waitUntilExit()
     }
 
     /// A python3 web server on 127.0.0.1, and its base URL once it said `port N`.
@@ -219,7 +227,7 @@ struct TierTests {
             return port != nil
         }
         guard let port else {
-            server.terminate()
+            Self.stop(server)
             throw OriginError(
                 "the web server did not say its port:\n\((try? String(contentsOfFile: log, encoding: .utf8)) ?? "")")
         }

@@ -1,0 +1,234 @@
+import ChangeStream
+import Foundation
+import LinuxCalls
+import Logging
+
+/// What the command line asks of a run: the reference's flags, and quick-mirror's own.
+public struct RunOptions: Sendable {
+    public var configPath: String?
+    /// `--set KEY=VALUE` lines, read after the file.
+    public var settings: [String] = []
+    /// `-d`: overrides VERBOSE.
+    public var verbosity: Int?
+    public var alwaysCheck = false
+    public var dryRun = false
+    public var transferOnly = false
+    /// `-t` / `-T`: the time to take as the last successful run (implies -a).
+    public var since: Int64?
+    public var noParanoia = false
+    public var allDirectoryTimes = false
+    public var checkinOnly = false
+    public var refresh: String?
+    public var dumpCheckin: String?
+    public var hook: String?
+    public var deletionGuard = DeletionGuard()
+    /// Where the reference also looks for its configuration: beside the executable.
+    public var executableDirectory: String?
+
+    public init() {}
+
+    /// The reference's order: `-c`, /etc, ~/.config, beside the executable, the
+    /// current directory; the first readable one.
+    public var searchPath: [String] {
+        ["/etc/quick-fedora-mirror.conf", "\(NSHomeDirectory())/.config/quick-fedora-mirror.conf"]
+            + (executableDirectory.map { ["\($0)/quick-fedora-mirror.conf"] } ?? []) + ["./quick-fedora-mirror.conf"]
+    }
+}
+
+/// A configured client holding its destination's lock: runs syncs (once, or as a
+/// follower), and after each the check-in, the relay notification and the hook.
+public final class SyncSession {
+    public let sync: MirrorSync
+    public let logger: Logger
+    public let options: RunOptions
+    public let configFile: String
+    let verbosity: Int
+    let lock: FileLock
+    /// The last summary printed, so a follower says "nothing changed upstream" once.
+    private var lastPrinted: String?
+
+    /// Reads the configuration and takes the destination's lock.
+    public init(options: RunOptions) throws {
+        self.options = options
+        var text = ""
+        var file = "--set"
+        if let path = options.configPath {
+            guard access(path, R_OK) == 0, let data = FileManager.default.contents(atPath: path) else {
+                throw SyncError("cannot read config '\(path)': \(String(cString: strerror(errno)))")
+            }
+            file = path
+            text = String(decoding: data, as: UTF8.self)
+        } else if let path = options.searchPath.first(where: { access($0, R_OK) == 0 }),
+            let data = FileManager.default.contents(atPath: path)
+        {
+            file = path
+            text = String(decoding: data, as: UTF8.self)
+        } else if options.settings.isEmpty {
+            throw SyncError(
+                "no config: give -c FILE or --set KEY=VALUE (searched \(options.searchPath.joined(separator: ", ")))")
+        }
+        configFile = file
+        // Command-line settings come after the file, so they win.
+        text += "\n" + options.settings.map { $0.replacingOccurrences(of: "\n", with: " ") }.joined(separator: "\n")
+        var parser = ShellConfigParser()
+        let configuration = try parser.parse(text, file: file)
+        let verbosity = options.verbosity ?? configuration.verbose
+        self.verbosity = verbosity
+        let handler = MirrorLogHandler(
+            verbosity: verbosity, logFile: configuration.logFile, logItems: configuration.logItems,
+            journal: configuration.logJournal)
+        let logger = Logger(label: "quick-mirror") { _ in handler }
+        self.logger = logger
+        // A mistake in the file is worth saying even to cron: the run would not do what was meant.
+        for warning in parser.warnings { StandardStreams.errorLine("quick-mirror: warning: \(warning)") }
+        guard !configuration.destination.isEmpty else { throw SyncError("DESTD is not set (in \(file))") }
+
+        // A first run on a new mirror: the destination (where the lock lives) may not exist yet.
+        let lockPath = configuration.effectiveTimeFile + ".lock"
+        try? FileManager.default.createDirectory(
+            atPath: (lockPath as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+        do {
+            lock = try FileLock(path: lockPath)
+        } catch {
+            throw Self.contention(error, configuration: configuration, verbosity: verbosity, logger: logger)
+        }
+
+        var sync = MirrorSync(configuration: configuration, logger: logger)
+        // On a terminal, with -d 1 or more, rsync shows how the transfer is going.
+        sync.rsync.showsProgress = StandardStreams.isTerminal(STDOUT_FILENO) && verbosity >= 1
+        sync.alwaysCheck = options.alwaysCheck || options.since != nil
+        sync.dryRun = options.dryRun
+        sync.noDeletions = options.transferOnly || options.dryRun
+        sync.since = options.since
+        sync.noParanoia = options.noParanoia
+        sync.allDirectoryTimes = options.allDirectoryTimes
+        sync.guardRule = options.deletionGuard
+        sync.collectDirectories = configuration.checkin.site != nil || options.dumpCheckin != nil
+        sync.refresh = try MirrorSync.regularExpression(options.refresh, key: "--refresh")
+        self.sync = sync
+    }
+
+    /// Another run holds the lock. As the reference: quiet (cron runs overlap when a sync
+    /// takes longer than the interval), unless runs have been failing for WARNDELAY.
+    static func contention(
+        _ error: any Error, configuration: ClientConfiguration, verbosity: Int, logger: Logger
+    ) -> Error {
+        logger.info("lock contention: \(error)", metadata: ["item": "k"])
+        let last = LastRun.read(configuration.effectiveTimeFile)
+        if let last, Int64(Date().timeIntervalSince1970) - last > Int64(configuration.warnDelay) {
+            let date = Date(timeIntervalSince1970: TimeInterval(last))
+            logger.error("no completed run since \(date)")
+            return SyncError("another quick-mirror run holds the lock (\(error)); no completed run since \(date)")
+        }
+        return SessionExit(status: 1, message: verbosity >= 1 ? "another quick-mirror run holds the lock (\(error))" : nil)
+    }
+
+    /// Runs once; returns whether anything changed upstream. `announcement` is the
+    /// upstream's latest, when following its change stream: its hops are passed on.
+    @discardableResult
+    public func syncOnce(announcement: Announcement? = nil, following: Bool = false) throws -> Bool {
+        let configuration = sync.configuration
+        if options.checkinOnly {
+            checkIn(directories: try sync.installedDirectories())
+            return false
+        }
+        logger.debug("run start: config \(configFile)", metadata: ["item": "r"])
+        if let last = LastRun.read(configuration.effectiveTimeFile),
+            Int64(Date().timeIntervalSince1970) - last > Int64(configuration.warnDelay)
+        {
+            logger.warning("the last successful run started more than \(configuration.warnDelay) s ago")
+        }
+        let summary: SyncSummary
+        do {
+            summary = try sync.run()
+        } catch {
+            logger.error("\(error)", metadata: ["stderr": "no"])
+            throw error
+        }
+        let changed = !summary.changedModules.isEmpty
+        logger.notice("\(summary.line)", metadata: ["item": changed ? "R" : "n", "stderr": "no"])
+        for (path, how) in summary.listFetches.sorted(by: { $0.key < $1.key }) {
+            logger.debug("list \(path): \(how)", metadata: ["item": "o"])
+        }
+        if verbosity >= 1 && !(following && !changed && lastPrinted == summary.line) {
+            StandardStreams.printLine(summary.line)
+        }
+        lastPrinted = summary.line
+        let complete = changed && !sync.dryRun && !sync.noDeletions && sync.refresh == nil
+        if let announcement, changed {
+            logger.info("synced upstream generation \(announcement.generation), route \(announcement.route)")
+        }
+        if complete { checkIn(directories: summary.directories) }
+        if let runtime = configuration.notifyFilelistd, complete {
+            notify(runtime: runtime, hops: announcement?.hops ?? [])
+        }
+        if let hook = options.hook, complete {
+            try HookRunner.run(hook, modules: summary.changedModules, logger: logger)
+        }
+        return changed && !sync.dryRun
+    }
+
+    /// The MirrorManager check-in of each module in `directories`, when CHECKIN_SITE is
+    /// set (or the request is only to be dumped).
+    func checkIn(directories: [String: [String]]) {
+        let settings = sync.configuration.checkin
+        guard settings.site != nil || options.dumpCheckin != nil else { return }
+        let logger = self.logger
+        var checkin = MirrorManagerCheckin(settings: settings, logger: logger)
+        if sync.configuration.rsyncTimeout > 0 { checkin.timeout = Double(sync.configuration.rsyncTimeout) }
+        for module in sync.configuration.effectiveModules {
+            guard let list = directories[module] else { continue }
+            checkin.checkIn(
+                module: module, moduleDirectory: sync.configuration.directory(of: module), directories: list,
+                dump: options.dumpCheckin)
+        }
+    }
+
+    /// Tells the local relay that new lists are installed. Its failure does not fail the
+    /// sync (the mirror is correct); the relay also re-reads its lists on SIGHUP.
+    func notify(runtime: String, hops: [Hop]) {
+        let socket = LocalControl.socketPath(
+            root: LocalControl.absolutePath(sync.configuration.destination), runtimeDirectory: runtime)
+        do {
+            let reply = try LocalControl.send("announce \(Announcement.hopsJSON(hops))", to: socket)
+            if let announced = try? Announcement(json: reply) {
+                logger.info("announced downstream as generation \(announced.generation), route \(announced.route)")
+            } else {
+                logger.info("filelistd relay: \(reply.trimmingCharacters(in: .whitespacesAndNewlines))")
+            }
+        } catch {
+            logger.warning("cannot notify the local filelistd: \(error)")
+        }
+    }
+}
+
+extension RunOptions {
+    /// `-T DATE`: read by date(1), as the reference reads it, so every form it took
+    /// ("yesterday", "2026-11-30 12:00") means the same here.
+    public static func seconds(fromDate text: String) throws -> Int64 {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["date", "-d", text, "+%s"]
+        let output = Pipe()
+        process.standardOutput = output
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        let data = output.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        guard process.terminationStatus == 0,
+            let seconds = Int64(String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines))
+        else { throw SyncError("-T: '\(text)' is not a date date(1) understands") }
+        return seconds
+    }
+}
+
+/// An end of the run with a set status and, perhaps, nothing to say.
+public struct SessionExit: Error, CustomStringConvertible {
+    public var status: Int32
+    public var message: String?
+    public var description: String { message ?? "exit status \(status)" }
+}
+
+#if canImport(Glibc)
+    import Glibc
+#endif
