@@ -171,6 +171,13 @@ struct TierTests {
         #expect(DaemonProcess.wait(timeout: .seconds(60), until: identical), "the change: \(followed())")
         #expect(followed().contains("no change stream at \(base)/events (HTTP 404); polling"), "\(followed())")
         #expect(followed().contains("whole list"))
+        // The server's Last-Modified gives the installed list upstream's time, to the second.
+        let list = "fedora/fullfiletimelist-fedora"
+        func seconds(_ path: String) throws -> Int {
+            let date = try FileManager.default.attributesOfItem(atPath: path)[.modificationDate] as? Date
+            return Int((date ?? .distantPast).timeIntervalSince1970.rounded(.down))
+        }
+        #expect(try seconds(fixture.mirror.path(list)) == seconds(fixture.upstream.path(list)), "\(followed())")
         kill(follow.processIdentifier, SIGTERM)
         #expect(DaemonProcess.wait(timeout: .seconds(10)) { !follow.isRunning })
     }
