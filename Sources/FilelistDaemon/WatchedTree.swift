@@ -52,8 +52,10 @@ final class WatchedTree {
     func scan(
         warn: @escaping @Sendable (ScanWarning) -> Void, progress: ((Int) -> Void)? = nil
     ) throws -> DirectoryChange {
-        try index.scan(
+        let change = try index.scan(
             root: listed.root, options: options, warn: warn, directoryOpened: source.opener, progress: progress)
+        tracker.noteUnsettledLinks(in: index)
+        return change
     }
 
     func apply(warn: @escaping @Sendable (ScanWarning) -> Void) throws -> ReconcileSummary {
@@ -115,9 +117,11 @@ final class ScopedSource: EventSource, @unchecked Sendable {
         prefix.isEmpty ? path : path.isEmpty ? prefix : prefix + [0x2F] + path
     }
 
-    func directoryOpened(_ directory: FileDescriptor, path: [UInt8]) throws(WatchError) {
-        try base.directoryOpened(directory, path: scoped(path))
+    func directoryOpened(_ directory: FileDescriptor, path: [UInt8]) {
+        base.directoryOpened(directory, path: scoped(path))
     }
+
+    var failure: WatchError? { base.failure }
 
     func readEvents() throws(WatchError) -> [WatchEvent] { [] }
 
@@ -125,6 +129,6 @@ final class ScopedSource: EventSource, @unchecked Sendable {
 
     /// The scanner's hook: watch each directory before it is read.
     var opener: @Sendable (FileDescriptor, [UInt8]) -> Void {
-        { [self] directory, path in try? self.directoryOpened(directory, path: path) }
+        { [self] directory, path in self.directoryOpened(directory, path: path) }
     }
 }

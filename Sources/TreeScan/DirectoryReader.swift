@@ -24,8 +24,8 @@ public struct DirectoryReader: ~Copyable {
     deinit { buffer.deallocate() }
 
     public func read(
-        root: FileDescriptor, path: [UInt8], underRestrictedDirectory: Bool, warn: (ScanWarning) -> Void,
-        directoryOpened: ((FileDescriptor, [UInt8]) -> Void)? = nil
+        root: FileDescriptor, path: [UInt8], underRestrictedDirectory: Bool, hidden: Bool = false,
+        warn: (ScanWarning) -> Void, directoryOpened: ((FileDescriptor, [UInt8]) -> Void)? = nil
     ) -> ScannedDirectory {
         var result = ScannedDirectory(path: path, underRestrictedDirectory: underRestrictedDirectory)
         let directory: FileDescriptor
@@ -102,8 +102,10 @@ public struct DirectoryReader: ~Copyable {
                     }
                     if !isListed && !options.keepUnlistedSymlinks { continue }
                 } else if !EntryRules.isListed(modeOfEntryOrTarget: mode) {
-                    continue
+                    if !options.keepHiddenEntries { continue }
+                    isListed = false
                 }
+                if hidden { isListed = false }
 
                 let isRegular = EntryRules.isRegularFile(mode: mode)
                 let entry = ScannedEntry(
@@ -117,7 +119,7 @@ public struct DirectoryReader: ~Copyable {
                     inode: info.inode, linkCount: info.nlink, isListed: isListed)
                 result.names.append(contentsOf: name)
                 result.entries.append(entry)
-                if isRegular && wantsChecksum(name) {
+                if isListed && isRegular && wantsChecksum(name) {
                     let childPath = result.childPath(entry)
                     do {
                         let hex = try hasher.digests(of: namePointer, in: directory, displayPath: display(childPath))
