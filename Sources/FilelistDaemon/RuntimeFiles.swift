@@ -1,40 +1,44 @@
 import CLinuxFS
 import ChangeStream
 import Foundation
+import LinuxCalls
 import SystemPackage
 
 #if canImport(Glibc)
     import Glibc
 #endif
 
-/// The daemon's lock: one daemon per tree. Lives in the runtime directory, never in the
-/// tree, and is released by the kernel when the process dies.
-struct RuntimeLock: ~Copyable {
-    let descriptor: FileDescriptor
+/// The daemon's lock: one daemon per tree, whatever runtime directory each was given.
+///
+/// `flock` on a descriptor of the tree's top directory writes nothing anywhere, and the
+/// kernel drops it when the process dies; the holder's pid comes from /proc/locks.
+struct TreeLock: ~Copyable {
+    let directory: FileDescriptor
+    let lock: FileLock
 
-    init(path: String, root: String) throws(DaemonError) {
-        let directory = (path as NSString).deletingLastPathComponent
+    init(root: String) throws(DaemonError) {
+        let directory: FileDescriptor
         do {
-            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            directory = try Linux.openat(nil, root, flags: O_RDONLY | O_DIRECTORY)
         } catch {
-            throw DaemonError("cannot create runtime directory '\(directory)': \(error.localizedDescription)")
+            throw DaemonError("cannot watch '\(root)': \(error.errno)")
         }
-        let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { throw DaemonError("cannot open lock '\(path)': \(Errno(rawValue: errno))") }
-        guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
-            let holder = (try? String(contentsOfFile: path, encoding: .utf8))?.trimmingCharacters(
-                in: .whitespacesAndNewlines)
-            close(fd)
-            throw DaemonError(
-                "another filelistd is already watching '\(root)' (lock \(path) held by pid \(holder ?? "?"))")
+        do {
+            lock = try FileLock(descriptor: directory, displayPath: root)
+        } catch {
+            try? directory.close()
+            switch error {
+            case .held(_, let holder):
+                throw DaemonError(
+                    "another filelistd (\(holder.map { "pid \($0)" } ?? "pid unknown")) is already watching '\(root)'")
+            case .system(let failure):
+                throw DaemonError("cannot lock '\(root)': \(failure)")
+            }
         }
-        ftruncate(fd, 0)
-        let pid = Array("\(getpid())\n".utf8)
-        _ = pid.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
-        descriptor = FileDescriptor(rawValue: fd)
+        self.directory = directory
     }
 
-    deinit { try? descriptor.close() }
+    deinit { try? directory.close() }
 }
 
 /// A listening Unix socket for `filelistd rescan` and `filelistd status`.
@@ -44,13 +48,19 @@ struct ControlSocket: ~Copyable {
 
     init(path: String) throws(DaemonError) {
         self.path = path
+        let directory = (path as NSString).deletingLastPathComponent
+        do {
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        } catch {
+            throw DaemonError("cannot create runtime directory '\(directory)': \(error.localizedDescription)")
+        }
         guard path.utf8.count < 108 else {
             throw DaemonError("control socket path '\(path)' is too long: choose a shorter --runtime-directory")
         }
         let fd = socket(
             AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0)
         guard fd >= 0 else { throw DaemonError("socket: \(Errno(rawValue: errno))") }
-        // The lock is held, so a socket file left here belongs to a daemon that died.
+        // The tree's lock is held, so a socket file left here belongs to a daemon that died.
         unlink(path)
         guard LocalControl.withAddress(path, { bind(fd, $0, $1) }) == 0, listen(fd, 8) == 0 else {
             let error = Errno(rawValue: errno)
