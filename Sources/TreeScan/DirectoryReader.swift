@@ -45,8 +45,9 @@ public struct DirectoryReader: ~Copyable {
             directory = try Linux.openDirectory(root, cPath, displayPath: display(path))
         } catch {
             result.readError = error.errno
-            // A directory removed while the scan runs is not worth a warning.
-            if error.errno != .noSuchFileOrDirectory {
+            // A directory removed while the scan runs is not worth a warning, nor a hidden
+            // one that a daemon without root may not read (it lists nothing from there).
+            if error.errno != .noSuchFileOrDirectory && !(hidden && error.errno == .permissionDenied) {
                 warn(.cannotReadDirectory(path: display(path), errno: error.errno))
             }
             return result

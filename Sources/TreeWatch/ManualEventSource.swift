@@ -20,6 +20,7 @@ public final class ManualEventSource: EventSource {
         var queued: [WatchEvent] = []
         var opened: Set<[UInt8]> = []
         var forgotten: [[UInt8]] = []
+        var actions: [[UInt8]: @Sendable () -> Void] = [:]
     }
 
     public init() throws(WatchError) {
@@ -44,8 +45,18 @@ public final class ManualEventSource: EventSource {
 
     public var failure: WatchError? { nil }
 
+    /// Runs `action` once, the next time the scanner opens `path` (before it reads it):
+    /// a change made between the reads of two directories of one batch, on cue.
+    public func whenOpened(_ path: [UInt8], do action: @escaping @Sendable () -> Void) {
+        state.withLock { $0.actions[path] = action }
+    }
+
     public func directoryOpened(_ directory: FileDescriptor, path: [UInt8]) {
-        _ = state.withLock { $0.opened.insert(path) }
+        let action = state.withLock { state in
+            state.opened.insert(path)
+            return state.actions.removeValue(forKey: path)
+        }
+        action?()
     }
 
     public func readEvents() throws(WatchError) -> [WatchEvent] {

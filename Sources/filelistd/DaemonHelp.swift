@@ -14,7 +14,8 @@ enum DaemonHelp {
         parts += runSections.filter { $0.title == "USAGE" }.map {
             $0.text.replacingOccurrences(of: "filelistd run ", with: "filelistd [run] ")
         }
-        parts += runSections.filter { $0.title != "OVERVIEW" && $0.title != "USAGE" }.map(\.text)
+        parts += runSections.filter { $0.title == "OPTIONS" }.map(\.text)
+        parts += runSections.filter { !["OVERVIEW", "USAGE", "OPTIONS"].contains($0.title) }.map(\.text)
         parts += rootSections.filter { $0.title == "SUBCOMMANDS" }.map(\.text)
         return parts.joined(separator: "\n\n")
     }

@@ -49,7 +49,7 @@ struct TreeOptions: ParsableArguments {
             valueName: "file"))
     var config: String?
 
-    @Option(help: "Directory for the lock and the control socket (never inside the tree).")
+    @Option(help: "Directory for the control socket (never inside the tree; the lock is on the tree itself).")
     var runtimeDirectory: String = DaemonConfiguration.defaultRuntimeDirectory
 
     func validate() throws {
@@ -246,7 +246,7 @@ extension Filelistd {
         @Option(name: .customLong("list"), help: "A list to serve, as a path below --dir (repeatable).")
         var lists: [String]
 
-        @Option(help: "Directory for the lock and the control socket (never inside the tree).")
+        @Option(help: "Directory for the control socket (never inside the tree; the lock is on the tree itself).")
         var runtimeDirectory: String = DaemonConfiguration.defaultRuntimeDirectory
 
         @OptionGroup(title: "Serving downstream mirrors") var serving: HTTPOptions

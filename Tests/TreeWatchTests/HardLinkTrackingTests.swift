@@ -285,4 +285,49 @@ struct HardLinkTrackingTests {
         #expect(index.renderBytes() == (try FileListGenerator(options: Self.options).generateBytes(root: tree.root)))
         #expect(index.unsettledLinks().isEmpty)
     }
+
+    @Test("the other name is unlinked after its directory was read in the same batch")
+    func unlinkBetweenReadsOfOneBatch() throws {
+        // What drifted under treechurn.py with pauses (seeds 1 and 2): a batch reads a/,
+        // then the churn unlinks bb/link (a/file's ctime changes, no event in a/), then
+        // the batch reads bb/ and asks for a/ again, which it had already read.
+        let tree = try TemporaryTree("tracker-unlink")
+        try tree.file("a/file", "x")
+        try tree.hardLink("bb/link", to: "a/file")
+        try tree.file("bb/other", "y")
+        let source = try ManualEventSource()
+        var index = TreeIndex()
+        _ = try index.scan(root: tree.root, options: Self.watcherOptions, warn: { _ in })
+        let rootFD = try FileDescriptor.open(tree.root, .readOnly, options: .directory)
+        defer { try? rootFD.close() }
+        let reader = DirectoryReader(options: Self.watcherOptions)
+
+        sleepPastNextSecond()
+        try tree.file("a/new", "n")
+        try tree.file("bb/other", "changed")
+        let unlinkPath = tree.path("bb/link")
+        source.whenOpened(Array("bb".utf8)) {
+            sleepPastNextSecond()
+            unlink(unlinkPath)
+        }
+        var tracker = ChangeTracker()
+        for (directory, name) in [("a", "new"), ("bb", "other")] {
+            let rootStays = tracker.note(
+                .changed(directory: Array(directory.utf8), name: Array(name.utf8), isDirectory: false, leftDirectory: false),
+                source: source)
+            #expect(rootStays)
+        }
+        _ = try tracker.apply(
+            to: &index, root: tree.root, rootFD: rootFD, reader: reader, options: Self.watcherOptions, source: source,
+            warn: { _ in })
+        // The unlink's own event comes in the next batch, and finds bb/ as the index has it.
+        let rootStays = tracker.note(
+            .changed(directory: Array("bb".utf8), name: Array("link".utf8), isDirectory: false, leftDirectory: false),
+            source: source)
+        #expect(rootStays)
+        _ = try tracker.apply(
+            to: &index, root: tree.root, rootFD: rootFD, reader: reader, options: Self.watcherOptions, source: source,
+            warn: { _ in })
+        #expect(index.renderBytes() == (try FileListGenerator(options: Self.options).generateBytes(root: tree.root)))
+    }
 }
