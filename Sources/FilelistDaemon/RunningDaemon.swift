@@ -20,7 +20,8 @@ enum RunningDaemon {
             return "filelistd pid \(pid) watches '\(root)' but does not answer on '\(socket)' (\(error))"
                 + (theirs == nil ? ": pass the --runtime-directory it was started with" : "")
         }
-        return "filelistd pid \(pid) watches '\(root)' with the runtime directory '\(theirs)', not '\(runtimeDirectory)': "
+        return
+            "filelistd pid \(pid) watches '\(root)' with the runtime directory '\(theirs)', not '\(runtimeDirectory)': "
             + "pass --runtime-directory \(theirs)"
     }
 

@@ -57,7 +57,8 @@ struct CompanionListTests {
         var operations = RandomOperations(tree: top, seed: 5, under: "fedora")
         operations.run(200)
         for module in ["fedora", "alt"] {
-            #expect(DaemonProcess.wait { Self.matches(top, module) }, "\(module) after changes: \(daemon.log.suffix(1500))")
+            #expect(
+                DaemonProcess.wait { Self.matches(top, module) }, "\(module) after changes: \(daemon.log.suffix(1500))")
             let time = String(decoding: try top.read("\(module)/fullfiletimelist-\(module)"), as: UTF8.self)
             let paths = String(decoding: try top.read("\(module)/fullfilelist"), as: UTF8.self)
             for output in ["fullfilelist", "imagelist-\(module)", "fullfiletimelist-\(module)"] {

@@ -136,7 +136,8 @@ struct DaemonLifecycleTests {
             let result = try Command.run("filelistd", [flag])
             let text = String(decoding: result.stdout, as: UTF8.self)
             #expect(result.status == 0)
-            for option in ["--dir", "--config", "--events", "--settle", "--max-delay", "--http", "--runtime-directory"] {
+            for option in ["--dir", "--config", "--events", "--settle", "--max-delay", "--http", "--runtime-directory"]
+            {
                 #expect(text.contains(option), "\(flag) does not mention \(option):\n\(text)")
             }
             for subcommand in ["rescan", "status", "relay"] { #expect(text.contains(subcommand)) }

@@ -36,7 +36,8 @@ struct InotifyLimitTests {
         DaemonProcess.wait(timeout: .seconds(30)) { !process.isRunning }
     }
 
-    @Test("more directories than the limit at start: stop before publishing, naming the sysctl",
+    @Test(
+        "more directories than the limit at start: stop before publishing, naming the sysctl",
         arguments: ["inotify", "auto"])
     func tooManyAtStart(events: String) throws {
         let tree = try TemporaryTree("limit")
@@ -44,7 +45,8 @@ struct InotifyLimitTests {
         let run = try TemporaryTree("limit-run")
         let (process, log) = try Self.start(tree, run, events: events)
         defer { if process.isRunning { process.terminate() } }
-        #expect(Self.finished(process), "filelistd still runs with \(Self.limit * 2) directories and \(Self.limit) watches")
+        #expect(
+            Self.finished(process), "filelistd still runs with \(Self.limit * 2) directories and \(Self.limit) watches")
         #expect(process.terminationStatus != 0)
         let text = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
         #expect(text.contains("fs.inotify.max_user_watches"), "\(text)")

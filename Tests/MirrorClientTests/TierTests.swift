@@ -23,7 +23,8 @@ final class Origin: @unchecked Sendable {
         let config = runtime.path("filelistd.conf")
         // fullfilelist/imagelist off: this mirror's config has no EXTRAFILES, and the tree
         // comparison would see them.
-        try "top = \(upstream.root)\nmodules = fedora alt\nlinked = fedora alt\nchecksum = yes\nsettle = 0.1\nfullfilelist = no\nimagelist = no\n"
+        try
+            "top = \(upstream.root)\nmodules = fedora alt\nlinked = fedora alt\nchecksum = yes\nsettle = 0.1\nfullfilelist = no\nimagelist = no\n"
             .write(toFile: config, atomically: true, encoding: .utf8)
         let daemon = try DaemonProcess(
             root: upstream.root, arguments: ["--http", "127.0.0.1:0", "--name", "origin"], configFile: config)

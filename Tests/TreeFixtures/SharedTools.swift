@@ -19,7 +19,8 @@ public enum SharedTools {
     public static func path(_ tool: String) throws -> String {
         let path = "\(directory)/\(tool)"
         guard FileManager.default.isReadableFile(atPath: path) else {
-            throw Failure(description: "\(tool) not found at '\(path)' (expected in ../shared/tools next to the package)")
+            throw Failure(
+                description: "\(tool) not found at '\(path)' (expected in ../shared/tools next to the package)")
         }
         return path
     }

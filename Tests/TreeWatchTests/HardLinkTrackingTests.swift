@@ -313,7 +313,8 @@ struct HardLinkTrackingTests {
         var tracker = ChangeTracker()
         for (directory, name) in [("a", "new"), ("bb", "other")] {
             let rootStays = tracker.note(
-                .changed(directory: Array(directory.utf8), name: Array(name.utf8), isDirectory: false, leftDirectory: false),
+                .changed(
+                    directory: Array(directory.utf8), name: Array(name.utf8), isDirectory: false, leftDirectory: false),
                 source: source)
             #expect(rootStays)
         }
