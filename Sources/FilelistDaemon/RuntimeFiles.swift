@@ -57,18 +57,12 @@ struct ControlSocket: ~Copyable {
         guard path.utf8.count < 108 else {
             throw DaemonError("control socket path '\(path)' is too long: choose a shorter --runtime-directory")
         }
-        let fd = socket(
-            AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0)
-        guard fd >= 0 else { throw DaemonError("socket: \(Errno(rawValue: errno))") }
-        // The tree's lock is held, so a socket file left here belongs to a daemon that died.
-        unlink(path)
-        guard LocalControl.withAddress(path, { bind(fd, $0, $1) }) == 0, listen(fd, 8) == 0 else {
-            let error = Errno(rawValue: errno)
-            close(fd)
+        do {
+            // The tree's lock is held, so a socket file left here belongs to a daemon that died.
+            descriptor = try Linux.listenLocal(path: path) { fd in LocalControl.withAddress(path) { bind(fd, $0, $1) } }
+        } catch {
             throw DaemonError("cannot listen on control socket '\(path)': \(error)")
         }
-        chmod(path, 0o600)
-        descriptor = FileDescriptor(rawValue: fd)
     }
 
     deinit {
@@ -76,27 +70,18 @@ struct ControlSocket: ~Copyable {
         unlink(path)
     }
 
-    /// Accepts one pending client, if any.
-    func accept() -> FileDescriptor? {
-        let fd = qm_accept(descriptor.rawValue)
-        guard fd >= 0 else { return nil }
-        // A client that connects and says nothing must not stall the event loop.
-        var timeout = timeval(tv_sec: 5, tv_usec: 0)
-        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-        return FileDescriptor(rawValue: fd)
-    }
+    /// Accepts one pending client, if any. A client that connects and says nothing must
+    /// not stall the event loop: its reads time out.
+    func accept() -> FileDescriptor? { Linux.acceptLocal(descriptor, receiveTimeout: 5) }
 
     /// Reads one command line (up to `limit` bytes) from a client.
     static func command(from client: FileDescriptor, limit: Int = 256) -> String {
-        var request: [UInt8] = []
-        var byte: UInt8 = 0
-        while request.count < limit, read(client.rawValue, &byte, 1) == 1, byte != 0x0A { request.append(byte) }
-        return String(decoding: request, as: UTF8.self).trimmingCharacters(in: .whitespaces)
+        String(decoding: Linux.readLine(client, limit: limit), as: UTF8.self).trimmingCharacters(in: .whitespaces)
     }
 
+    /// A client that went away before the reply loses only its own answer.
     static func reply(_ text: String, to client: FileDescriptor) {
-        let bytes = Array(text.utf8)
-        _ = bytes.withUnsafeBytes { write(client.rawValue, $0.baseAddress, $0.count) }
+        try? Linux.writeAll(client, Array(text.utf8), displayPath: "control socket client")
     }
 
     /// Client side: sends one command and returns the whole reply.
@@ -123,30 +108,20 @@ struct SignalReader: ~Copyable {
 
     /// Must run before any thread starts, so that every thread inherits the mask and no
     /// thread takes SIGHUP's default action (terminate).
-    static func blockSignals() {
-        var set = sigset_t()
-        sigemptyset(&set)
-        for signal in handled { sigaddset(&set, signal) }
-        pthread_sigmask(SIG_BLOCK, &set, nil)
-    }
+    static func blockSignals() { Linux.blockSignals(handled) }
 
     init() throws(DaemonError) {
-        let fd = Self.handled.withUnsafeBufferPointer { qm_signalfd($0.baseAddress, Int32($0.count)) }
-        guard fd >= 0 else { throw DaemonError("signalfd: \(Errno(rawValue: errno))") }
-        descriptor = FileDescriptor(rawValue: fd)
+        do {
+            descriptor = try Linux.signalDescriptor(Self.handled)
+        } catch {
+            throw DaemonError("\(error)")
+        }
     }
 
     deinit { try? descriptor.close() }
 
     /// Signals received since the last call.
-    func read() -> [Int32] {
-        var signals: [Int32] = []
-        while true {
-            let signal = qm_read_signal(descriptor.rawValue)
-            if signal < 0 { return signals }
-            signals.append(signal)
-        }
-    }
+    func read() -> [Int32] { Linux.readSignals(descriptor) }
 }
 
 public struct DaemonError: Error, CustomStringConvertible {

@@ -43,8 +43,11 @@ extension TreeIndex {
     public mutating func revalidateSymlinks(root: FileDescriptor) -> Int {
         var changed = 0
         for node in symlinks {
-            // A link below a hidden directory has no line, whatever its target.
-            if childrenAreHidden(parent[Int(node)]) {
+            // A link below a hidden directory, or named like rsync's or NFS's temporary
+            // files, has no line, whatever its target.
+            if childrenAreHidden(parent[Int(node)])
+                || name(of: node).withUnsafeBufferPointer({ EntryRules.isAlwaysSkipped($0) })
+            {
                 if setListed(node, false) { changed += 1 }
                 continue
             }

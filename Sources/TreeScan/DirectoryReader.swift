@@ -80,20 +80,30 @@ public struct DirectoryReader: ~Copyable {
                 let name = UnsafeBufferPointer(
                     start: UnsafeRawPointer(namePointer).assumingMemoryBound(to: UInt8.self), count: strlen(namePointer)
                 )
-                if isDotOrDotDot(name) || EntryRules.isAlwaysSkipped(name) { continue }
+                if isDotOrDotDot(name) { continue }
+                // Below a hidden directory, and `.~tmp~` and `.nfs*` themselves: never
+                // listed, but a watcher keeps them, as they may be names of a hard-linked
+                // inode (an unlink of a silly-renamed `.nfs` name changes the ctime of
+                // the listed names).
+                let unlisted = hidden || EntryRules.isAlwaysSkipped(name)
+                if unlisted && !options.keepHiddenEntries { continue }
                 if isTop && isSkippedAtTop(name) { continue }
                 if EntryRules.isUnlistable(name) {
-                    warn(.unlistableName(path: display(path, name)))
+                    if !unlisted { warn(.unlistableName(path: display(path, name))) }
                     continue
                 }
                 if let error = Linux.statx(directory, namePointer, followSymlink: false, into: &info) {
-                    if error != .noSuchFileOrDirectory { warn(.cannotStat(path: display(path, name), errno: error)) }
+                    if error != .noSuchFileOrDirectory && !unlisted {
+                        warn(.cannotStat(path: display(path, name), errno: error))
+                    }
                     continue
                 }
                 let mode = info.mode
                 let kind = EntryRules.kind(mode: mode)
-                var isListed = true
-                if kind == .symlink {
+                var isListed = !unlisted
+                if unlisted {
+                    // Kept without a line, whatever its mode or target.
+                } else if kind == .symlink {
                     var target = qm_stat()
                     if Linux.statx(directory, namePointer, followSymlink: true, into: &target) != nil {
                         warn(.danglingSymlink(path: display(path, name)))
@@ -106,7 +116,6 @@ public struct DirectoryReader: ~Copyable {
                     if !options.keepHiddenEntries { continue }
                     isListed = false
                 }
-                if hidden { isListed = false }
 
                 let isRegular = EntryRules.isRegularFile(mode: mode)
                 let entry = ScannedEntry(

@@ -150,6 +150,37 @@ struct HardLinkTrackingTests {
             },
             steps: [Step(change: { try $0.file("target", "t") }, events: [("", "target")])]),
         Case(
+            name: "one name silly-renamed to .nfs, then unlinked: the other name's time",
+            setup: { tree in
+                try tree.file("a/file", "x")
+                try tree.hardLink("b/link", to: "a/file")
+            },
+            steps: [
+                Step(
+                    change: { tree in
+                        try FileManager.default.moveItem(atPath: tree.path("b/link"), toPath: tree.path("b/.nfs00ab"))
+                    }, events: [("b", "link"), ("b", ".nfs00ab")]),
+                Step(
+                    change: { tree in
+                        sleepPastNextSecond()
+                        try tree.remove("b/.nfs00ab")
+                    }, events: [("b", ".nfs00ab")]),
+            ]),
+        Case(
+            name: "a name staged in .~tmp~ and removed there: the other name's time",
+            setup: { tree in
+                try tree.file("a/file", "x")
+                try tree.directory("b/.~tmp~")
+            },
+            steps: [
+                Step(change: { try $0.hardLink("b/.~tmp~/staged", to: "a/file") }, events: [("b/.~tmp~", "staged")]),
+                Step(
+                    change: { tree in
+                        sleepPastNextSecond()
+                        try tree.remove("b/.~tmp~/staged")
+                    }, events: [("b/.~tmp~", "staged")]),
+            ]),
+        Case(
             name: "a new link to a file indexed as a single link",
             setup: { tree in try tree.file("a/file", "x") },
             steps: [
