@@ -160,7 +160,7 @@ public final class Daemon {
             logger.debug("event", metadata: ["event": "\(event)"])
             for tree in trees {
                 guard let local = tree.localEvent(event) else { continue }
-                guard tree.tracker.note(local, source: tree.source) else {
+                guard tree.note(local) else {
                     throw DaemonError("the watched tree '\(configuration.root)' was removed, moved or unmounted")
                 }
             }

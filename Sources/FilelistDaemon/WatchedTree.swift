@@ -1,3 +1,4 @@
+import CLinuxFS
 import LinuxCalls
 import SystemPackage
 import TreeIndex
@@ -61,6 +62,30 @@ final class WatchedTree {
     func apply(warn: @escaping @Sendable (ScanWarning) -> Void) throws -> ReconcileSummary {
         try tracker.apply(
             to: &index, root: listed.root, rootFD: rootFD, reader: reader, options: options, source: source, warn: warn)
+    }
+
+    /// Notes the event for the tracker; returns false when the root is gone.
+    func note(_ event: WatchEvent) -> Bool {
+        if case .changed(let directory, let name?, false, false) = event { noteIfLinked(directory, name) }
+        return tracker.note(event, source: source)
+    }
+
+    /// A file named by an event that has other names now: its inode is looked up even
+    /// if this name is gone by the time its directory is read.
+    private func noteIfLinked(_ directory: [UInt8], _ name: [UInt8]) {
+        var path = directory
+        if !path.isEmpty { path.append(0x2F) }
+        path.append(contentsOf: name)
+        path.append(0)
+        var info = qm_stat()
+        let error = path.withUnsafeBufferPointer { buffer in
+            buffer.withMemoryRebound(to: CChar.self) {
+                Linux.statx(rootFD, $0.baseAddress!, followSymlink: false, into: &info)
+            }
+        }
+        // Gone already: its directory's re-read tells what there is to tell.
+        guard error == nil, info.nlink > 1, EntryRules.kind(mode: info.mode) != .directory else { return }
+        tracker.noteLinkedInode(info.inode)
     }
 
     /// The event's path relative to this tree, when it falls inside it and is not about

@@ -35,12 +35,20 @@ public struct ReconcileSummary: Sendable {
 /// block, so the parent is re-read too. Like watchman, an overflow means a full rescan.
 public struct ChangeTracker: ~Copyable {
     private var dirty: Set<[UInt8]> = []
+    /// Inodes of hard-linked files seen when their event arrived (see `noteLinkedInode`).
+    private var linkedInodesSeen: Set<UInt64> = []
     private var needsFullRescan = false
     public private(set) var overflows = 0
 
     public init() {}
 
-    public var hasWork: Bool { needsFullRescan || !dirty.isEmpty }
+    public var hasWork: Bool { needsFullRescan || !dirty.isEmpty || !linkedInodesSeen.isEmpty }
+
+    /// A name an event reported was a hard-linked file when the event arrived. A link
+    /// made, written through and removed again before its directory is read never
+    /// reaches the index, yet changed the other names' ctime and size: their inode is
+    /// looked up in the next batch.
+    public mutating func noteLinkedInode(_ inode: UInt64) { linkedInodesSeen.insert(inode) }
 
     /// Records an event; returns false when the root is gone.
     public mutating func note(_ event: WatchEvent, source: some EventSource) -> Bool {
@@ -83,7 +91,8 @@ public struct ChangeTracker: ~Copyable {
             source.directoryOpened(directory, path: path)
         }
         var queue = DirectoryQueue()
-        var unresolved: Set<UInt64> = []
+        var unresolved = linkedInodesSeen
+        linkedInodesSeen.removeAll()
         if needsFullRescan {
             summary.fullRescan = true
             summary.add(try index.scan(root: root, options: options, warn: warn, directoryOpened: opened))

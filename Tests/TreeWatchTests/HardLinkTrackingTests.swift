@@ -362,4 +362,37 @@ struct HardLinkTrackingTests {
             warn: { _ in })
         #expect(index.renderBytes() == (try FileListGenerator(options: Self.options).generateBytes(root: tree.root)))
     }
+
+    @Test("a link made, written through and removed between two reads of its directory")
+    func linkGoneBeforeItsDirectoryIsRead() throws {
+        // treechurn.py seed 4: the index never sees the new name, only the events for it;
+        // the daemon notes the inode when the creation's event arrives (the name still
+        // exists then), and the tracker looks it up.
+        let tree = try TemporaryTree("tracker-transient")
+        try tree.file("a/file", "x")
+        try tree.directory("b")
+        let source = try ManualEventSource()
+        var index = TreeIndex()
+        _ = try index.scan(root: tree.root, options: Self.watcherOptions, warn: { _ in })
+        let rootFD = try FileDescriptor.open(tree.root, .readOnly, options: .directory)
+        defer { try? rootFD.close() }
+        let reader = DirectoryReader(options: Self.watcherOptions)
+
+        var tracker = ChangeTracker()
+        try tree.hardLink("b/h", to: "a/file")
+        tracker.noteLinkedInode(try tree.inode("b/h"))
+        sleepPastNextSecond()
+        try Self.append(tree, "b/h", String(repeating: "w", count: 153))
+        try tree.remove("b/h")
+        for _ in 0..<3 {
+            let rootStays = tracker.note(
+                .changed(directory: Array("b".utf8), name: Array("h".utf8), isDirectory: false, leftDirectory: false),
+                source: source)
+            #expect(rootStays)
+        }
+        _ = try tracker.apply(
+            to: &index, root: tree.root, rootFD: rootFD, reader: reader, options: Self.watcherOptions, source: source,
+            warn: { _ in })
+        #expect(index.renderBytes() == (try FileListGenerator(options: Self.options).generateBytes(root: tree.root)))
+    }
 }
