@@ -124,6 +124,8 @@ let package = Package(
         .testTarget(name: "TreeScanTests", dependencies: ["TreeScan", "FileList", "TreeFixtures"]),
         .testTarget(name: "TreeIndexTests", dependencies: ["TreeIndex", "TreeScan", "FileList", "TreeFixtures"]),
         .testTarget(
+            name: "TreeWatchTests", dependencies: ["TreeWatch", "TreeIndex", "TreeScan", "FileList", "TreeFixtures"]),
+        .testTarget(
             name: "FilelistdTests",
             dependencies: [
                 "FileList", "ChangeStream", "TreeFixtures", "filelistd", "create-filelist", "quick-mirror",

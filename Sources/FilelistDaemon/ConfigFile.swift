@@ -18,6 +18,8 @@ import TreeScan
 /// settle = 2
 /// max-delay = 60
 /// audit-interval = 86400
+/// fullfilelist = yes              # MODULE/fullfilelist (create-filelist -f), as Fedora publishes
+/// imagelist = yes                 # MODULE/imagelist-MODULE (create-filelist -i)
 /// ```
 ///
 /// One `key = value` per line; `#` starts a comment. Nothing is executed.
@@ -55,6 +57,14 @@ public enum ConfigFile {
                 throw fail(line, "'\(value)' is not a number of seconds")
             }
             return .milliseconds(Int64(number * 1000))
+        }
+
+        func yesOrNo(_ line: Int, _ key: String, _ value: String) throws(DaemonError) -> Bool {
+            switch value {
+            case "yes", "true", "1": return true
+            case "no", "false", "0": return false
+            default: throw fail(line, "\(key) must be yes or no, not '\(value)'")
+            }
         }
 
         guard let top = values.last(where: { $0.key == "top" }) else {
@@ -95,6 +105,8 @@ public enum ConfigFile {
             case "settle": configuration.settle = try seconds(line, value)
             case "max-delay": configuration.maxDelay = try seconds(line, value)
             case "audit-interval": configuration.auditInterval = try seconds(line, value)
+            case "fullfilelist": configuration.moduleFullFileList = try yesOrNo(line, key, value)
+            case "imagelist": configuration.moduleImageList = try yesOrNo(line, key, value)
             default:
                 throw fail(line, "unknown key '\(key)'")
             }

@@ -1,4 +1,5 @@
 import CLinuxFS
+import ChangeStream
 import FileList
 import Foundation
 import LinuxCalls
@@ -44,11 +45,8 @@ public final class Daemon {
 
     /// Runs until SIGTERM or SIGINT (returns) or until a tree disappears (throws).
     public func run() throws {
-        let lock = try RuntimeLock(path: configuration.lockPath, root: configuration.root)
-        var rootInfo = stat()
-        guard stat(configuration.root, &rootInfo) == 0, rootInfo.st_mode & S_IFMT == S_IFDIR else {
-            throw DaemonError("cannot watch '\(configuration.root)': \(Errno(rawValue: errno == 0 ? ENOTDIR : errno))")
-        }
+        // First, before anything is created: a missing tree or a second daemon stops here.
+        let lock = try TreeLock(root: configuration.root)
         let source = try EventSources.make(configuration.events, root: configuration.root, logger: logger)
         for listed in configuration.listedTrees {
             let prefix = Array((listed.module ?? "").utf8)
@@ -58,12 +56,7 @@ public final class Daemon {
         }
         // With modules, the top directory is watched too: a module removed or renamed
         // away must stop the daemon, not leave it listing nothing.
-        if !configuration.modules.isEmpty,
-            let top = try? Linux.openat(nil, configuration.root, flags: O_RDONLY | O_DIRECTORY)
-        {
-            try? source.directoryOpened(top, path: [])
-            try? top.close()
-        }
+        if !configuration.modules.isEmpty { source.directoryOpened(lock.directory, path: []) }
         let signals = try SignalReader()
         let control = try ControlSocket(path: configuration.controlSocketPath)
         let warn = warningLogger()
@@ -84,9 +77,10 @@ public final class Daemon {
                     "seconds": "\(Self.seconds(clock.now - started))", "watches": "\(source.watchCount)",
                 ])
         }
+        try checkWatches(source)
         try drain(source)
         if hasWork { try reconcile(warn: warn) }
-        pendingSince = nil
+        pendingSince = hasWork ? clock.now : nil
         publish(trees)
         // The walk's per-directory buffers were freed in the worker threads' malloc
         // arenas; without a trim they stay resident for the life of the daemon.
@@ -137,7 +131,9 @@ public final class Daemon {
             }
             if isDue() {
                 let changed = try reconcile(warn: warn)
-                pendingSince = nil
+                // Directories that a file written through two names kept sending round
+                // wait for the next batch.
+                pendingSince = hasWork ? clock.now : nil
                 publish(changed)
                 Systemd.notify("STATUS=\(statusLine())")
             } else if let retry = retryAt, clock.now >= retry {
@@ -164,7 +160,7 @@ public final class Daemon {
             logger.debug("event", metadata: ["event": "\(event)"])
             for tree in trees {
                 guard let local = tree.localEvent(event) else { continue }
-                guard tree.tracker.note(local, source: tree.source) else {
+                guard tree.note(local) else {
                     throw DaemonError("the watched tree '\(configuration.root)' was removed, moved or unmounted")
                 }
             }
@@ -173,6 +169,14 @@ public final class Daemon {
         if eventTimes.count > 100_000 { eventTimes.removeFirst(eventTimes.count - 100_000) }
         lastEvent = now
         if pendingSince == nil { pendingSince = now }
+    }
+
+    /// A directory that could not be watched would make the list wrong without a word:
+    /// stop, with the reason and what to change, rather than run blind.
+    private func checkWatches(_ source: some EventSource) throws {
+        guard let failure = source.failure else { return }
+        logger.critical("cannot watch every directory: stopping", metadata: ["error": "\(failure)"])
+        throw DaemonError("cannot watch every directory of '\(configuration.root)': \(failure)")
     }
 
     private func checkTreesAreIntact() throws {
@@ -214,6 +218,7 @@ public final class Daemon {
                 }
             }
         }
+        if let source = trees.first?.source { try checkWatches(source) }
         return touched
     }
 
@@ -249,6 +254,7 @@ public final class Daemon {
             total.changed += summary.changed
             total.symlinksChanged += summary.symlinksChanged
         }
+        try checkWatches(source)
         rescans += 1
         lastDrift = total
         qm_release_free_memory()
@@ -289,9 +295,10 @@ public final class Daemon {
                 var pathLists: [AtomicFile] = []
                 var timeLists: [AtomicFile] = []
                 for tree in group {
-                    if let path = tree.listed.pathListPath {
+                    for (path, imagesOnly) in [(tree.listed.pathListPath, false), (tree.listed.imageListPath, true)] {
+                        guard let path else { continue }
                         let file = try AtomicFile(target: path)
-                        try tree.index.renderPaths { try file.write($0) }
+                        try tree.index.renderPaths(imagesOnly: imagesOnly) { try file.write($0) }
                         pathLists.append(file)
                     }
                     let file = try AtomicFile(target: tree.listed.timeListPath)
@@ -394,8 +401,16 @@ public final class Daemon {
         return UInt64(now.tv_sec) * 1_000_000 + UInt64(now.tv_nsec) / 1000
     }
 
-    /// Sends a command to the daemon watching `configuration.root`.
+    /// Sends a command to the daemon watching `configuration.root`; when none answers,
+    /// says which daemon holds the tree and with which runtime directory.
     public static func control(_ command: String, configuration: DaemonConfiguration) throws(DaemonError) -> String {
-        try ControlSocket.send(command, to: configuration.controlSocketPath)
+        do {
+            return try LocalControl.send(command, to: configuration.controlSocketPath)
+        } catch {
+            throw DaemonError(
+                RunningDaemon.explainSilence(
+                    root: configuration.root, socket: configuration.controlSocketPath,
+                    runtimeDirectory: configuration.runtimeDirectory, error: error.description))
+        }
     }
 }

@@ -21,6 +21,11 @@ public struct ListedTree: Sendable, Equatable {
     public var root: String
     public var timeListPath: String
     public var pathListPath: String?
+    /// The `-i` list of image paths (`imagelist-MODULE`), if asked for.
+    public var imageListPath: String?
+
+    /// Every list the daemon writes for this tree; the time list last, as it is replaced last.
+    public var outputs: [String] { [pathListPath, imageListPath, timeListPath].compactMap { $0 } }
 }
 
 /// Everything `filelistd` needs to watch one tree and publish its lists.
@@ -36,6 +41,14 @@ public struct DaemonConfiguration: Sendable {
     public var timeList = "fullfiletimelist"
     /// The `-f` list of `./`-prefixed paths, if asked for.
     public var pathList: String?
+    /// The `-i` list of image paths, if asked for.
+    public var imageList: String?
+    /// With modules: also write `MODULE/fullfilelist` and `MODULE/imagelist-MODULE`, as
+    /// Fedora's wrapper around create-filelist does. The reference client's default
+    /// `EXTRAFILES=(fullfilelist imagelist-$mdir)` fetches both on every run and stops
+    /// when one is missing.
+    public var moduleFullFileList = true
+    public var moduleImageList = true
     public var options = ScanOptions()
     public var version = FileListFormat.defaultVersion
     public var events = EventBackend.auto
@@ -51,13 +64,16 @@ public struct DaemonConfiguration: Sendable {
     public init(root: String) {
         self.root = root
         options.keepUnlistedSymlinks = true
+        options.keepHiddenEntries = true
     }
 
     /// systemd's `RuntimeDirectory=` sets `RUNTIME_DIRECTORY`.
     public static var defaultRuntimeDirectory: String {
         if let directory = getenv("RUNTIME_DIRECTORY") { return String(cString: directory) }
-        return "/run/filelistd"
+        return builtInRuntimeDirectory
     }
+
+    static let builtInRuntimeDirectory = "/run/filelistd"
 
     func resolve(_ output: String) -> String {
         output.hasPrefix("/") ? output : "\(root)/\(output)"
@@ -68,13 +84,16 @@ public struct DaemonConfiguration: Sendable {
         guard !modules.isEmpty else {
             return [
                 ListedTree(
-                    module: nil, root: root, timeListPath: resolve(timeList), pathListPath: pathList.map(resolve))
+                    module: nil, root: root, timeListPath: resolve(timeList), pathListPath: pathList.map(resolve),
+                    imageListPath: imageList.map(resolve))
             ]
         }
         return modules.map { module in
             ListedTree(
                 module: module, root: "\(root)/\(module)",
-                timeListPath: "\(root)/\(module)/fullfiletimelist-\(module)", pathListPath: nil)
+                timeListPath: "\(root)/\(module)/fullfiletimelist-\(module)",
+                pathListPath: moduleFullFileList ? "\(root)/\(module)/fullfilelist" : nil,
+                imageListPath: moduleImageList ? "\(root)/\(module)/imagelist-\(module)" : nil)
         }
     }
 
@@ -85,6 +104,7 @@ public struct DaemonConfiguration: Sendable {
         for tree in listedTrees {
             files.append(tree.timeListPath)
             if let pathList = tree.pathListPath { files.append(pathList) }
+            if let imageList = tree.imageListPath { files.append(imageList) }
         }
         let prefix = root.hasSuffix("/") ? root : root + "/"
         return files.map { file in
@@ -96,7 +116,8 @@ public struct DaemonConfiguration: Sendable {
     func scanOptions(for tree: ListedTree) -> ScanOptions {
         var options = self.options
         options.keepUnlistedSymlinks = true
-        for output in [tree.timeListPath, tree.pathListPath].compactMap({ $0 }) {
+        options.keepHiddenEntries = true
+        for output in tree.outputs {
             let slash = output.lastIndex(of: "/")!
             guard String(output[..<slash]) == tree.root else { continue }
             let name = String(output[output.index(after: slash)...])
@@ -109,7 +130,6 @@ public struct DaemonConfiguration: Sendable {
     var runtimeKey: String { LocalControl.runtimeKey(root: root, runtimeDirectory: runtimeDirectory) }
 
     public var controlSocketPath: String { "\(runtimeDirectory)/\(runtimeKey).sock" }
-    var lockPath: String { "\(runtimeDirectory)/\(runtimeKey).lock" }
 }
 
 #if canImport(Glibc)

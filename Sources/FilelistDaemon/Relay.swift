@@ -39,7 +39,7 @@ public final class Relay {
     public func run() throws {
         var configuration = DaemonConfiguration(root: root)
         configuration.runtimeDirectory = runtimeDirectory
-        let lock = try RuntimeLock(path: configuration.lockPath, root: root)
+        let lock = try TreeLock(root: root)
         let signals = try SignalReader()
         let control = try ControlSocket(path: configuration.controlSocketPath)
         Systemd.notify("READY=1\nSTATUS=Serving the lists below \(root)")

@@ -1,40 +1,44 @@
 import CLinuxFS
 import ChangeStream
 import Foundation
+import LinuxCalls
 import SystemPackage
 
 #if canImport(Glibc)
     import Glibc
 #endif
 
-/// The daemon's lock: one daemon per tree. Lives in the runtime directory, never in the
-/// tree, and is released by the kernel when the process dies.
-struct RuntimeLock: ~Copyable {
-    let descriptor: FileDescriptor
+/// The daemon's lock: one daemon per tree, whatever runtime directory each was given.
+///
+/// `flock` on a descriptor of the tree's top directory writes nothing anywhere, and the
+/// kernel drops it when the process dies; the holder's pid comes from /proc/locks.
+struct TreeLock: ~Copyable {
+    let directory: FileDescriptor
+    let lock: FileLock
 
-    init(path: String, root: String) throws(DaemonError) {
-        let directory = (path as NSString).deletingLastPathComponent
+    init(root: String) throws(DaemonError) {
+        let directory: FileDescriptor
         do {
-            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            directory = try Linux.openat(nil, root, flags: O_RDONLY | O_DIRECTORY)
         } catch {
-            throw DaemonError("cannot create runtime directory '\(directory)': \(error.localizedDescription)")
+            throw DaemonError("cannot watch '\(root)': \(error.errno)")
         }
-        let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { throw DaemonError("cannot open lock '\(path)': \(Errno(rawValue: errno))") }
-        guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
-            let holder = (try? String(contentsOfFile: path, encoding: .utf8))?.trimmingCharacters(
-                in: .whitespacesAndNewlines)
-            close(fd)
-            throw DaemonError(
-                "another filelistd is already watching '\(root)' (lock \(path) held by pid \(holder ?? "?"))")
+        do {
+            lock = try FileLock(descriptor: directory, displayPath: root)
+        } catch {
+            try? directory.close()
+            switch error {
+            case .held(_, let holder):
+                throw DaemonError(
+                    "another filelistd (\(holder.map { "pid \($0)" } ?? "pid unknown")) is already watching '\(root)'")
+            case .system(let failure):
+                throw DaemonError("cannot lock '\(root)': \(failure)")
+            }
         }
-        ftruncate(fd, 0)
-        let pid = Array("\(getpid())\n".utf8)
-        _ = pid.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
-        descriptor = FileDescriptor(rawValue: fd)
+        self.directory = directory
     }
 
-    deinit { try? descriptor.close() }
+    deinit { try? directory.close() }
 }
 
 /// A listening Unix socket for `filelistd rescan` and `filelistd status`.
@@ -44,21 +48,21 @@ struct ControlSocket: ~Copyable {
 
     init(path: String) throws(DaemonError) {
         self.path = path
+        let directory = (path as NSString).deletingLastPathComponent
+        do {
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        } catch {
+            throw DaemonError("cannot create runtime directory '\(directory)': \(error.localizedDescription)")
+        }
         guard path.utf8.count < 108 else {
             throw DaemonError("control socket path '\(path)' is too long: choose a shorter --runtime-directory")
         }
-        let fd = socket(
-            AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0)
-        guard fd >= 0 else { throw DaemonError("socket: \(Errno(rawValue: errno))") }
-        // The lock is held, so a socket file left here belongs to a daemon that died.
-        unlink(path)
-        guard LocalControl.withAddress(path, { bind(fd, $0, $1) }) == 0, listen(fd, 8) == 0 else {
-            let error = Errno(rawValue: errno)
-            close(fd)
+        do {
+            // The tree's lock is held, so a socket file left here belongs to a daemon that died.
+            descriptor = try Linux.listenLocal(path: path) { fd in LocalControl.withAddress(path) { bind(fd, $0, $1) } }
+        } catch {
             throw DaemonError("cannot listen on control socket '\(path)': \(error)")
         }
-        chmod(path, 0o600)
-        descriptor = FileDescriptor(rawValue: fd)
     }
 
     deinit {
@@ -66,27 +70,18 @@ struct ControlSocket: ~Copyable {
         unlink(path)
     }
 
-    /// Accepts one pending client, if any.
-    func accept() -> FileDescriptor? {
-        let fd = qm_accept(descriptor.rawValue)
-        guard fd >= 0 else { return nil }
-        // A client that connects and says nothing must not stall the event loop.
-        var timeout = timeval(tv_sec: 5, tv_usec: 0)
-        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-        return FileDescriptor(rawValue: fd)
-    }
+    /// Accepts one pending client, if any. A client that connects and says nothing must
+    /// not stall the event loop: its reads time out.
+    func accept() -> FileDescriptor? { Linux.acceptLocal(descriptor, receiveTimeout: 5) }
 
     /// Reads one command line (up to `limit` bytes) from a client.
     static func command(from client: FileDescriptor, limit: Int = 256) -> String {
-        var request: [UInt8] = []
-        var byte: UInt8 = 0
-        while request.count < limit, read(client.rawValue, &byte, 1) == 1, byte != 0x0A { request.append(byte) }
-        return String(decoding: request, as: UTF8.self).trimmingCharacters(in: .whitespaces)
+        String(decoding: Linux.readLine(client, limit: limit), as: UTF8.self).trimmingCharacters(in: .whitespaces)
     }
 
+    /// A client that went away before the reply loses only its own answer.
     static func reply(_ text: String, to client: FileDescriptor) {
-        let bytes = Array(text.utf8)
-        _ = bytes.withUnsafeBytes { write(client.rawValue, $0.baseAddress, $0.count) }
+        try? Linux.writeAll(client, Array(text.utf8), displayPath: "control socket client")
     }
 
     /// Client side: sends one command and returns the whole reply.
@@ -113,30 +108,20 @@ struct SignalReader: ~Copyable {
 
     /// Must run before any thread starts, so that every thread inherits the mask and no
     /// thread takes SIGHUP's default action (terminate).
-    static func blockSignals() {
-        var set = sigset_t()
-        sigemptyset(&set)
-        for signal in handled { sigaddset(&set, signal) }
-        pthread_sigmask(SIG_BLOCK, &set, nil)
-    }
+    static func blockSignals() { Linux.blockSignals(handled) }
 
     init() throws(DaemonError) {
-        let fd = Self.handled.withUnsafeBufferPointer { qm_signalfd($0.baseAddress, Int32($0.count)) }
-        guard fd >= 0 else { throw DaemonError("signalfd: \(Errno(rawValue: errno))") }
-        descriptor = FileDescriptor(rawValue: fd)
+        do {
+            descriptor = try Linux.signalDescriptor(Self.handled)
+        } catch {
+            throw DaemonError("\(error)")
+        }
     }
 
     deinit { try? descriptor.close() }
 
     /// Signals received since the last call.
-    func read() -> [Int32] {
-        var signals: [Int32] = []
-        while true {
-            let signal = qm_read_signal(descriptor.rawValue)
-            if signal < 0 { return signals }
-            signals.append(signal)
-        }
-    }
+    func read() -> [Int32] { Linux.readSignals(descriptor) }
 }
 
 public struct DaemonError: Error, CustomStringConvertible {

@@ -1,3 +1,4 @@
+import CLinuxFS
 import LinuxCalls
 import SystemPackage
 import TreeIndex
@@ -52,13 +53,39 @@ final class WatchedTree {
     func scan(
         warn: @escaping @Sendable (ScanWarning) -> Void, progress: ((Int) -> Void)? = nil
     ) throws -> DirectoryChange {
-        try index.scan(
+        let change = try index.scan(
             root: listed.root, options: options, warn: warn, directoryOpened: source.opener, progress: progress)
+        tracker.noteUnsettledLinks(in: index)
+        return change
     }
 
     func apply(warn: @escaping @Sendable (ScanWarning) -> Void) throws -> ReconcileSummary {
         try tracker.apply(
             to: &index, root: listed.root, rootFD: rootFD, reader: reader, options: options, source: source, warn: warn)
+    }
+
+    /// Notes the event for the tracker; returns false when the root is gone.
+    func note(_ event: WatchEvent) -> Bool {
+        if case .changed(let directory, let name?, false, false) = event { noteIfLinked(directory, name) }
+        return tracker.note(event, source: source)
+    }
+
+    /// A file named by an event that has other names now: its inode is looked up even
+    /// if this name is gone by the time its directory is read.
+    private func noteIfLinked(_ directory: [UInt8], _ name: [UInt8]) {
+        var path = directory
+        if !path.isEmpty { path.append(0x2F) }
+        path.append(contentsOf: name)
+        path.append(0)
+        var info = qm_stat()
+        let error = path.withUnsafeBufferPointer { buffer in
+            buffer.withMemoryRebound(to: CChar.self) {
+                Linux.statx(rootFD, $0.baseAddress!, followSymlink: false, into: &info)
+            }
+        }
+        // Gone already: its directory's re-read tells what there is to tell.
+        guard error == nil, info.nlink > 1, EntryRules.kind(mode: info.mode) != .directory else { return }
+        tracker.noteLinkedInode(info.inode)
     }
 
     /// The event's path relative to this tree, when it falls inside it and is not about
@@ -115,9 +142,11 @@ final class ScopedSource: EventSource, @unchecked Sendable {
         prefix.isEmpty ? path : path.isEmpty ? prefix : prefix + [0x2F] + path
     }
 
-    func directoryOpened(_ directory: FileDescriptor, path: [UInt8]) throws(WatchError) {
-        try base.directoryOpened(directory, path: scoped(path))
+    func directoryOpened(_ directory: FileDescriptor, path: [UInt8]) {
+        base.directoryOpened(directory, path: scoped(path))
     }
+
+    var failure: WatchError? { base.failure }
 
     func readEvents() throws(WatchError) -> [WatchEvent] { [] }
 
@@ -125,6 +154,6 @@ final class ScopedSource: EventSource, @unchecked Sendable {
 
     /// The scanner's hook: watch each directory before it is read.
     var opener: @Sendable (FileDescriptor, [UInt8]) -> Void {
-        { [self] directory, path in try? self.directoryOpened(directory, path: path) }
+        { [self] directory, path in self.directoryOpened(directory, path: path) }
     }
 }

@@ -107,8 +107,11 @@ extension TreeIndex {
             if old.raw != new.raw || time[index] != entry.time || size[index] != entry.size { change.changed += 1 }
             if old.kind == .directory && new.kind != .directory {
                 removeChildren(of: node, change: &change)
-            } else if old.kind == .directory && new.kind == .directory && old.access != new.access {
-                // A chmod of a directory flips `*` and `-` on its whole subtree.
+            } else if old.kind == .directory && new.kind == .directory
+                && (old.access != new.access || old.isListed != new.isListed)
+            {
+                // A chmod of a directory flips `*` and `-` on its whole subtree, or hides
+                // or shows it.
                 change.directoriesToScan.append(node)
             }
             if old.isListed { listedCount -= 1 }
@@ -117,27 +120,29 @@ extension TreeIndex {
         if new.kind == .directory && (isNew || old.kind != .directory) { change.directoriesToScan.append(node) }
         if new.kind == .symlink { symlinks.insert(node) }
         if new.isListed { listedCount += 1 }
-        let timeChanged = isNew || time[index] != entry.time
+        let lineChanged = isNew || old.raw != new.raw || time[index] != entry.time || size[index] != entry.size
         flags[index] = new
         time[index] = entry.time
         size[index] = entry.size
         inode[index] = entry.inode
 
         let key = InodeKey(device: entry.device, inode: entry.inode)
-        let previous = inodeOfNode[node]
+        let previous = inodeOfNode[node]?.key
         if previous != nil && (previous != key || entry.linkCount < 2) { forgetInode(of: node, change: &change) }
-        if entry.linkCount > 1 && new.kind != .directory {
-            if previous != key {
-                inodeOfNode[node] = key
-                inodeNames[key, default: []].append(node)
-            }
-            if timeChanged {
-                change.linkedInodes.insert(entry.inode)
-                let others = otherLinks(of: node)
-                change.linksToRecheck.append(contentsOf: others)
-                if others.count < Int(entry.linkCount) - 1 { change.unresolvedInodes.insert(entry.inode) }
-            }
-        }
+        guard entry.linkCount > 1 && new.kind != .directory else { return }
+        if previous != key { inodeNames[key, default: []].append(node) }
+        inodeOfNode[node] = LinkedName(key: key, mode: entry.mode, linkCount: entry.linkCount)
+        // Time, size and mode belong to the inode, so a change through this name is a
+        // change of every other name, which no event reports. Comparing with what the
+        // index holds for the others, rather than only with this name's old line, also
+        // catches a change made between the reads of two names (in the same batch, during
+        // the initial scan) and a change within the same second (same time, new size).
+        let others = otherLinks(of: node)
+        let stale = lineChanged ? others : others.filter { !agree($0, node) }
+        guard lineChanged || !stale.isEmpty else { return }
+        change.linkedInodes.insert(entry.inode)
+        change.linksToRecheck.append(contentsOf: stale)
+        if others.count < Int(entry.linkCount) - 1 { change.unresolvedInodes.insert(entry.inode) }
     }
 
     private mutating func addNode(named name: UnsafeBufferPointer<UInt8>, parent parentNode: NodeID) -> NodeID {
@@ -187,7 +192,7 @@ extension TreeIndex {
 
     /// Unlinking one name changes the ctime of the others.
     private mutating func forgetInode(of node: NodeID, change: inout DirectoryChange) {
-        guard let key = inodeOfNode.removeValue(forKey: node) else { return }
+        guard let key = inodeOfNode.removeValue(forKey: node)?.key else { return }
         change.linkedInodes.insert(key.inode)
         inodeNames[key]?.removeAll { $0 == node }
         if let others = inodeNames[key], !others.isEmpty {

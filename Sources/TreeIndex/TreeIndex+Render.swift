@@ -1,4 +1,5 @@
 import FileList
+import TreeScan
 
 extension TreeIndex {
     /// Writes the whole list in the order `create-filelist` uses: each directory's listed
@@ -57,26 +58,32 @@ extension TreeIndex {
 }
 
 extension TreeIndex {
-    /// The `-f` list: every listed path prefixed with `./`, in list order.
-    public func renderPaths(to output: ([UInt8]) throws -> Void) rethrows {
+    /// The `-f` list (every listed path prefixed with `./`, in list order), or with
+    /// `imagesOnly` the `-i` list (the image files among them).
+    public func renderPaths(imagesOnly: Bool = false, to output: ([UInt8]) throws -> Void) rethrows {
         var buffer: [UInt8] = []
         var stack: [NodeID] = [Self.root]
-        while let directory = stack.popLast() {
-            guard let list = children[directory] else { continue }
-            let prefix = directory == Self.root ? [] : path(of: directory) + [0x2F]
-            var subdirectories: [NodeID] = []
-            for node in list where flags[Int(node)].isListed {
-                buffer.append(0x2E)
-                buffer.append(0x2F)
-                buffer.append(contentsOf: prefix)
-                buffer.append(contentsOf: name(of: node))
-                buffer.append(0x0A)
-                if flags[Int(node)].kind == .directory { subdirectories.append(node) }
-            }
-            stack.append(contentsOf: subdirectories.reversed())
-            if buffer.count >= 1 << 20 {
-                try output(buffer)
-                buffer.removeAll(keepingCapacity: true)
+        try names.withUnsafeBufferPointer { arena in
+            while let directory = stack.popLast() {
+                guard let list = children[directory] else { continue }
+                let prefix = directory == Self.root ? [] : path(of: directory) + [0x2F]
+                var subdirectories: [NodeID] = []
+                prefix.withUnsafeBufferPointer { prefix in
+                    for node in list where flags[Int(node)].isListed {
+                        let start = Int(nameStart[Int(node)])
+                        let name = UnsafeBufferPointer(rebasing: arena[start..<(start + Int(nameLength[Int(node)]))])
+                        let kind = flags[Int(node)].kind
+                        if !imagesOnly || PathListFormat.isImage(kind: kind, name: name) {
+                            PathListFormat.appendLine(prefix: prefix, name: name, to: &buffer)
+                        }
+                        if kind == .directory { subdirectories.append(node) }
+                    }
+                }
+                stack.append(contentsOf: subdirectories.reversed())
+                if buffer.count >= 1 << 20 {
+                    try output(buffer)
+                    buffer.removeAll(keepingCapacity: true)
+                }
             }
         }
         try output(buffer)

@@ -17,7 +17,8 @@ extension TreeIndex {
         var total = DirectoryChange()
         var directories = 0
         let start = ScanStart(
-            path: path(of: directory), underRestrictedDirectory: childrenAreUnderRestrictedDirectory(directory))
+            path: path(of: directory), underRestrictedDirectory: childrenAreUnderRestrictedDirectory(directory),
+            hidden: childrenAreHidden(directory))
         _ = try ParallelWalk.run(
             root: root, start: start, options: options, warn: warn, directoryOpened: directoryOpened,
             transform: { $0 },
@@ -42,6 +43,14 @@ extension TreeIndex {
     public mutating func revalidateSymlinks(root: FileDescriptor) -> Int {
         var changed = 0
         for node in symlinks {
+            // A link below a hidden directory, or named like rsync's or NFS's temporary
+            // files, has no line, whatever its target.
+            if childrenAreHidden(parent[Int(node)])
+                || name(of: node).withUnsafeBufferPointer({ EntryRules.isAlwaysSkipped($0) })
+            {
+                if setListed(node, false) { changed += 1 }
+                continue
+            }
             var pathBytes = path(of: node)
             pathBytes.append(0)
             var target = qm_stat()

@@ -34,7 +34,7 @@ public struct TreeIndex: ~Copyable {
     /// Names of an inode with more than one link: a new link, an unlink or a chmod
     /// through one name changes the ctime of every other, and the kernel reports only one.
     var inodeNames: [InodeKey: [NodeID]] = [:]
-    var inodeOfNode: [NodeID: InodeKey] = [:]
+    var inodeOfNode: [NodeID: LinkedName] = [:]
     /// Every symlink, listed or not: its line depends on its target, which sends no event.
     public internal(set) var symlinks: Set<NodeID> = []
     var checksums: [NodeID: [ChecksumAlgorithm: String]] = [:]
@@ -97,10 +97,50 @@ public struct TreeIndex: ~Copyable {
         return false
     }
 
+    /// True when `node` or a directory above it is not group-readable: its children are
+    /// kept (`ScanOptions.keepHiddenEntries`) but never listed.
+    public func childrenAreHidden(_ node: NodeID) -> Bool {
+        var current = node
+        while current != Self.root {
+            if !flags[Int(current)].isListed { return true }
+            current = parent[Int(current)]
+        }
+        return false
+    }
+
     /// The other names of a hard-linked node's inode.
     public func otherLinks(of node: NodeID) -> [NodeID] {
-        guard let key = inodeOfNode[node] else { return [] }
+        guard let key = inodeOfNode[node]?.key else { return [] }
         return (inodeNames[key] ?? []).filter { $0 != node }
+    }
+
+    /// Whether two names of one inode show the same inode: time, size and mode are the
+    /// inode's, so names that differ were not all read after its last change.
+    func agree(_ a: NodeID, _ b: NodeID) -> Bool {
+        time[Int(a)] == time[Int(b)] && size[Int(a)] == size[Int(b)] && inodeOfNode[a]?.mode == inodeOfNode[b]?.mode
+    }
+
+    /// Names of hard-linked inodes that the index cannot vouch for after a scan that read
+    /// directories one at a time while the tree changed: names of one inode that disagree
+    /// (one was read before a change made through another), and names indexed as single
+    /// links whose inode has other names now (read before the inode's first new link).
+    /// One pass over the node table.
+    public func unsettledLinks() -> [NodeID] {
+        var names: [NodeID] = []
+        var linked: Set<UInt64> = []
+        for (key, group) in inodeNames {
+            linked.insert(key.inode)
+            guard let first = group.first else { continue }
+            if group.contains(where: { !agree($0, first) }) { names += group }
+        }
+        guard !linked.isEmpty else { return names }
+        for index in 1..<inode.count
+        where flags[index].inUse && flags[index].kind != .directory && linked.contains(inode[index])
+            && inodeOfNode[NodeID(index)] == nil
+        {
+            names.append(NodeID(index))
+        }
+        return names
     }
 
     func childNamed(_ name: UnsafeBufferPointer<UInt8>, in directory: NodeID) -> NodeID? {
@@ -141,6 +181,14 @@ enum NameOrder {
 struct InodeKey: Hashable {
     var device: UInt64
     var inode: UInt64
+}
+
+/// What the index keeps of a name whose inode has several links: the inode, and the
+/// inode's attributes that the node table does not hold (only such names pay for them).
+struct LinkedName {
+    var key: InodeKey
+    var mode: UInt32
+    var linkCount: UInt32
 }
 
 /// One byte per node: kind, access suffix, whether it has a line, whether the slot is used.

@@ -24,8 +24,8 @@ public struct DirectoryReader: ~Copyable {
     deinit { buffer.deallocate() }
 
     public func read(
-        root: FileDescriptor, path: [UInt8], underRestrictedDirectory: Bool, warn: (ScanWarning) -> Void,
-        directoryOpened: ((FileDescriptor, [UInt8]) -> Void)? = nil
+        root: FileDescriptor, path: [UInt8], underRestrictedDirectory: Bool, hidden: Bool = false,
+        warn: (ScanWarning) -> Void, directoryOpened: ((FileDescriptor, [UInt8]) -> Void)? = nil
     ) -> ScannedDirectory {
         var result = ScannedDirectory(path: path, underRestrictedDirectory: underRestrictedDirectory)
         let directory: FileDescriptor
@@ -45,8 +45,9 @@ public struct DirectoryReader: ~Copyable {
             directory = try Linux.openDirectory(root, cPath, displayPath: display(path))
         } catch {
             result.readError = error.errno
-            // A directory removed while the scan runs is not worth a warning.
-            if error.errno != .noSuchFileOrDirectory {
+            // A directory removed while the scan runs is not worth a warning, nor a hidden
+            // one that a daemon without root may not read (it lists nothing from there).
+            if error.errno != .noSuchFileOrDirectory && !(hidden && error.errno == .permissionDenied) {
                 warn(.cannotReadDirectory(path: display(path), errno: error.errno))
             }
             return result
@@ -79,20 +80,30 @@ public struct DirectoryReader: ~Copyable {
                 let name = UnsafeBufferPointer(
                     start: UnsafeRawPointer(namePointer).assumingMemoryBound(to: UInt8.self), count: strlen(namePointer)
                 )
-                if isDotOrDotDot(name) || EntryRules.isAlwaysSkipped(name) { continue }
+                if isDotOrDotDot(name) { continue }
+                // Below a hidden directory, and `.~tmp~` and `.nfs*` themselves: never
+                // listed, but a watcher keeps them, as they may be names of a hard-linked
+                // inode (an unlink of a silly-renamed `.nfs` name changes the ctime of
+                // the listed names).
+                let unlisted = hidden || EntryRules.isAlwaysSkipped(name)
+                if unlisted && !options.keepHiddenEntries { continue }
                 if isTop && isSkippedAtTop(name) { continue }
                 if EntryRules.isUnlistable(name) {
-                    warn(.unlistableName(path: display(path, name)))
+                    if !unlisted { warn(.unlistableName(path: display(path, name))) }
                     continue
                 }
                 if let error = Linux.statx(directory, namePointer, followSymlink: false, into: &info) {
-                    if error != .noSuchFileOrDirectory { warn(.cannotStat(path: display(path, name), errno: error)) }
+                    if error != .noSuchFileOrDirectory && !unlisted {
+                        warn(.cannotStat(path: display(path, name), errno: error))
+                    }
                     continue
                 }
                 let mode = info.mode
                 let kind = EntryRules.kind(mode: mode)
-                var isListed = true
-                if kind == .symlink {
+                var isListed = !unlisted
+                if unlisted {
+                    // Kept without a line, whatever its mode or target.
+                } else if kind == .symlink {
                     var target = qm_stat()
                     if Linux.statx(directory, namePointer, followSymlink: true, into: &target) != nil {
                         warn(.danglingSymlink(path: display(path, name)))
@@ -102,7 +113,8 @@ public struct DirectoryReader: ~Copyable {
                     }
                     if !isListed && !options.keepUnlistedSymlinks { continue }
                 } else if !EntryRules.isListed(modeOfEntryOrTarget: mode) {
-                    continue
+                    if !options.keepHiddenEntries { continue }
+                    isListed = false
                 }
 
                 let isRegular = EntryRules.isRegularFile(mode: mode)
@@ -117,7 +129,7 @@ public struct DirectoryReader: ~Copyable {
                     inode: info.inode, linkCount: info.nlink, isListed: isListed)
                 result.names.append(contentsOf: name)
                 result.entries.append(entry)
-                if isRegular && wantsChecksum(name) {
+                if isListed && isRegular && wantsChecksum(name) {
                     let childPath = result.childPath(entry)
                     do {
                         let hex = try hasher.digests(of: namePointer, in: directory, displayPath: display(childPath))

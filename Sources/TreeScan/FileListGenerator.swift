@@ -90,23 +90,12 @@ struct RenderedDirectory: Sendable {
                 directory.withName(of: entry) { name in
                     FileListFormat.appendLine(
                         time: entry.time, type: entry.type, size: entry.size, prefix: prefix, name: name, to: &lines)
-                    // `-f` and `-i` lists are `find .`-style: every path prefixed with `./`.
-                    if wantPaths { Self.appendDotPath(prefix, name, to: &paths) }
-                    if wantImages && entry.type.kind == .file && EntryRules.isImage(name) {
-                        Self.appendDotPath(prefix, name, to: &images)
+                    if wantPaths { PathListFormat.appendLine(prefix: prefix, name: name, to: &paths) }
+                    if wantImages && PathListFormat.isImage(kind: entry.type.kind, name: name) {
+                        PathListFormat.appendLine(prefix: prefix, name: name, to: &images)
                     }
                 }
             }
         }
-    }
-
-    private static func appendDotPath(
-        _ prefix: UnsafeBufferPointer<UInt8>, _ name: UnsafeBufferPointer<UInt8>, to out: inout [UInt8]
-    ) {
-        out.append(0x2E)
-        out.append(0x2F)
-        out.append(contentsOf: prefix)
-        out.append(contentsOf: name)
-        out.append(0x0A)
     }
 }

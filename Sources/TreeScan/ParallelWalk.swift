@@ -52,11 +52,12 @@ public enum ParallelWalk {
                     while let node = state.take() {
                         let directory = reader.read(
                             root: rootFD, path: node.path, underRestrictedDirectory: node.underRestrictedDirectory,
-                            warn: warn, directoryOpened: directoryOpened)
+                            hidden: node.hidden, warn: warn, directoryOpened: directoryOpened)
                         let children = directory.entries.lazy.filter(\.isDirectory).map { entry in
                             WalkNode<Output>(
                                 path: directory.childPath(entry),
-                                underRestrictedDirectory: directory.underRestrictedDirectory || entry.mode & 0o004 == 0)
+                                underRestrictedDirectory: directory.underRestrictedDirectory || entry.mode & 0o004 == 0,
+                                hidden: !entry.isListed)
                         }
                         state.complete(node, output: transform(directory), children: Array(children))
                     }
@@ -77,10 +78,14 @@ public struct ScanStart: Sendable {
     /// Whether a directory above the start's children (the start included, the root not)
     /// is not world-readable.
     public var underRestrictedDirectory: Bool
+    /// Whether the start is hidden (itself or a directory above it not group-readable):
+    /// with `ScanOptions.keepHiddenEntries`, everything below is kept unlisted.
+    public var hidden: Bool
 
-    public init(path: [UInt8] = [], underRestrictedDirectory: Bool = false) {
+    public init(path: [UInt8] = [], underRestrictedDirectory: Bool = false, hidden: Bool = false) {
         self.path = path
         self.underRestrictedDirectory = underRestrictedDirectory
+        self.hidden = hidden
     }
 }
 
@@ -92,14 +97,16 @@ struct UncheckedSendable<Value>: @unchecked Sendable {
 final class WalkNode<Output>: @unchecked Sendable {
     let path: [UInt8]
     let underRestrictedDirectory: Bool
+    let hidden: Bool
     // Guarded by the WalkState mutex.
     var output: Output?
     var children: [WalkNode] = []
     var done = false
 
-    init(path: [UInt8], underRestrictedDirectory: Bool) {
+    init(path: [UInt8], underRestrictedDirectory: Bool, hidden: Bool = false) {
         self.path = path
         self.underRestrictedDirectory = underRestrictedDirectory
+        self.hidden = hidden
     }
 }
 
@@ -126,7 +133,8 @@ final class WalkState<Output>: @unchecked Sendable {
 
     init(start: ScanStart, consume: UncheckedSendable<(Output) throws -> Void>) {
         self.consume = consume
-        let root = WalkNode<Output>(path: start.path, underRestrictedDirectory: start.underRestrictedDirectory)
+        let root = WalkNode<Output>(
+            path: start.path, underRestrictedDirectory: start.underRestrictedDirectory, hidden: start.hidden)
         stack = [root]
         pending = [root]
         pthread_mutex_init(mutex, nil)

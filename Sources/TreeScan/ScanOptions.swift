@@ -16,6 +16,13 @@ public struct ScanOptions: Sendable {
     /// watcher needs them: creating or chmodding the target makes the link appear, and the
     /// kernel reports nothing about the link itself.
     public var keepUnlistedSymlinks = false
+    /// Keep entries that are not group-readable, and everything below such directories,
+    /// as unlisted entries (hidden directories are read and walked too). A watcher needs
+    /// them: a hidden name may be another name of a hard-linked inode, and a chmod, a
+    /// write or a link through it changes the line of a listed name (or through a listed
+    /// name, makes it appear) with no event anywhere else; and a hidden directory must be
+    /// watched for that.
+    public var keepHiddenEntries = false
 
     public init() {}
 

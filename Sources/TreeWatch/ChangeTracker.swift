@@ -35,12 +35,20 @@ public struct ReconcileSummary: Sendable {
 /// block, so the parent is re-read too. Like watchman, an overflow means a full rescan.
 public struct ChangeTracker: ~Copyable {
     private var dirty: Set<[UInt8]> = []
+    /// Inodes of hard-linked files seen when their event arrived (see `noteLinkedInode`).
+    private var linkedInodesSeen: Set<UInt64> = []
     private var needsFullRescan = false
     public private(set) var overflows = 0
 
     public init() {}
 
-    public var hasWork: Bool { needsFullRescan || !dirty.isEmpty }
+    public var hasWork: Bool { needsFullRescan || !dirty.isEmpty || !linkedInodesSeen.isEmpty }
+
+    /// A name an event reported was a hard-linked file when the event arrived. A link
+    /// made, written through and removed again before its directory is read never
+    /// reaches the index, yet changed the other names' ctime and size: their inode is
+    /// looked up in the next batch.
+    public mutating func noteLinkedInode(_ inode: UInt64) { linkedInodesSeen.insert(inode) }
 
     /// Records an event; returns false when the root is gone.
     public mutating func note(_ event: WatchEvent, source: some EventSource) -> Bool {
@@ -64,6 +72,12 @@ public struct ChangeTracker: ~Copyable {
     /// Asks for a re-read of one directory (a name of an inode changed in another tree).
     public mutating func markDirty(_ directory: [UInt8]) { dirty.insert(directory) }
 
+    /// After a scan the tracker did not run (the daemon's initial scan): re-read the
+    /// names of hard-linked inodes that the scan may have read on either side of a change.
+    public mutating func noteUnsettledLinks(in index: borrowing TreeIndex) {
+        for node in index.unsettledLinks() { dirty.insert(index.path(of: index.parentOf(node))) }
+    }
+
     /// Asks for a full rescan (SIGHUP, `filelistd rescan`, an audit).
     public mutating func requestFullRescan() { needsFullRescan = true }
 
@@ -74,47 +88,51 @@ public struct ChangeTracker: ~Copyable {
     ) throws -> ReconcileSummary {
         var summary = ReconcileSummary()
         let opened: @Sendable (FileDescriptor, [UInt8]) -> Void = { [source] directory, path in
-            try? source.directoryOpened(directory, path: path)
+            source.directoryOpened(directory, path: path)
         }
-        var queue: [[UInt8]]
+        var queue = DirectoryQueue()
+        var unresolved = linkedInodesSeen
+        linkedInodesSeen.removeAll()
         if needsFullRescan {
             summary.fullRescan = true
-            let change = try index.scan(root: root, options: options, warn: warn, directoryOpened: opened)
-            summary.add(change)
-            queue = change.linksToRecheck.map { index.path(of: index.parentOf($0)) }
-            // A full rescan reads every name: the inode map is complete afterwards.
+            summary.add(try index.scan(root: root, options: options, warn: warn, directoryOpened: opened))
+            // The walk reads one directory at a time while the tree may change: names of
+            // one inode read on either side of a change disagree.
+            for node in index.unsettledLinks() { queue.add(index.path(of: index.parentOf(node))) }
         } else {
             // Parents first: a parent's re-read may remove a dirty child altogether.
-            queue = dirty.sorted { $0.count < $1.count }
+            for directory in dirty.sorted(by: { $0.count < $1.count }) { queue.add(directory) }
         }
         needsFullRescan = false
         dirty.removeAll()
 
-        var done: Set<[UInt8]> = []
-        var position = 0
-        var unresolved: Set<UInt64> = []
+        var reads: [[UInt8]: Int] = [:]
         while true {
-            if position == queue.count {
+            guard let path = queue.next() else {
                 // New hard links to files indexed as single links: find the other names by
                 // inode, once for the whole batch, and re-read their directories.
                 guard !unresolved.isEmpty else { break }
-                for node in index.nodes(withInodes: unresolved) {
-                    let directory = index.path(of: index.parentOf(node))
-                    if !done.contains(directory) {
-                        queue.append(directory)
-                    } else {
-                        done.remove(directory); queue.append(directory)
-                    }
-                }
+                for node in index.nodes(withInodes: unresolved) { queue.add(index.path(of: index.parentOf(node))) }
                 unresolved.removeAll()
-                if position == queue.count { break }
+                continue
             }
-            let path = queue[position]
-            position += 1
-            guard done.insert(path).inserted, let node = index.node(at: path), index.isDirectory(node) else { continue }
+            // A directory is read again when a name in it may have been read before a
+            // change made through another name of its inode. A file that is written
+            // without pause through two names would send two directories round forever:
+            // after a few reads the directory waits for the next batch.
+            reads[path, default: 0] += 1
+            if reads[path]! > Self.readsPerBatch {
+                dirty.insert(path)
+                continue
+            }
+            guard let node = index.node(at: path) else {
+                unresolved.formUnion(linkedInodes(inUnindexed: path, rootFD: rootFD, reader: reader))
+                continue
+            }
+            guard index.isDirectory(node) else { continue }
             let scanned = reader.read(
                 root: rootFD, path: path, underRestrictedDirectory: index.childrenAreUnderRestrictedDirectory(node),
-                warn: warn, directoryOpened: opened)
+                hidden: index.childrenAreHidden(node), warn: warn, directoryOpened: opened)
             // A directory that cannot be read was removed or replaced: its parent's
             // re-read takes it out.
             guard scanned.readError == nil else { continue }
@@ -129,17 +147,51 @@ public struct ChangeTracker: ~Copyable {
                 change.linksToRecheck += below.linksToRecheck
                 unresolved.formUnion(below.unresolvedInodes)
             }
-            for link in change.linksToRecheck {
-                let directory = index.path(of: index.parentOf(link))
-                if !done.contains(directory) { queue.append(directory) }
-            }
+            for link in change.linksToRecheck { queue.add(index.path(of: index.parentOf(link))) }
         }
         summary.symlinksChanged = index.revalidateSymlinks(root: rootFD)
         return summary
     }
 
+    /// Reads in the last batch that could not finish; more than this and a directory
+    /// waits for the next batch.
+    static let readsPerBatch = 4
+
+    /// The inodes of hard-linked files in a directory the index does not hold (`.~tmp~`,
+    /// or one made and filled since the last read of its parent): a write, chmod, link or
+    /// unlink through such a name changes the line of its listed names elsewhere, and the
+    /// event names only that directory.
+    private func linkedInodes(
+        inUnindexed path: [UInt8], rootFD: FileDescriptor, reader: borrowing DirectoryReader
+    ) -> Set<UInt64> {
+        let scanned = reader.read(root: rootFD, path: path, underRestrictedDirectory: false, warn: { _ in })
+        var inodes: Set<UInt64> = []
+        for entry in scanned.entries where entry.linkCount > 1 && !entry.isDirectory { inodes.insert(entry.inode) }
+        return inodes
+    }
+
     static func parent(of path: [UInt8]) -> [UInt8] {
         guard let slash = path.lastIndex(of: 0x2F) else { return [] }
         return Array(path[..<slash])
+    }
+}
+
+/// Directories waiting to be read, each once until it is read; a directory that was read
+/// may be added again.
+struct DirectoryQueue {
+    private var order: [[UInt8]] = []
+    private var position = 0
+    private var waiting: Set<[UInt8]> = []
+
+    mutating func add(_ directory: [UInt8]) {
+        if waiting.insert(directory).inserted { order.append(directory) }
+    }
+
+    mutating func next() -> [UInt8]? {
+        guard position < order.count else { return nil }
+        let directory = order[position]
+        position += 1
+        waiting.remove(directory)
+        return directory
     }
 }

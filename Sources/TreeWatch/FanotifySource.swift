@@ -47,7 +47,10 @@ public final class FanotifySource: EventSource {
 
     public var watchCount: Int { 0 }
 
-    public func directoryOpened(_ directory: FileDescriptor, path: [UInt8]) throws(WatchError) {}
+    public func directoryOpened(_ directory: FileDescriptor, path: [UInt8]) {}
+
+    /// One mark covers every directory.
+    public var failure: WatchError? { nil }
 
     public func forget(subtree path: [UInt8]) { cache.withLock { $0.removeAll() } }
 

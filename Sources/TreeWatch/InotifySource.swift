@@ -16,6 +16,7 @@ public final class InotifySource: EventSource {
     public let name = "inotify"
     public let fileDescriptor: FileDescriptor
     private let state = Mutex(Watches())
+    private let firstFailure = Mutex<WatchError?>(nil)
 
     struct Watches: ~Copyable {
         var pathOf: [Int32: [UInt8]] = [:]
@@ -38,7 +39,17 @@ public final class InotifySource: EventSource {
 
     public var watchCount: Int { state.withLock { $0.pathOf.count } }
 
-    public func directoryOpened(_ directory: FileDescriptor, path: [UInt8]) throws(WatchError) {
+    public var failure: WatchError? { firstFailure.withLock { $0 } }
+
+    public func directoryOpened(_ directory: FileDescriptor, path: [UInt8]) {
+        do {
+            try watch(directory, path: path)
+        } catch {
+            firstFailure.withLock { if $0 == nil { $0 = error } }
+        }
+    }
+
+    private func watch(_ directory: FileDescriptor, path: [UInt8]) throws(WatchError) {
         let procPath = "/proc/self/fd/\(directory.rawValue)"
         var wd = inotify_add_watch(fileDescriptor.rawValue, procPath, Self.mask)
         if wd < 0 && errno == ENOSPC && InotifyLimits.raiseWatchLimit() {
@@ -48,9 +59,10 @@ public final class InotifySource: EventSource {
             let error = Errno(rawValue: errno)
             if error == .noSpace {
                 throw WatchError(
-                    "inotify watch limit reached after \(watchCount) directories: raise the sysctl "
-                        + "fs.inotify.max_user_watches (now \(InotifyLimits.maxUserWatches ?? 0)), or run as root "
-                        + "so filelistd can use fanotify")
+                    "inotify watch limit reached after \(watchCount) directories (at "
+                        + "'\(String(decoding: path, as: UTF8.self))'): changes there would go unseen; raise the sysctl "
+                        + "fs.inotify.max_user_watches (now \(InotifyLimits.maxUserWatches ?? 0))"
+                        + InotifyLimits.namespaceNote + ", or run as root so filelistd can use fanotify")
             }
             throw WatchError("inotify_add_watch(\(String(decoding: path, as: UTF8.self))): \(error)")
         }
@@ -130,6 +142,17 @@ public enum InotifyLimits {
         (try? String(contentsOfFile: path, encoding: .utf8)).flatMap {
             Int($0.trimmingCharacters(in: .whitespacesAndNewlines))
         }
+    }
+
+    /// In a user namespace, `/proc/sys/user/max_inotify_watches` may set a lower limit
+    /// (for this namespace and those below it) than the sysctl shows.
+    static var namespaceNote: String {
+        let path = "/proc/sys/user/max_inotify_watches"
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8),
+            let limit = Int(text.trimmingCharacters(in: .whitespacesAndNewlines)),
+            limit < (maxUserWatches ?? Int.max)
+        else { return "" }
+        return " and \(path) of this user namespace (now \(limit))"
     }
 
     /// Doubles the limit when running as root; returns whether it did.

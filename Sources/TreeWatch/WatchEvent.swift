@@ -19,8 +19,13 @@ public protocol EventSource: AnyObject, Sendable {
     var name: String { get }
     var fileDescriptor: FileDescriptor { get }
     /// Called on a walker thread right after a directory is opened and before it is
-    /// read, so an entry created afterwards is either read or reported.
-    func directoryOpened(_ directory: FileDescriptor, path: [UInt8]) throws(WatchError)
+    /// read, so an entry created afterwards is either read or reported. A directory that
+    /// cannot be watched does not stop the walk: the source keeps the first such failure
+    /// in `failure`, which its owner must check after every scan.
+    func directoryOpened(_ directory: FileDescriptor, path: [UInt8])
+    /// The first directory that could not be watched (the inotify watch limit): changes
+    /// there go unseen from then on, so the list can no longer be kept true.
+    var failure: WatchError? { get }
     /// The events queued so far; never blocks.
     func readEvents() throws(WatchError) -> [WatchEvent]
     /// A directory left the tree (removed or moved): stop watching it and below.

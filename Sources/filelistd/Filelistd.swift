@@ -29,6 +29,12 @@ struct Filelistd: ParsableCommand {
     static func main() {
         // Before any thread exists, so that every thread inherits the mask.
         SignalReaderSetup.blockSignals()
+        if ["--help", "-h", "help"].contains(CommandLine.arguments.dropFirst().first ?? "")
+            && CommandLine.arguments.count == 2
+        {
+            print(DaemonHelp.text)
+            return
+        }
         mainWithOneLineErrors()
     }
 }
@@ -43,7 +49,7 @@ struct TreeOptions: ParsableArguments {
             valueName: "file"))
     var config: String?
 
-    @Option(help: "Directory for the lock and the control socket (never inside the tree).")
+    @Option(help: "Directory for the control socket (never inside the tree; the lock is on the tree itself).")
     var runtimeDirectory: String = DaemonConfiguration.defaultRuntimeDirectory
 
     func validate() throws {
@@ -134,6 +140,11 @@ extension Filelistd {
         @Option(name: [.customShort("f"), .customLong("filelist")], help: "Also keep a list of ./-prefixed paths.")
         var pathList: String?
 
+        @Option(
+            name: [.customShort("i"), .customLong("imagelist")],
+            help: "Also keep a list of the image files' ./-prefixed paths (iso, qcow2, raw.xz, ...).")
+        var imageList: String?
+
         @Flag(name: [.customShort("c"), .customLong("checksum")], help: "Add checksums of every repomd.xml.")
         var checksumRepomd = false
 
@@ -192,6 +203,7 @@ extension Filelistd {
             var configuration = try tree.configuration()
             configuration.timeList = timeList
             configuration.pathList = pathList
+            configuration.imageList = imageList
             configuration.version = listVersion
             configuration.events = EventBackend(rawValue: events) ?? .auto
             configuration.settle = .milliseconds(Int64(settle * 1000))
@@ -234,7 +246,7 @@ extension Filelistd {
         @Option(name: .customLong("list"), help: "A list to serve, as a path below --dir (repeatable).")
         var lists: [String]
 
-        @Option(help: "Directory for the lock and the control socket (never inside the tree).")
+        @Option(help: "Directory for the control socket (never inside the tree; the lock is on the tree itself).")
         var runtimeDirectory: String = DaemonConfiguration.defaultRuntimeDirectory
 
         @OptionGroup(title: "Serving downstream mirrors") var serving: HTTPOptions

@@ -79,26 +79,92 @@ struct DaemonLifecycleTests {
         #expect(try daemon.control("status").contains("rescans: "))
     }
 
-    @Test("a missing directory fails at start with one line naming it")
+    @Test("a missing directory fails at start with one line naming it, and leaves nothing behind")
     func missingDirectory() throws {
         let run = try TemporaryTree("run")
         let result = try Command.run("filelistd", ["--dir", "/nonexistent/tree", "--runtime-directory", run.root])
         #expect(result.status != 0)
         #expect(result.stderrLines.count == 1, "\(result.stderr)")
         #expect(result.stderr.contains("/nonexistent/tree"))
+        let left = try run.names()
+        #expect(left.isEmpty, "left in the runtime directory: \(left)")
     }
 
-    @Test("a second daemon on the same tree is refused by the lock")
-    func secondDaemon() throws {
+    @Test(
+        "a second daemon on the same tree is refused by the tree's lock, whatever its runtime directory",
+        arguments: [false, true])
+    func secondDaemon(ownRuntimeDirectory: Bool) throws {
         let tree = try TemporaryTree("lock")
         let first = try DaemonProcess(root: tree.root)
         defer { first.stop() }
         #expect(DaemonProcess.wait { publishedList(tree) != nil })
+        let otherRuntime = try TemporaryTree("run-second")
         let second = try Command.run(
-            "filelistd", ["--dir", tree.root, "--runtime-directory", first.runtimeDirectory.root])
+            "filelistd",
+            [
+                "--dir", tree.root, "--runtime-directory",
+                ownRuntimeDirectory ? otherRuntime.root : first.runtimeDirectory.root,
+            ])
         #expect(second.status != 0)
-        #expect(second.stderr.contains("already watching"))
+        #expect(second.stderrLines.count == 1, "\(second.stderr)")
+        #expect(second.stderr.contains("already watching"), "\(second.stderr)")
+        #expect(second.stderr.contains("pid \(first.process.processIdentifier)"), "\(second.stderr)")
+        #expect(try otherRuntime.names().isEmpty)
         #expect(first.process.isRunning)
+        #expect(try first.control("status").contains("generation: 1"))
+    }
+
+    @Test("modules: a second daemon on the same top directory is refused, naming the first one's pid")
+    func secondDaemonOnModules() throws {
+        let top = try TemporaryTree("lock-modules")
+        try top.file("a/file", "x")
+        let config = try TemporaryTree("lock-config")
+        let configFile = try config.file("pub.conf", "top = \(top.root)\nmodules = a\n")
+        let first = try DaemonProcess(root: top.root, configFile: configFile)
+        defer { first.stop() }
+        #expect(DaemonProcess.wait { (try? top.read("a/fullfiletimelist-a")) != nil })
+        let otherRuntime = try TemporaryTree("run-second")
+        let second = try Command.run(
+            "filelistd", ["--config", configFile, "--runtime-directory", otherRuntime.root])
+        #expect(second.status != 0)
+        #expect(second.stderr.contains("pid \(first.process.processIdentifier)"), "\(second.stderr)")
+    }
+
+    @Test("--help shows the daemon's options as well as the subcommands")
+    func help() throws {
+        for flag in ["--help", "-h"] {
+            let result = try Command.run("filelistd", [flag])
+            let text = String(decoding: result.stdout, as: UTF8.self)
+            #expect(result.status == 0)
+            for option in ["--dir", "--config", "--events", "--settle", "--max-delay", "--http", "--runtime-directory"]
+            {
+                #expect(text.contains(option), "\(flag) does not mention \(option):\n\(text)")
+            }
+            for subcommand in ["rescan", "status", "relay"] { #expect(text.contains(subcommand)) }
+        }
+    }
+
+    @Test("status with another runtime directory names the running daemon and the directory to pass")
+    func statusWithAnotherRuntimeDirectory() throws {
+        let tree = try TemporaryTree("status-hint")
+        let daemon = try DaemonProcess(root: tree.root)
+        defer { daemon.stop() }
+        #expect(DaemonProcess.wait { publishedList(tree) != nil })
+        let wrong = try TemporaryTree("run-wrong")
+        for command in ["status", "rescan"] {
+            let result = try Command.run(
+                "filelistd", [command, "--dir", tree.root, "--runtime-directory", wrong.root])
+            #expect(result.status != 0)
+            #expect(result.stderrLines.count == 1, "\(result.stderr)")
+            #expect(result.stderr.contains("pid \(daemon.process.processIdentifier)"), "\(result.stderr)")
+            #expect(
+                result.stderr.contains("--runtime-directory \(daemon.runtimeDirectory.root)"), "\(result.stderr)")
+        }
+        daemon.stop()
+        let none = try Command.run("filelistd", ["status", "--dir", tree.root, "--runtime-directory", wrong.root])
+        #expect(none.status != 0)
+        #expect(none.stderr.contains("no filelistd is watching '\(tree.root)'"), "\(none.stderr)")
+        #expect(none.stderr.contains(wrong.root), "\(none.stderr)")
     }
 
     @Test("nothing but the list is left in the tree: lock and socket live in the runtime directory")

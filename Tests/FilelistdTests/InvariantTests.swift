@@ -4,8 +4,8 @@ import Testing
 import TreeFixtures
 
 /// What create-filelist writes for the tree, leaving out the daemon's own list.
-func oneShotList(_ tree: TemporaryTree) throws -> [UInt8] {
-    try Command.run("create-filelist", ["-d", tree.root, "-S", "fullfiletimelist"]).stdout
+func oneShotList(_ tree: TemporaryTree, _ options: [String] = []) throws -> [UInt8] {
+    try Command.run("create-filelist", ["-d", tree.root, "-S", "fullfiletimelist"] + options).stdout
 }
 
 func publishedList(_ tree: TemporaryTree) -> [UInt8]? {
@@ -13,10 +13,13 @@ func publishedList(_ tree: TemporaryTree) -> [UInt8]? {
 }
 
 /// Waits until the daemon's list equals a fresh one-shot scan; records a diff if not.
-func expectConverges(_ tree: TemporaryTree, _ daemon: DaemonProcess, _ context: String) throws {
+@discardableResult
+func expectConverges(
+    _ tree: TemporaryTree, _ daemon: DaemonProcess, _ context: String, options: [String] = []
+) throws -> Int {
     var expected: [UInt8] = []
     let converged = try DaemonProcess.wait {
-        expected = try oneShotList(tree)
+        expected = try oneShotList(tree, options)
         return publishedList(tree) == expected
     }
     if !converged {
@@ -27,7 +30,9 @@ func expectConverges(_ tree: TemporaryTree, _ daemon: DaemonProcess, _ context: 
         Issue.record(
             "\(context): the published list differs from create-filelist's.\nmissing: \(missing)\nextra: \(extra)\nlog:\n\(daemon.log.suffix(3000))"
         )
+        return Set(ListLines.files(of: publishedList(tree) ?? [])).symmetricDifference(fresh).count
     }
+    return 0
 }
 
 @Suite("filelistd keeps its list identical to a one-shot scan, with real kernel events")
@@ -41,9 +46,12 @@ struct InvariantTests {
         return tree
     }
 
-    @Test(
-        "2,000 random operations, checked every 100: the list converges to create-filelist's",
-        arguments: [("inotify", UInt64(1)), ("inotify", 2), ("fanotify", 3), ("fanotify", 4)])
+    /// Both generators of operations, both event sources, 2 seeds each; 20 seeds each with
+    /// `QUICKMIRROR_STRESS=1`.
+    static let seeds: [UInt64] = SharedTools.stress ? Array(1...20) : [1, 2]
+    static let runs: [(String, UInt64)] = ["inotify", "fanotify"].flatMap { events in seeds.map { (events, $0) } }
+
+    @Test("ours: 2,000 random operations, checked every 100: the list converges to create-filelist's", arguments: runs)
     func randomOperations(events: String, seed: UInt64) throws {
         let tree = try Self.seedTree()
         let daemon = try DaemonProcess(root: tree.root, arguments: ["--events", events, "--settle", "0.2"])
@@ -62,8 +70,36 @@ struct InvariantTests {
         }
         #expect(daemon.process.isRunning)
         #expect(operations.performed == 2000)
-        // The events alone kept the index right: a full rescan finds nothing to fix, and
-        // no overflow forced one.
+        try expectNoDrift(daemon)
+    }
+
+    /// treechurn.py (`../shared/tools`, written apart from this project) on a Fedora-shaped
+    /// tree from mktree.py: 2,000 operations with pauses (so the daemon publishes while
+    /// the churn goes on), then quiet. The options are the ones Fedora runs with.
+    @Test("treechurn.py: 2,000 operations on a Fedora-shaped tree, then quiet: no drift", arguments: runs)
+    func treechurn(events: String, seed: UInt64) throws {
+        let tree = try TemporaryTree("churn")
+        try SharedTools.run("mktree.py", ["--files", "5000", "--out", tree.root])
+        let outside = try TemporaryTree("churn-outside")
+        let options = ["-c", "-C", "CHECKSUM"]
+        let daemon = try DaemonProcess(root: tree.root, arguments: ["--events", events, "--settle", "0.2"] + options)
+        defer { daemon.stop() }
+        try expectConverges(tree, daemon, "after the initial scan", options: options)
+        let churn = try SharedTools.run(
+            "treechurn.py",
+            [
+                "--dir", tree.root, "--outside", outside.root, "--ops", "2000", "--seed", "\(seed)", "--pauses", "3",
+                "--skip", "fullfiletimelist",
+            ])
+        let drift = try expectConverges(tree, daemon, "\(events), treechurn seed \(seed) (\(churn))", options: options)
+        #expect(drift == 0, "drift: \(drift) lines")
+        #expect(daemon.process.isRunning)
+        try expectNoDrift(daemon)
+    }
+
+    /// The events alone kept the index right: a full rescan finds nothing to fix, and no
+    /// overflow forced one.
+    func expectNoDrift(_ daemon: DaemonProcess) throws {
         let rescan = try daemon.control("rescan")
         #expect(rescan.contains("rescan: 0 added, 0 removed, 0 changed"), "\(rescan)")
         let status = try daemon.control("status")

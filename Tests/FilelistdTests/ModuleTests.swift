@@ -3,9 +3,13 @@ import Foundation
 import Testing
 import TreeFixtures
 
-/// The list create-filelist writes for one module, as Fedora's wrapper runs it.
+/// The list create-filelist writes for one module, as Fedora's wrapper runs it (its three
+/// outputs in the module's directory are not listed).
 func moduleList(_ top: TemporaryTree, _ module: String) throws -> [UInt8] {
-    try Command.run("create-filelist", ["-d", top.path(module), "-S", "fullfiletimelist-\(module)"]).stdout
+    try Command.run(
+        "create-filelist",
+        ["-d", top.path(module), "-S", "fullfiletimelist-\(module)", "-S", "fullfilelist", "-S", "imagelist-\(module)"]
+    ).stdout
 }
 
 func publishedModuleList(_ top: TemporaryTree, _ module: String) -> [UInt8]? {

@@ -21,7 +21,10 @@ final class Origin: @unchecked Sendable {
 
     static func start(_ upstream: TemporaryTree, _ runtime: TemporaryTree) throws -> (DaemonProcess, String) {
         let config = runtime.path("filelistd.conf")
-        try "top = \(upstream.root)\nmodules = fedora alt\nlinked = fedora alt\nchecksum = yes\nsettle = 0.1\n"
+        // fullfilelist/imagelist off: this mirror's config has no EXTRAFILES, and the tree
+        // comparison would see them.
+        try
+            "top = \(upstream.root)\nmodules = fedora alt\nlinked = fedora alt\nchecksum = yes\nsettle = 0.1\nfullfilelist = no\nimagelist = no\n"
             .write(toFile: config, atomically: true, encoding: .utf8)
         let daemon = try DaemonProcess(
             root: upstream.root, arguments: ["--http", "127.0.0.1:0", "--name", "origin"], configFile: config)

@@ -1,0 +1,75 @@
+import CLinuxFS
+import SystemPackage
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Musl)
+    import Musl
+#endif
+
+/// The server side of a local (Unix) stream socket, for the daemon's control socket:
+/// each call retries on EINTR and reports an error that names the call and the path.
+extension Linux {
+    /// A nonblocking, close-on-exec Unix stream socket listening at `path`, made only by
+    /// its owner's process. `bind` gets the address the caller builds (the client side
+    /// builds the same one), so the socket-address layout has one owner.
+    public static func listenLocal(
+        path: String, backlog: Int32 = 8, bind: (Int32) -> Int32
+    ) throws(SystemCallError) -> FileDescriptor {
+        let fd = Glibc.socket(
+            AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0)
+        guard fd >= 0 else { throw SystemCallError("socket", path: path, errno: Errno(rawValue: errno)) }
+        let descriptor = FileDescriptor(rawValue: fd)
+        // A socket file left at the path belongs to a process that died (the caller holds
+        // the lock that makes it the only one to listen here).
+        _ = retrying { Glibc.unlink(path) }
+        if let error = retrying({ bind(fd) }).1 {
+            try? descriptor.close()
+            throw SystemCallError("bind", path: path, errno: error)
+        }
+        if let error = retrying({ Glibc.listen(fd, backlog) }).1 {
+            try? descriptor.close()
+            throw SystemCallError("listen", path: path, errno: error)
+        }
+        if let error = retrying({ Glibc.chmod(path, 0o600) }).1 {
+            try? descriptor.close()
+            throw SystemCallError("chmod", path: path, errno: error)
+        }
+        return descriptor
+    }
+
+    /// Accepts one pending connection, or nil when none is pending. Reads on it time out
+    /// after `receiveTimeout` seconds, so a client that says nothing cannot stall a loop.
+    public static func acceptLocal(_ listener: FileDescriptor, receiveTimeout seconds: Int) -> FileDescriptor? {
+        let (fd, error) = retrying { qm_accept(listener.rawValue) }
+        guard error == nil else { return nil }
+        var timeout = timeval(tv_sec: seconds, tv_usec: 0)
+        _ = Glibc.setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        return FileDescriptor(rawValue: fd)
+    }
+
+    /// Reads one line (without its newline), at most `limit` bytes; stops at end of
+    /// input, a timeout or an error.
+    public static func readLine(_ fd: FileDescriptor, limit: Int) -> [UInt8] {
+        var line: [UInt8] = []
+        var byte: UInt8 = 0
+        while line.count < limit {
+            let (count, error) = retrying { Glibc.read(fd.rawValue, &byte, 1) }
+            guard error == nil, count == 1, byte != 0x0A else { break }
+            line.append(byte)
+        }
+        return line
+    }
+
+    /// Writes every byte, going on after short writes.
+    public static func writeAll(_ fd: FileDescriptor, _ bytes: [UInt8], displayPath: String) throws(SystemCallError) {
+        var written = 0
+        while written < bytes.count {
+            let (count, error) = bytes.withUnsafeBytes { buffer in
+                retrying { Glibc.write(fd.rawValue, buffer.baseAddress! + written, buffer.count - written) }
+            }
+            if let error { throw SystemCallError("write", path: displayPath, errno: error) }
+            written += count
+        }
+    }
+}
