@@ -123,7 +123,7 @@ relay() {
 # same TIER: the tier holds exactly tier 0's entries, with their types, sizes, modes,
 # link targets and (for files and links) times. Directory times are left out: a
 # deletion at a tier touches its directory after rsync has set the upstream time.
-snapshot() { (cd "$1" && find . -mindepth 1 \( -type d -printf '%P d %m\n' \) -o -printf '%P %y %s %m %T@ %l\n' | sort); }
+snapshot() { (cd "$1" && find . -mindepth 1 \( -type d -printf '%P d %m\n' \) -o -printf '%P %y %s %m %T@ %l\n' 2> /dev/null | sort); }
 same() {
     [[ $(snapshot "$top/$1") == "$(snapshot "$top/tier0")" ]] || return 1
     # Hard links stay links: the Server copy and the Everything copy share an inode.
