@@ -294,11 +294,11 @@ public final class Daemon {
                 var timeLists: [AtomicFile] = []
                 for tree in group {
                     if let path = tree.listed.pathListPath {
-                        let file = try AtomicFile(target: path)
+                        let file = try AtomicFile(target: path, hashing: true)
                         try tree.index.renderPaths { try file.write($0) }
                         pathLists.append(file)
                     }
-                    let file = try AtomicFile(target: tree.listed.timeListPath)
+                    let file = try AtomicFile(target: tree.listed.timeListPath, hashing: true)
                     try tree.index.render(version: configuration.version, algorithms: configuration.options.algorithms)
                     {
                         try file.write($0)
@@ -312,8 +312,9 @@ public final class Daemon {
                     + AtomicFile.commitTogether(timeLists, ifChanged: true, targetDigests: publishedDigests)
                 replaced = replaced || outcomes.contains(.replaced)
                 for file in pathLists + timeLists {
-                    publishedDigests[file.target] = file.digest
-                    written.append(Publication.File(target: file.target, digest: file.digest))
+                    guard let digest = file.digest else { continue }
+                    publishedDigests[file.target] = digest
+                    written.append(Publication.File(target: file.target, digest: digest))
                 }
             } catch {
                 // The old lists stay in place; try again shortly.

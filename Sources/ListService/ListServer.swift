@@ -49,18 +49,24 @@ public enum ListServer {
         }
         router.get("/**") { request, _ in list(catalog, request, head: false) }
         router.head("/**") { request, _ in list(catalog, request, head: true) }
+        let serverName = "filelistd"
         return Application(
             router: router,
+            server: .http1(
+                configuration: .init(additionalChannelHandlers: [
+                    NotModifiedHandler(catalog: catalog, serverName: serverName)
+                ])),
             configuration: ApplicationConfiguration(
-                address: .hostname(configuration.host, port: configuration.port), serverName: "filelistd"),
+                address: .hostname(configuration.host, port: configuration.port), serverName: serverName),
             onServerRunning: { channel in await onListening(channel.localAddress?.port ?? configuration.port) },
             logger: logger)
     }
 
     /// The path as the catalog names it: percent-decoded once (clients escape spaces and
     /// non-ASCII bytes); only exact catalog names are ever served.
-    static func listPath(_ request: Request) -> String {
-        let path = request.uri.path
+    static func listPath(_ request: Request) -> String { listPath(request.uri.path) }
+
+    static func listPath(_ path: String) -> String {
         var bytes = Substring(path).utf8.drop(while: { $0 == UInt8(ascii: "/") })
         guard bytes.contains(UInt8(ascii: "%")) else { return String(decoding: bytes, as: UTF8.self) }
         var decoded: [UInt8] = []

@@ -1,4 +1,3 @@
-import Crypto
 import LinuxCalls
 import SystemPackage
 
@@ -29,8 +28,9 @@ public final class AtomicFile {
     /// Set when the file system lacks O_TMPFILE and the temporary file has a name from the start.
     private var namedTemporary: String?
     private var written: Int64 = 0
-    /// Hashed as written: whoever serves the file gets its digest without reading it back.
-    private var hasher = SHA256()
+    /// Hashed as written, when asked: whoever serves the file gets its digest without
+    /// reading it back.
+    private let hasher: StreamingDigest?
     private var writebackStarted: Int64 = 0
     /// A 100 MB list takes 0.15 s to fsync at the end; starting writeback every few MB
     /// while the scan still runs moves that work off the critical path.
@@ -40,8 +40,9 @@ public final class AtomicFile {
     public static func temporaryNamePrefix(for targetName: String) -> String { ".\(targetName).tmp-" }
 
     /// Opens the temporary file at once, so that an unwritable target fails before any work.
-    public init(target: String, mode: mode_t = 0o644) throws(SystemCallError) {
+    public init(target: String, mode: mode_t = 0o644, hashing: Bool = false) throws(SystemCallError) {
         self.target = target
+        hasher = hashing ? StreamingDigest() : nil
         let (directoryPath, name) = Self.split(target)
         targetName = name
         do {
@@ -85,7 +86,7 @@ public final class AtomicFile {
         } catch {
             throw SystemCallError("write", path: target, errno: error as? Errno ?? .ioError)
         }
-        hasher.update(data: bytes)
+        hasher?.update(bytes)
         written += Int64(bytes.count)
         if written - writebackStarted >= Self.writebackChunk {
             Linux.startWriteback(file, offset: writebackStarted, length: written - writebackStarted)
@@ -93,8 +94,8 @@ public final class AtomicFile {
         }
     }
 
-    /// The SHA-256 (hex) of the bytes written so far.
-    public var digest: String { ListDigest.hex(hasher.finalize()) }
+    /// The SHA-256 (hex) of the bytes written so far; nil unless made with `hashing`.
+    public var digest: String? { hasher?.hex }
 
     /// Makes the written bytes the target's content, durably. `targetDigest` is what the
     /// caller knows the target to hold (it published it): with `ifChanged`, comparing it

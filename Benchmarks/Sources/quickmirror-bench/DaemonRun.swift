@@ -123,7 +123,7 @@ struct DaemonRun: ParsableCommand {
             print(
                 String(
                     format:
-                        "| --http: one new file to its announcement on /events (list hashed, delta made; median of 5) | %.2f s (%.2f-%.2f) |",
+                        "| --http: one new file to its announcement on /events (median of 5) | %.2f s (%.2f-%.2f) |",
                     median(announced), announced.min()!, announced.max()!))
             print(
                 String(

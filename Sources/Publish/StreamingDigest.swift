@@ -1,0 +1,18 @@
+import Crypto
+import Dispatch
+
+/// SHA-256 of bytes as they are written, computed on a thread of its own: the writer
+/// renders the next chunk while the previous one is hashed, so a 100 MB list costs the
+/// publish path (almost) no hashing time.
+final class StreamingDigest: @unchecked Sendable {
+    /// The hasher is touched on this queue only.
+    private let queue = DispatchQueue(label: "quickmirror.streaming-digest")
+    private var hasher = SHA256()
+
+    func update(_ bytes: [UInt8]) {
+        queue.async { self.hasher.update(data: bytes) }
+    }
+
+    /// Waits for the chunks given so far; the digest of all of them, hex.
+    var hex: String { queue.sync { ListDigest.hex(hasher.finalize()) } }
+}
