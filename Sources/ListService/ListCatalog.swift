@@ -68,6 +68,9 @@ public final class ListCatalog: Sendable {
     let logger: Logger
     private let paths: [String: String]
     private let state = Mutex(State())
+    /// Counts changes of the served versions: a connection that remembers the answer to
+    /// its last poll reuses it while this stays the same (one atomic load, no lock).
+    let versionsEpoch = Atomic<Int>(0)
     private let queue = DispatchQueue(label: "quickmirror.list-catalog")
     /// Set while deltas to a just-installed generation are made; `/changes` waits for it.
     private let pendingDeltas = Mutex<DispatchGroup?>(nil)
@@ -109,6 +112,7 @@ public final class ListCatalog: Sendable {
                 return previous?.digest == version.digest ? nil : (previous, version)
             }
         }
+        versionsEpoch.add(1, ordering: .releasing)
         // Before the announcement: a client that reacts to it at once waits for its delta.
         let pending = replaced.isEmpty ? nil : beginDeltas()
         announce(generation: publication.generation, upstream: upstream, changed: !replaced.isEmpty)
@@ -164,6 +168,7 @@ public final class ListCatalog: Sendable {
             if contentChanged || state.announcement == nil { state.generation += 1 }
             return (contentChanged, state.generation)
         }
+        if !changed.isEmpty || !unreadable.isEmpty { versionsEpoch.add(1, ordering: .releasing) }
         for (previous, version, bytes) in changed where previous?.digest != version.digest {
             record(delta(from: previous, to: version, newBytes: bytes), for: version)
         }

@@ -1,6 +1,7 @@
 import HTTPTypes
 import NIOCore
 import NIOHTTPTypes
+import Synchronization
 
 #if canImport(Glibc)
     import Glibc
@@ -27,6 +28,9 @@ final class NotModifiedHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private var answered = false
     private var needsFlush = false
     private var date: (second: Int, text: String) = (-1, "")
+    /// The last 304 this connection sent, reused for the next poll of the same list while
+    /// the catalog's versions and the second have not changed: no look-up, no new fields.
+    private var last: (epoch: Int, second: Int, path: String, etag: String, fields: HTTPFields)?
 
     init(catalog: ListCatalog, serverName: String) {
         self.catalog = catalog
@@ -74,18 +78,26 @@ final class NotModifiedHandler: ChannelDuplexHandler, RemovableChannelHandler {
     /// whose current ETag it names; nil for anything else.
     private func notModified(_ request: HTTPRequest) -> HTTPFields? {
         guard request.method == .get || request.method == .head, let path = request.path,
-            !path.utf8.contains(UInt8(ascii: "?")), request.headerFields[.connection] == nil,
-            let match = request.headerFields[.ifNoneMatch],
-            let version = catalog.version(of: ListServer.listPath(path)), ListServer.matches(match, version.etag)
+            request.headerFields[.connection] == nil, let match = request.headerFields[.ifNoneMatch]
+        else { return nil }
+        let epoch = catalog.versionsEpoch.load(ordering: .acquiring)
+        let second = time(nil)
+        if let last, last.epoch == epoch, last.second == second, last.path == path,
+            ListServer.matches(match, last.etag)
+        {
+            return last.fields
+        }
+        guard !path.utf8.contains(UInt8(ascii: "?")), let version = catalog.version(of: ListServer.listPath(path)),
+            ListServer.matches(match, version.etag)
         else { return nil }
         var fields = version.headers
-        fields[.date] = currentDate()
+        fields[.date] = currentDate(second)
         fields[.server] = serverName
+        last = (epoch, second, path, version.etag, fields)
         return fields
     }
 
-    private func currentDate() -> String {
-        let now = time(nil)
+    private func currentDate(_ now: Int) -> String {
         if now != date.second { date = (now, HTTPDate.format(secondsSinceEpoch: now)) }
         return date.text
     }
