@@ -113,9 +113,9 @@ public enum ListServer {
                 var offset = 0
                 while offset < version.size {
                     let chunk = try version.chunk(at: offset, count: 1 << 20)
-                    guard !chunk.isEmpty else { break }
-                    try await writer.write(ByteBuffer(bytes: chunk))
-                    offset += chunk.count
+                    guard chunk.readableBytes > 0 else { break }
+                    offset += chunk.readableBytes
+                    try await writer.write(chunk)
                 }
                 try await writer.finish(nil)
             })

@@ -99,9 +99,31 @@ public final class ListVersion: Sendable {
     /// The whole content again (to compute a delta from the previous version).
     func bytes() throws(ListServiceError) -> [UInt8] { try readAll(descriptor, size: size, name: path) }
 
-    /// Up to `count` bytes from `offset`; an empty array at the end.
-    func chunk(at offset: Int, count: Int) throws(ListServiceError) -> [UInt8] {
-        try readAll(descriptor, size: min(count, size - offset), at: offset, name: path)
+    /// Up to `count` bytes from `offset`, read straight into the buffer that is sent;
+    /// an empty buffer at the end.
+    func chunk(at offset: Int, count: Int) throws(ListServiceError) -> ByteBuffer {
+        let wanted = max(0, min(count, size - offset))
+        var buffer = ByteBufferAllocator().buffer(capacity: wanted)
+        var failure: (any Error)?
+        buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: wanted) { raw in
+            var done = 0
+            while done < wanted {
+                do {
+                    let n = try descriptor.read(
+                        fromAbsoluteOffset: Int64(offset + done),
+                        into: UnsafeMutableRawBufferPointer(rebasing: raw[done..<wanted]))
+                    if n == 0 { break }
+                    done += n
+                } catch {
+                    failure = error
+                    break
+                }
+            }
+            return done
+        }
+        if let failure { throw ListServiceError("cannot read list '\(path)': \(failure)") }
+        guard buffer.readableBytes == wanted else { throw ListServiceError("list '\(path)' shrank while it was sent") }
+        return buffer
     }
 }
 
