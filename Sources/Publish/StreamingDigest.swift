@@ -8,9 +8,16 @@ final class StreamingDigest: @unchecked Sendable {
     /// The hasher is touched on this queue only.
     private let queue = DispatchQueue(label: "quickmirror.streaming-digest")
     private var hasher = SHA256()
+    /// Chunks given but not hashed yet, at most this many: a writer faster than the
+    /// hashing (a busy machine) waits instead of holding the whole list in memory.
+    private let inFlight = DispatchSemaphore(value: 4)
 
     func update(_ bytes: [UInt8]) {
-        queue.async { self.hasher.update(data: bytes) }
+        inFlight.wait()
+        queue.async {
+            self.hasher.update(data: bytes)
+            self.inFlight.signal()
+        }
     }
 
     /// Waits for the chunks given so far; the digest of all of them, hex.
