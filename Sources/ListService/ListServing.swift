@@ -19,11 +19,14 @@ import Synchronization
 /// server stops. The loop starts only once the server listens: a port already in use is
 /// one line and an exit, before any scan.
 public enum ListServing {
+    /// Runs `loop` on the calling thread (the daemon's index is built and kept by the
+    /// thread that started it, as without --http), the group on Swift's threads.
     public static func run(
         catalog: ListCatalog, configuration: ListServer.Configuration, logger: Logger,
-        loop: @escaping @Sendable () throws -> Void
+        loop: () throws -> Void
     ) throws {
-        let (listening, listeningSink) = AsyncStream.makeStream(of: Void.self)
+        let started = DispatchSemaphore(value: 0)
+        let (loopEnded, loopEndedSink) = AsyncStream.makeStream(of: Void.self)
         let application = ListServer.buildApplication(catalog: catalog, configuration: configuration, logger: logger) {
             port in
             logger.info(
@@ -31,8 +34,7 @@ public enum ListServing {
                 metadata: [
                     "address": "\(configuration.host):\(port)", "lists": "\(catalog.lists.joined(separator: " "))",
                 ])
-            listeningSink.yield()
-            listeningSink.finish()
+            started.signal()
         }
         // The group's own messages are for debugging; failures come back as one error.
         var groupLogger = logger
@@ -42,25 +44,45 @@ public enum ListServing {
                 services: [
                     .init(service: application),
                     .init(service: ChangeStreamCloser(catalog: catalog)),
-                    .init(
-                        service: BlockingLoop(body: loop, startWhen: listening),
-                        successTerminationBehavior: .gracefullyShutdownGroup),
+                    .init(service: LoopEnd(ended: loopEnded), successTerminationBehavior: .gracefullyShutdownGroup),
                 ],
                 gracefulShutdownSignals: [], cancellationSignals: [], logger: groupLogger))
         let outcome = Mutex<Result<Void, any Error>?>(nil)
+        let loopRunning = Mutex(false)
         let done = DispatchSemaphore(value: 0)
         Task.detached {
-            do {
-                try await group.run()
-                outcome.withLock { $0 = .success(()) }
-            } catch {
-                outcome.withLock { $0 = .failure(error) }
+            var result: Result<Void, any Error> = .success(())
+            do { try await group.run() } catch { result = .failure(error) }
+            outcome.withLock { $0 = result }
+            // A server that stops under a running loop stops the process: systemd sees it fail.
+            if case .failure(let error) = result, loopRunning.withLock({ $0 }) {
+                logger.critical("the HTTP server stopped", metadata: ["error": "\(error)"])
+                exit(1)
             }
+            started.signal()
             done.signal()
         }
+        started.wait()
+        let failedToStart = outcome.withLock { state -> Result<Void, any Error>? in
+            if state == nil { loopRunning.withLock { $0 = true } }
+            return state
+        }
+        if let failedToStart {
+            try mapped(failedToStart, configuration)
+            return
+        }
+        var loopFailure: (any Error)?
+        do { try loop() } catch { loopFailure = error }
+        loopRunning.withLock { $0 = false }
+        loopEndedSink.finish()
         done.wait()
+        if let loopFailure { throw loopFailure }
+        try mapped(outcome.withLock { $0 ?? .success(()) }, configuration)
+    }
+
+    private static func mapped(_ result: Result<Void, any Error>, _ configuration: ListServer.Configuration) throws {
         do {
-            try outcome.withLock { $0 ?? .success(()) }.get()
+            try result.get()
         } catch let error as IOError {
             throw ListServiceError(listenFailure: error, configuration: configuration)
         }
@@ -91,29 +113,11 @@ struct ChangeStreamCloser: Service {
     }
 }
 
-/// A synchronous event loop on a thread of its own (it blocks in poll(2)), started once
-/// `startWhen` yields; it returns when the loop does.
-struct BlockingLoop: Service {
-    let body: @Sendable () throws -> Void
-    let startWhen: AsyncStream<Void>
+/// Returns when the publisher's loop has ended: the group then shuts down the others.
+struct LoopEnd: Service {
+    let ended: AsyncStream<Void>
 
-    func run() async throws {
-        var ready = false
-        for await _ in startWhen {
-            ready = true
-            break
-        }
-        guard ready, !Task.isCancelled else { return }
-        let body = self.body
-        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
-            Thread.detachNewThread {
-                do {
-                    try body()
-                    continuation.resume()
-                } catch {
-                    continuation.resume(throwing: error)
-                }
-            }
-        }
+    func run() async {
+        for await _ in ended {}
     }
 }

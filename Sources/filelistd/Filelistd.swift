@@ -87,9 +87,7 @@ struct HTTPOptions: ParsableArguments {
 
     /// Runs `loop` (the daemon's or the relay's) with the HTTP server beside it, when
     /// --http is given; SIGTERM ends the loop, then the change streams, then the server.
-    func serve(_ catalog: @autoclosure () -> ListCatalog?, logger: Logger, loop: @escaping @Sendable () throws -> Void)
-        throws
-    {
+    func serve(_ catalog: @autoclosure () -> ListCatalog?, logger: Logger, loop: () throws -> Void) throws {
         guard let http, let catalog = catalog() else { return try loop() }
         try ListServing.run(
             catalog: catalog, configuration: try ListServer.Configuration(listen: http), logger: logger, loop: loop)
@@ -200,8 +198,7 @@ extension Filelistd {
                 daemon.onPublish = { served.install($0) }
                 catalog = served
             }
-            nonisolated(unsafe) let loop = daemon
-            try serving.serve(catalog, logger: logger) { try loop.run() }
+            try serving.serve(catalog, logger: logger) { try daemon.run() }
         }
     }
 
@@ -254,8 +251,7 @@ extension Filelistd {
                         """
                 }
             )
-            nonisolated(unsafe) let loop = relay
-            try serving.serve(catalog, logger: logger) { try loop.run() }
+            try serving.serve(catalog, logger: logger) { try relay.run() }
         }
     }
 
