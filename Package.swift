@@ -20,6 +20,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
     ],
     targets: [
         // The Linux calls that Glibc's module map does not export (getdents64, statx, O_TMPFILE).
@@ -55,7 +56,10 @@ let package = Package(
         ),
         .target(
             name: "Publish",
-            dependencies: ["LinuxCalls", .product(name: "SystemPackage", package: "swift-system")]
+            dependencies: [
+                "LinuxCalls", .product(name: "SystemPackage", package: "swift-system"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]
         ),
         .target(
             name: "FilelistDaemon",
@@ -72,9 +76,9 @@ let package = Package(
         .target(
             name: "ListService",
             dependencies: [
-                "FileList", "ChangeStream",
+                "FileList", "ChangeStream", "Publish",
                 .product(name: "Hummingbird", package: "hummingbird"),
-                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "SystemPackage", package: "swift-system"),
             ]

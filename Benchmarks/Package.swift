@@ -11,12 +11,18 @@ let package = Package(
         .package(name: "QuickMirror", path: "../"),
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-crypto", "3.12.3"..<"5.0.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
     ],
     targets: [
         .target(name: "BenchSupport"),
         .executableTarget(
             name: "filelist-bench",
             dependencies: ["BenchSupport", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+        ),
+        // The least a Hummingbird route can cost: the floor under filelistd's 304s.
+        .executableTarget(
+            name: "hummingbird-floor",
+            dependencies: [.product(name: "Hummingbird", package: "hummingbird")]
         ),
         .executableTarget(
             name: "quickmirror-bench",

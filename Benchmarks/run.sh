@@ -5,6 +5,7 @@
 #   Benchmarks/run.sh index --entries 10000000     the index alone
 #   Benchmarks/run.sh plan --entries 1000000       quick-mirror planning from two lists
 #   Benchmarks/run.sh delta --entries 1000000      /changes: delta size, make and apply times
+#   Benchmarks/run.sh poll --files 200000          conditional GETs and whole lists: filelistd vs nginx
 set -euo pipefail
 cd "$(dirname "$0")"
 what=${1:-filelist}
@@ -18,5 +19,6 @@ case "$what" in
     index) exec .build/release/quickmirror-bench index "$@" ;;
     plan) exec .build/release/quickmirror-bench plan "$@" ;;
     delta) exec .build/release/quickmirror-bench delta "$@" ;;
-    *) echo "run.sh: unknown benchmark '$what' (filelist, daemon, index, plan or delta)" >&2; exit 2 ;;
+    poll) exec .build/release/quickmirror-bench poll --tool ../.build/release/filelistd "$@" ;;
+    *) echo "run.sh: unknown benchmark '$what' (filelist, daemon, index, plan, delta or poll)" >&2; exit 2 ;;
 esac

@@ -3,9 +3,21 @@
 public enum ServerSentEvents {
     public static let contentType = "text/event-stream"
     public static let eventName = "lists"
+    /// Sent instead of the generations a reconnecting client missed when the server no
+    /// longer has them (too old, or from before a restart): the data is the current
+    /// announcement, and the client must fetch the lists again rather than apply deltas.
+    public static let resetEventName = "reset"
+    /// The request header a reconnecting client names the last event it saw with.
+    public static let lastEventIDHeader = "Last-Event-ID"
 
-    public static func frame(_ announcement: Announcement) -> String {
-        "id: \(announcement.generation)\nevent: \(eventName)\ndata: \(announcement.json())\n\n"
+    /// `id` is what a client sends back as `Last-Event-ID` (default: the generation).
+    public static func frame(_ announcement: Announcement, id: String? = nil, event: String = eventName) -> String {
+        "id: \(id ?? String(announcement.generation))\nevent: \(event)\ndata: \(announcement.json())\n\n"
+    }
+
+    /// Whether a client should treat this event as news of new lists.
+    public static func announces(_ event: ServerSentEventParser.Event) -> Bool {
+        event.name == eventName || event.name == resetEventName
     }
 
     /// A comment line: keeps proxies from closing an idle stream, and lets the client

@@ -22,8 +22,11 @@ public final class Daemon {
     let logger: Logger
     private var trees: [WatchedTree] = []
     private var generation = 0
-    /// Called on the event loop after lists were replaced (the HTTP side re-reads them).
-    public var onPublish: (@Sendable () -> Void)?
+    /// Called on the event loop with each generation, once its lists are in place (the
+    /// HTTP side serves and announces it). The generation number is counted here only.
+    public var onPublish: (@Sendable (Publication) -> Void)?
+    /// The digest of what this daemon last renamed into each list's place.
+    private var publishedDigests: [String: String] = [:]
     private var lastPublish: Date?
     private var pendingSince: ContinuousClock.Instant?
     private var lastEvent: ContinuousClock.Instant?
@@ -290,6 +293,7 @@ public final class Daemon {
 
         var replaced = false
         var failed = false
+        var written: [Publication.File] = []
         for group in groups {
             do {
                 var pathLists: [AtomicFile] = []
@@ -297,11 +301,11 @@ public final class Daemon {
                 for tree in group {
                     for (path, imagesOnly) in [(tree.listed.pathListPath, false), (tree.listed.imageListPath, true)] {
                         guard let path else { continue }
-                        let file = try AtomicFile(target: path)
+                        let file = try AtomicFile(target: path, hashing: true)
                         try tree.index.renderPaths(imagesOnly: imagesOnly) { try file.write($0) }
                         pathLists.append(file)
                     }
-                    let file = try AtomicFile(target: tree.listed.timeListPath)
+                    let file = try AtomicFile(target: tree.listed.timeListPath, hashing: true)
                     try tree.index.render(version: configuration.version, algorithms: configuration.options.algorithms)
                     {
                         try file.write($0)
@@ -309,10 +313,16 @@ public final class Daemon {
                     timeLists.append(file)
                 }
                 // Time lists go last: a client that sees one finds the others in place.
+                // What this daemon published last is known by digest: not read back.
                 let outcomes =
-                    try AtomicFile.commitTogether(pathLists, ifChanged: true)
-                    + AtomicFile.commitTogether(timeLists, ifChanged: true)
+                    try AtomicFile.commitTogether(pathLists, ifChanged: true, targetDigests: publishedDigests)
+                    + AtomicFile.commitTogether(timeLists, ifChanged: true, targetDigests: publishedDigests)
                 replaced = replaced || outcomes.contains(.replaced)
+                for file in pathLists + timeLists {
+                    guard let digest = file.digest else { continue }
+                    publishedDigests[file.target] = digest
+                    written.append(Publication.File(target: file.target, digest: digest))
+                }
             } catch {
                 // The old lists stay in place; try again shortly.
                 failed = true
@@ -322,20 +332,17 @@ public final class Daemon {
             }
         }
         retryAt = failed ? clock.now + .seconds(5) : nil
+        if !failed { lastPublish = Date() }
         // Lists that were replaced are served at once, even when another group failed.
-        if replaced && failed { onPublish?() }
-        guard !failed else { return }
-        lastPublish = Date()
-        if replaced || generation == 0 {
-            generation += 1
-            logger.info(
-                "list published",
-                metadata: [
-                    "generation": "\(generation)", "entries": "\(entries)",
-                    "path": "\(changed.map(\.listed.timeListPath).joined(separator: " "))",
-                ])
-            onPublish?()
-        }
+        guard replaced || (generation == 0 && !failed) else { return }
+        generation += 1
+        logger.info(
+            "list published",
+            metadata: [
+                "generation": "\(generation)", "entries": "\(entries)",
+                "path": "\(changed.map(\.listed.timeListPath).joined(separator: " "))",
+            ])
+        onPublish?(Publication(generation: generation, files: written))
     }
 
     // MARK: Operators

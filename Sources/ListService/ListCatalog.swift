@@ -2,14 +2,18 @@ import ChangeStream
 import FileList
 import Foundation
 import Logging
+import Publish
 import Synchronization
 
 /// The lists a server publishes, each at its current version, with the deltas that lead
-/// to it and the subscribers waiting for the next generation.
+/// to it, the recent announcements (for clients that reconnect) and the subscribers
+/// waiting for the next generation.
 ///
-/// The daemon (or a relay told by quick-mirror) calls `refresh` after it replaced lists;
-/// hashing and diffing a 100 MB list takes a fraction of a second, so it runs on the
-/// catalog's own queue, never on the daemon's event loop.
+/// At the origin the daemon's publisher hands over each generation (`install`): its
+/// number and the digests computed while the lists were written, so the announcement
+/// goes out at once. A relay's lists are installed by another program: `refresh` reads
+/// them and counts the relay's own generations. Deltas are made afterwards on the
+/// catalog's queue; a `/changes` request that comes first waits for its delta.
 public final class ListCatalog: Sendable {
     /// What `/changes` answers.
     public enum Changes: Sendable {
@@ -20,36 +24,64 @@ public final class ListCatalog: Sendable {
         case gone
     }
 
+    /// One event of the change stream, as a subscriber receives it.
+    public struct StreamEvent: Sendable {
+        /// What the client sends back as `Last-Event-ID`.
+        public var id: String
+        /// `lists`, or `reset` when the generations the client missed are gone.
+        public var name: String
+        public var announcement: Announcement
+
+        public var frame: String { ServerSentEvents.frame(announcement, id: id, event: name) }
+    }
+
     struct State {
         var current: [String: ListVersion] = [:]
         var journal: [String: [FileListDelta]] = [:]
         /// Encoded deltas to the current version, by list and starting digest: every
         /// follower of a stream asks for the same one at the same moment.
         var combined: [String: [String: [UInt8]]] = [:]
+        /// The relay's own count; at the origin the publisher's number is used.
         var generation = 0
         var announcement: Announcement?
-        var subscribers: [Int: AsyncStream<Announcement>.Continuation] = [:]
+        /// The latest announcements, oldest first, for clients that reconnect.
+        var recent: [Announcement] = []
+        var subscribers: [Int: AsyncStream<StreamEvent>.Continuation] = [:]
         var nextSubscriber = 0
+        var closed = false
     }
 
     /// Deltas kept per list; older clients get 410. Deltas that add up to more than half
     /// the list are not worth sending: the oldest go first.
     static let journalLength = 64
+    /// Announcements a reconnecting client can catch up on; older ones get `reset`.
+    static let recentLength = 256
 
     /// URL path (below `/`) -> the file it serves.
     public let files: [String: String]
     /// The URL paths, in the order given.
     public let lists: [String]
     public let host: String
+    /// Names this server's run in event ids: an id from before a restart (whose
+    /// generations started again at 1) is never mistaken for one of this run.
+    public let run: String
     let logger: Logger
+    private let paths: [String: String]
     private let state = Mutex(State())
+    /// Counts changes of the served versions: a connection that remembers the answer to
+    /// its last poll reuses it while this stays the same (one atomic load, no lock).
+    let versionsEpoch = Atomic<Int>(0)
     private let queue = DispatchQueue(label: "quickmirror.list-catalog")
+    /// Set while deltas to a just-installed generation are made; `/changes` waits for it.
+    private let pendingDeltas = Mutex<DispatchGroup?>(nil)
 
     /// `lists` pairs each URL path with its file.
     public init(lists: [(path: String, file: String)], host: String, logger: Logger) {
         self.files = Dictionary(lists.map { ($0.path, $0.file) }, uniquingKeysWith: { first, _ in first })
+        self.paths = Dictionary(lists.map { ($0.file, $0.path) }, uniquingKeysWith: { first, _ in first })
         self.lists = lists.map(\.path)
         self.host = host
+        self.run = String(UInt64.random(in: 1...UInt64.max), radix: 36)
         self.logger = logger
     }
 
@@ -57,23 +89,53 @@ public final class ListCatalog: Sendable {
 
     public func version(of path: String) -> ListVersion? { state.withLock { $0.current[path] } }
 
-    /// Re-reads the lists in the background; `upstream` is the chain of hops that brought
-    /// the change (empty at the origin).
+    public var subscriberCount: Int { state.withLock { $0.subscribers.count } }
+
+    // MARK: New generations
+
+    /// Serves and announces a generation the daemon's publisher wrote. Nothing of the
+    /// lists is read here; deltas from the previous versions follow on the queue.
+    public func install(_ publication: Publication, upstream: [Hop] = []) {
+        var versions: [ListVersion] = []
+        for file in publication.files {
+            guard let path = paths[file.target] else { continue }
+            do {
+                versions.append(try ListVersion.published(file.target, path: path, digest: file.digest))
+            } catch {
+                logger.warning("list not served", metadata: ["list": "\(path)", "error": "\(error)"])
+            }
+        }
+        let replaced = state.withLock { state in
+            versions.compactMap { version -> (ListVersion?, ListVersion)? in
+                let previous = state.current[version.path]
+                state.current[version.path] = version
+                return previous?.digest == version.digest ? nil : (previous, version)
+            }
+        }
+        versionsEpoch.add(1, ordering: .releasing)
+        // Before the announcement: a client that reacts to it at once waits for its delta.
+        let pending = replaced.isEmpty ? nil : beginDeltas()
+        announce(generation: publication.generation, upstream: upstream, changed: !replaced.isEmpty)
+        if let pending { makeDeltas(replaced, pending) }
+    }
+
+    /// Re-reads the lists in the background (a relay); `upstream` is the chain of hops
+    /// that brought the change.
     public func refresh(upstream: [Hop] = []) {
-        queue.async { self.update(upstream: upstream) }
+        queue.async { self.reread(upstream: upstream) }
     }
 
     /// Re-reads every list whose file changed; announces a new generation when one did,
     /// or when there was none yet. Returns the new announcement, if any.
     @discardableResult
     public func refreshNow(upstream: [Hop] = []) -> Announcement? {
-        queue.sync { update(upstream: upstream) }
+        queue.sync { reread(upstream: upstream) }
     }
 
-    /// On the queue only: one refresh at a time, each diffing against the version the
+    /// On the queue only: one re-read at a time, each diffing against the version the
     /// previous one installed.
-    private func update(upstream: [Hop]) -> Announcement? {
-        var changed: [(ListVersion, FileListDelta?)] = []
+    private func reread(upstream: [Hop]) -> Announcement? {
+        var changed: [(ListVersion?, ListVersion, [UInt8])] = []
         var unreadable: [String] = []
         for path in lists {
             let previous = version(of: path)
@@ -89,14 +151,9 @@ public final class ListCatalog: Sendable {
                 continue
             }
             guard let (version, bytes) = opened else { continue }
-            if let previous, previous.digest == version.digest {
-                changed.append((version, nil))
-                continue
-            }
-            changed.append((version, delta(from: previous, to: version, newBytes: bytes)))
+            changed.append((previous, version, bytes))
         }
-        let host = self.host
-        let announcement: Announcement? = state.withLock { state in
+        let (contentChanged, generation) = state.withLock { state in
             // A list that stops being served is news too; one that was never served is not.
             var contentChanged = unreadable.contains { state.current[$0] != nil }
             for path in unreadable {
@@ -104,28 +161,34 @@ public final class ListCatalog: Sendable {
                 state.journal[path] = nil
                 state.combined[path] = nil
             }
-            for (version, delta) in changed {
-                let previous = state.current[version.path]
+            for (previous, version, _) in changed {
                 state.current[version.path] = version
-                guard previous?.digest != version.digest else { continue }
-                contentChanged = true
-                var journal = state.journal[version.path] ?? []
-                if let delta { journal.append(delta) } else { journal = [] }
-                while journal.count > Self.journalLength
-                    || journal.reduce(0, { $0 + $1.encodedByteCount }) > version.size / 2
-                {
-                    journal.removeFirst()
-                }
-                state.journal[version.path] = journal
-                state.combined[version.path] = nil
+                if previous?.digest != version.digest { contentChanged = true }
             }
-            guard contentChanged || state.announcement == nil else { return nil }
-            state.generation += 1
+            if contentChanged || state.announcement == nil { state.generation += 1 }
+            return (contentChanged, state.generation)
+        }
+        if !changed.isEmpty || !unreadable.isEmpty { versionsEpoch.add(1, ordering: .releasing) }
+        for (previous, version, bytes) in changed where previous?.digest != version.digest {
+            record(delta(from: previous, to: version, newBytes: bytes), for: version)
+        }
+        return announce(generation: generation, upstream: upstream, changed: contentChanged)
+    }
+
+    /// Announces `generation` when its lists changed or nothing was announced yet.
+    @discardableResult
+    private func announce(generation: Int, upstream: [Hop], changed: Bool) -> Announcement? {
+        let host = self.host
+        let announcement: Announcement? = state.withLock { state in
+            guard changed || state.announcement == nil else { return nil }
             let announcement = Announcement(
-                generation: state.generation, lists: state.current.mapValues(\.etag),
-                hops: upstream + [Hop(host: host, generation: state.generation)])
+                generation: generation, lists: state.current.mapValues(\.etag),
+                hops: upstream + [Hop(host: host, generation: generation)])
             state.announcement = announcement
-            for continuation in state.subscribers.values { continuation.yield(announcement) }
+            state.recent.append(announcement)
+            if state.recent.count > Self.recentLength { state.recent.removeFirst(state.recent.count - Self.recentLength) }
+            let event = StreamEvent(id: eventID(generation), name: ServerSentEvents.eventName, announcement: announcement)
+            for continuation in state.subscribers.values { continuation.yield(event) }
             return announcement
         }
         if let announcement {
@@ -133,10 +196,41 @@ public final class ListCatalog: Sendable {
                 "lists announced",
                 metadata: [
                     "generation": "\(announcement.generation)", "route": "\(announcement.route)",
-                    "subscribers": "\(state.withLock { $0.subscribers.count })",
+                    "subscribers": "\(subscriberCount)",
                 ])
         }
         return announcement
+    }
+
+    // MARK: Deltas
+
+    private func beginDeltas() -> DispatchGroup {
+        let group = DispatchGroup()
+        group.enter()
+        pendingDeltas.withLock { $0 = group }
+        return group
+    }
+
+    /// Makes the deltas to just-installed versions on the queue; `/changes` waits for them.
+    private func makeDeltas(_ replaced: [(ListVersion?, ListVersion)], _ group: DispatchGroup) {
+        queue.async {
+            defer {
+                self.pendingDeltas.withLock { if $0 === group { $0 = nil } }
+                group.leave()
+            }
+            for (previous, version) in replaced {
+                guard let previous else {
+                    self.record(nil, for: version)
+                    continue
+                }
+                do {
+                    self.record(self.delta(from: previous, to: version, newBytes: try version.bytes()), for: version)
+                } catch {
+                    self.logger.warning("no delta for this list", metadata: ["list": "\(version.path)", "error": "\(error)"])
+                    self.record(nil, for: version)
+                }
+            }
+        }
     }
 
     private func delta(from previous: ListVersion?, to version: ListVersion, newBytes: [UInt8]) -> FileListDelta? {
@@ -152,9 +246,34 @@ public final class ListCatalog: Sendable {
         }
     }
 
+    /// Appends the delta that leads to `version` to its list's journal (nil: the journal
+    /// starts again, older clients fetch the list).
+    private func record(_ delta: FileListDelta?, for version: ListVersion) {
+        state.withLock { state in
+            var journal = state.journal[version.path] ?? []
+            if let delta, journal.last.map({ $0.result == delta.base }) ?? true {
+                journal.append(delta)
+            } else {
+                journal = delta.map { [$0] } ?? []
+            }
+            while journal.count > Self.journalLength
+                || journal.reduce(0, { $0 + $1.encodedByteCount }) > version.size / 2
+            {
+                journal.removeFirst()
+            }
+            state.journal[version.path] = journal
+            state.combined[version.path] = nil
+        }
+    }
+
     /// The edits from the version whose digest is `since` to the current one, and the
     /// version they lead to (one snapshot: its ETag goes with the delta).
-    public func changes(of path: String, since digest: String) -> (Changes, ListVersion)? {
+    public func changes(of path: String, since digest: String) async -> (Changes, ListVersion)? {
+        if let pending = pendingDeltas.withLock({ $0 }) {
+            await withCheckedContinuation { continuation in
+                pending.notify(queue: .global()) { continuation.resume() }
+            }
+        }
         let (current, journal, cached) = state.withLock {
             ($0.current[path], $0.journal[path] ?? [], $0.combined[path]?[digest])
         }
@@ -180,22 +299,59 @@ public final class ListCatalog: Sendable {
         return (.delta(encoded), current)
     }
 
-    /// The current announcement first (when there is one), then every new one.
-    public func subscribe() -> AsyncStream<Announcement> {
+    // MARK: Subscribers
+
+    func eventID(_ generation: Int) -> String { "\(run)-\(generation)" }
+
+    /// What a client that last saw `lastEventID` has missed: nothing when it is current,
+    /// the later announcements when this run still has them all, else one `reset`. A
+    /// client without an id gets the current announcement.
+    func catchUp(after lastEventID: String?, in state: State) -> [StreamEvent] {
+        guard let current = state.announcement else { return [] }
+        let latest = StreamEvent(id: eventID(current.generation), name: ServerSentEvents.eventName, announcement: current)
+        guard let lastEventID else { return [latest] }
+        let parts = lastEventID.split(separator: "-", maxSplits: 1)
+        guard parts.count == 2, parts[0] == run, let seen = Int(parts[1]), seen <= current.generation,
+            let oldest = state.recent.first?.generation, seen >= oldest - 1
+        else {
+            return [StreamEvent(id: latest.id, name: ServerSentEvents.resetEventName, announcement: current)]
+        }
+        return state.recent.filter { $0.generation > seen }.map {
+            StreamEvent(id: eventID($0.generation), name: ServerSentEvents.eventName, announcement: $0)
+        }
+    }
+
+    /// The events a client missed since `lastEventID` (see `catchUp`), then every new one.
+    /// The stream ends when the catalog is closed.
+    public func subscribe(after lastEventID: String? = nil) -> AsyncStream<StreamEvent> {
         let (stream, continuation) = AsyncStream.makeStream(
-            of: Announcement.self, bufferingPolicy: .bufferingNewest(8))
-        let id = state.withLock { state in
+            of: StreamEvent.self, bufferingPolicy: .bufferingNewest(Self.recentLength))
+        let id: Int? = state.withLock { state in
+            for event in catchUp(after: lastEventID, in: state) { continuation.yield(event) }
+            guard !state.closed else { return nil }
             let id = state.nextSubscriber
             state.nextSubscriber += 1
             state.subscribers[id] = continuation
-            if let announcement = state.announcement { continuation.yield(announcement) }
             return id
         }
+        guard let id else {
+            continuation.finish()
+            return stream
+        }
         continuation.onTermination = { [weak self] _ in
-            self?.state.withLock { $0.subscribers[id] = nil }
+            self?.state.withLock { _ = $0.subscribers.removeValue(forKey: id) }
         }
         return stream
     }
 
-    public var subscriberCount: Int { state.withLock { $0.subscribers.count } }
+    /// Ends every change stream (the server is stopping); later subscribers get the
+    /// catch-up events and an end.
+    public func close() {
+        let subscribers = state.withLock { state in
+            state.closed = true
+            defer { state.subscribers = [:] }
+            return Array(state.subscribers.values)
+        }
+        for continuation in subscribers { continuation.finish() }
+    }
 }

@@ -39,8 +39,8 @@ public enum ListServer {
         onListening: @escaping @Sendable (Int) async -> Void = { _ in }
     ) -> some ApplicationProtocol {
         let router = Router()
-        router.get("/events") { _, _ in events(catalog, heartbeat: configuration.heartbeat) }
-        router.get("/changes") { request, _ in changes(catalog, request) }
+        router.get("/events") { request, _ in events(catalog, request, heartbeat: configuration.heartbeat) }
+        router.get("/changes") { request, _ in await changes(catalog, request) }
         router.get("/announcement") { _, _ in
             guard let announcement = catalog.announcement else { return Response(status: .serviceUnavailable) }
             return Response(
@@ -49,21 +49,52 @@ public enum ListServer {
         }
         router.get("/**") { request, _ in list(catalog, request, head: false) }
         router.head("/**") { request, _ in list(catalog, request, head: true) }
+        let serverName = "filelistd"
         return Application(
             router: router,
+            server: .http1(
+                configuration: .init(additionalChannelHandlers: [
+                    NotModifiedHandler(catalog: catalog, serverName: serverName)
+                ])),
             configuration: ApplicationConfiguration(
-                address: .hostname(configuration.host, port: configuration.port), serverName: "filelistd"),
+                address: .hostname(configuration.host, port: configuration.port), serverName: serverName),
             onServerRunning: { channel in await onListening(channel.localAddress?.port ?? configuration.port) },
             logger: logger)
     }
 
     /// The path as the catalog names it: percent-decoded once (clients escape spaces and
     /// non-ASCII bytes); only exact catalog names are ever served.
-    static func listPath(_ request: Request) -> String {
-        let path = String(request.uri.path.drop(while: { $0 == "/" }))
-        return path.removingPercentEncoding ?? path
+    static func listPath(_ request: Request) -> String { listPath(request.uri.path) }
+
+    static func listPath(_ path: String) -> String {
+        var bytes = Substring(path).utf8.drop(while: { $0 == UInt8(ascii: "/") })
+        guard bytes.contains(UInt8(ascii: "%")) else { return String(decoding: bytes, as: UTF8.self) }
+        var decoded: [UInt8] = []
+        decoded.reserveCapacity(bytes.count)
+        while let byte = bytes.popFirst() {
+            guard byte == UInt8(ascii: "%") else {
+                decoded.append(byte)
+                continue
+            }
+            guard let high = bytes.popFirst().flatMap(hexValue), let low = bytes.popFirst().flatMap(hexValue) else {
+                return path  // not valid percent-encoding: never a catalog name
+            }
+            decoded.append(high << 4 | low)
+        }
+        return String(decoding: decoded, as: UTF8.self)
     }
 
+    private static func hexValue(_ byte: UInt8) -> UInt8? {
+        switch byte {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): byte - UInt8(ascii: "0")
+        case UInt8(ascii: "a")...UInt8(ascii: "f"): byte - UInt8(ascii: "a") + 10
+        case UInt8(ascii: "A")...UInt8(ascii: "F"): byte - UInt8(ascii: "A") + 10
+        default: nil
+        }
+    }
+
+    /// Every downstream mirror polls this: the answer is made of fields the version
+    /// built once, a dictionary look-up and a string comparison.
     static func list(_ catalog: ListCatalog, _ request: Request, head: Bool) -> Response {
         let path = listPath(request)
         guard let version = catalog.version(of: path) else {
@@ -72,24 +103,19 @@ public enum ListServer {
             return catalog.lists.contains(path)
                 ? Response(status: .serviceUnavailable, headers: [.retryAfter: "5"]) : Response(status: .notFound)
         }
-        var headers: HTTPFields = [
-            .eTag: version.etag, .contentType: "text/plain; charset=utf-8", .cacheControl: "no-cache",
-            .lastModified: httpDate(version.modified),
-        ]
-        headers[.contentLength] = "\(version.size)"
         if let match = request.headers[.ifNoneMatch], matches(match, version.etag) {
-            return Response(status: .notModified, headers: headers)
+            return Response(status: .notModified, headers: version.headers)
         }
-        if head { return Response(status: .ok, headers: headers) }
+        if head { return Response(status: .ok, headers: version.headers) }
         return Response(
-            status: .ok, headers: headers,
+            status: .ok, headers: version.headers,
             body: ResponseBody(contentLength: version.size) { writer in
                 var offset = 0
                 while offset < version.size {
                     let chunk = try version.chunk(at: offset, count: 1 << 20)
-                    guard !chunk.isEmpty else { break }
-                    try await writer.write(ByteBuffer(bytes: chunk))
-                    offset += chunk.count
+                    guard chunk.readableBytes > 0 else { break }
+                    offset += chunk.readableBytes
+                    try await writer.write(chunk)
                 }
                 try await writer.finish(nil)
             })
@@ -97,25 +123,29 @@ public enum ListServer {
 
     /// If-None-Match compares weakly (RFC 9110): `W/"x"` matches `"x"`, `*` matches all.
     static func matches(_ header: String, _ etag: String) -> Bool {
-        header.split(separator: ",").contains { candidate in
-            var tag = candidate.trimmingCharacters(in: .whitespaces)
-            if tag == "*" { return true }
-            if tag.hasPrefix("W/") { tag.removeFirst(2) }
-            return tag == etag
+        if header == etag { return true }
+        return header.utf8.split(separator: UInt8(ascii: ",")).contains { candidate in
+            var tag = candidate.drop(while: isSpace)
+            while let last = tag.last, isSpace(last) { tag = tag.dropLast() }
+            if tag.elementsEqual("*".utf8) { return true }
+            if tag.starts(with: "W/".utf8) { tag = tag.dropFirst(2) }
+            return tag.elementsEqual(etag.utf8)
         }
     }
 
+    private static func isSpace(_ byte: UInt8) -> Bool { byte == UInt8(ascii: " ") || byte == UInt8(ascii: "\t") }
+
     /// `GET /changes?list=PATH&since=DIGEST`: 304 when the client is current, the delta
     /// from its version when it is in the journal, 410 Gone when not (fetch the list).
-    static func changes(_ catalog: ListCatalog, _ request: Request) -> Response {
+    static func changes(_ catalog: ListCatalog, _ request: Request) async -> Response {
         let query = request.uri.queryParameters
         guard let path = query.get("list"), let since = query.get("since") else {
             return Response(
                 status: .badRequest,
                 body: ResponseBody(byteBuffer: ByteBuffer(string: "give ?list=PATH&since=SHA256 (the list's ETag)\n")))
         }
-        let digest = since.trimmingCharacters(in: CharacterSet(charactersIn: "\""))
-        guard let (answer, version) = catalog.changes(of: path, since: digest) else {
+        let digest = since.drop(while: { $0 == "\"" }).prefix(while: { $0 != "\"" })
+        guard let (answer, version) = await catalog.changes(of: path, since: String(digest)) else {
             return Response(status: .notFound)
         }
         switch answer {
@@ -131,16 +161,20 @@ public enum ListServer {
         }
     }
 
-    /// `GET /events`: the current announcement at once, then one per new generation.
-    static func events(_ catalog: ListCatalog, heartbeat: Duration) -> Response {
-        Response(
+    /// `GET /events`: what the client missed since its `Last-Event-ID` (without one: the
+    /// current announcement), then one event per new generation; ends when the catalog
+    /// is closed (the server is stopping).
+    static func events(_ catalog: ListCatalog, _ request: Request, heartbeat: Duration) -> Response {
+        let wanted = ServerSentEvents.lastEventIDHeader.lowercased()
+        let lastEventID = request.headers.first(where: { $0.name.canonicalName == wanted })?.value
+        return Response(
             status: .ok,
             headers: [.contentType: ServerSentEvents.contentType, .cacheControl: "no-cache"],
             body: ResponseBody { writer in
                 let (frames, sink) = AsyncStream.makeStream(of: String.self, bufferingPolicy: .bufferingNewest(16))
-                let announcements = catalog.subscribe()
+                let events = catalog.subscribe(after: lastEventID)
                 let forward = Task {
-                    for await announcement in announcements { sink.yield(ServerSentEvents.frame(announcement)) }
+                    for await event in events { sink.yield(event.frame) }
                     sink.finish()
                 }
                 // A write is how a vanished client is noticed; the comment also keeps proxies open.
@@ -157,13 +191,5 @@ public enum ListServer {
                 for await frame in frames { try await writer.write(ByteBuffer(string: frame)) }
                 try await writer.finish(nil)
             })
-    }
-
-    static func httpDate(_ date: Date) -> String {
-        let formatter = DateFormatter()
-        formatter.locale = Locale(identifier: "en_US_POSIX")
-        formatter.timeZone = TimeZone(identifier: "GMT")
-        formatter.dateFormat = "EEE, dd MMM yyyy HH:mm:ss 'GMT'"
-        return formatter.string(from: date)
     }
 }

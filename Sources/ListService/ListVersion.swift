@@ -1,5 +1,5 @@
-import Crypto
-import Foundation
+import Hummingbird
+import Publish
 import SystemPackage
 
 #if canImport(Glibc)
@@ -8,6 +8,10 @@ import SystemPackage
 
 /// One version of a published list, held open: a response that started on it is served
 /// whole from it even after a newer list is renamed over the path.
+///
+/// Everything a response about this version carries is made once, here: a poll is
+/// answered with fields built when the version was installed, never with per-request
+/// formatting.
 public final class ListVersion: Sendable {
     /// The path below the served root, as clients ask for it.
     public let path: String
@@ -15,82 +19,137 @@ public final class ListVersion: Sendable {
     /// server and across restarts.
     public let digest: String
     public let size: Int
-    public let modified: Date
-    let identity: FileIdentity
-    private let descriptor: Int32
-
     /// The ETag header value.
-    public var etag: String { "\"\(digest)\"" }
+    public let etag: String
+    /// The fields of a `200` (and of a `304`, as RFC 9110 wants the same validators).
+    let headers: HTTPFields
+    let identity: FileIdentity
+    private let descriptor: FileDescriptor
 
-    init(path: String, descriptor: Int32, identity: FileIdentity, digest: String, size: Int, modified: Date) {
+    /// `descriptor` is the list's open file (owned from now on), `digest` the SHA-256 of
+    /// its bytes as whoever wrote or read them computed it.
+    init(path: String, descriptor: FileDescriptor, info: stat, digest: String) {
         self.path = path
         self.descriptor = descriptor
-        self.identity = identity
+        self.identity = FileIdentity(info)
         self.digest = digest
-        self.size = size
-        self.modified = modified
+        self.size = Int(info.st_size)
+        let etag = "\"\(digest)\""
+        self.etag = etag
+        var headers: HTTPFields = [
+            .eTag: etag, .contentType: "text/plain; charset=utf-8", .cacheControl: "no-cache",
+            .lastModified: HTTPDate.format(secondsSinceEpoch: Int(info.st_mtim.tv_sec)),
+        ]
+        headers[.contentLength] = String(size)
+        self.headers = headers
     }
 
-    deinit { close(descriptor) }
+    deinit { try? descriptor.close() }
 
-    /// Opens `file` and hashes it, unless it is still `current`'s file.
+    /// The version a publisher wrote: `file` was renamed into place with these bytes
+    /// (their digest computed while they were written); nothing of it is read back.
+    public static func published(_ file: String, path: String, digest: String) throws(ListServiceError) -> ListVersion {
+        let (descriptor, info) = try openFile(file)
+        return ListVersion(path: path, descriptor: descriptor, info: info, digest: digest)
+    }
+
+    /// Opens `file` and hashes it, unless it is still `current`'s file: for lists another
+    /// program installs (a relay's), whose digest nobody handed over.
     static func open(_ file: String, path: String, unless current: ListVersion?) throws(ListServiceError) -> (
         ListVersion, [UInt8]
     )? {
-        let fd = Glibc.open(file, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw ListServiceError("cannot open list '\(file)': \(Errno(rawValue: errno))") }
-        var info = stat()
-        guard fstat(fd, &info) == 0 else {
-            close(fd)
-            throw ListServiceError("cannot stat list '\(file)': \(Errno(rawValue: errno))")
-        }
-        let identity = FileIdentity(info)
-        if let current, current.identity == identity {
-            close(fd)
+        let (descriptor, info) = try openFile(file)
+        if let current, current.identity == FileIdentity(info) {
+            try? descriptor.close()
             return nil
         }
         let bytes: [UInt8]
         do {
-            bytes = try read(fd, size: Int(info.st_size), name: file)
+            bytes = try readAll(descriptor, size: Int(info.st_size), name: file)
         } catch {
-            close(fd)
+            try? descriptor.close()
             throw error
         }
-        let digest = SHA256.hash(data: bytes).map { String(format: "%02x", $0) }.joined()
-        let modified = Date(timeIntervalSince1970: TimeInterval(info.st_mtim.tv_sec))
-        return (
-            ListVersion(
-                path: path, descriptor: fd, identity: identity, digest: digest, size: bytes.count, modified: modified),
-            bytes
-        )
+        let version = ListVersion(path: path, descriptor: descriptor, info: info, digest: ListDigest.hex(of: bytes))
+        return (version, bytes)
+    }
+
+    private static func openFile(_ file: String) throws(ListServiceError) -> (FileDescriptor, stat) {
+        let descriptor: FileDescriptor
+        do {
+            descriptor = try FileDescriptor.open(FilePath(file), .readOnly, options: [.closeOnExec], retryOnInterrupt: true)
+        } catch {
+            throw ListServiceError("cannot open list '\(file)': \(error)")
+        }
+        var info = stat()
+        guard fstat(descriptor.rawValue, &info) == 0 else {
+            let failure = Errno(rawValue: errno)
+            try? descriptor.close()
+            throw ListServiceError("cannot stat list '\(file)': \(failure)")
+        }
+        return (descriptor, info)
+    }
+
+    /// Whether this version is the file now at `file` (a relay's lists change behind its back).
+    func isCurrent(at file: String) -> Bool {
+        var info = stat()
+        return stat(file, &info) == 0 && FileIdentity(info) == identity
     }
 
     /// The whole content again (to compute a delta from the previous version).
-    func bytes() throws(ListServiceError) -> [UInt8] { try Self.read(descriptor, size: size, name: path) }
+    func bytes() throws(ListServiceError) -> [UInt8] { try readAll(descriptor, size: size, name: path) }
 
-    /// Up to `count` bytes from `offset`; an empty array at the end.
-    func chunk(at offset: Int, count: Int) throws(ListServiceError) -> [UInt8] {
-        try Self.read(descriptor, size: min(count, size - offset), at: offset, name: path)
+    /// Up to `count` bytes from `offset`, read straight into the buffer that is sent;
+    /// an empty buffer at the end.
+    func chunk(at offset: Int, count: Int) throws(ListServiceError) -> ByteBuffer {
+        let wanted = max(0, min(count, size - offset))
+        var buffer = ByteBufferAllocator().buffer(capacity: wanted)
+        var failure: (any Error)?
+        buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: wanted) { raw in
+            var done = 0
+            while done < wanted {
+                do {
+                    let n = try descriptor.read(
+                        fromAbsoluteOffset: Int64(offset + done),
+                        into: UnsafeMutableRawBufferPointer(rebasing: raw[done..<wanted]))
+                    if n == 0 { break }
+                    done += n
+                } catch {
+                    failure = error
+                    break
+                }
+            }
+            return done
+        }
+        if let failure { throw ListServiceError("cannot read list '\(path)': \(failure)") }
+        guard buffer.readableBytes == wanted else { throw ListServiceError("list '\(path)' shrank while it was sent") }
+        return buffer
     }
+}
 
-    private static func read(_ fd: Int32, size: Int, at start: Int = 0, name: String) throws(ListServiceError)
-        -> [UInt8]
-    {
-        var failure: Errno?
-        let bytes = [UInt8](unsafeUninitializedCapacity: max(size, 0)) { buffer, count in
-            count = 0
-            while count < size {
-                let n = pread(fd, buffer.baseAddress! + count, size - count, off_t(start + count))
-                if n < 0 && errno == EINTR { continue }
-                if n < 0 { failure = Errno(rawValue: errno) }
-                if n <= 0 { break }
+/// Exactly `size` bytes from `start` (pread, retried on EINTR by swift-system).
+private func readAll(_ descriptor: FileDescriptor, size: Int, at start: Int = 0, name: String) throws(ListServiceError)
+    -> [UInt8]
+{
+    var failure: (any Error)?
+    let bytes = [UInt8](unsafeUninitializedCapacity: max(size, 0)) { buffer, count in
+        count = 0
+        while count < size {
+            do {
+                let n = try descriptor.read(
+                    fromAbsoluteOffset: Int64(start + count),
+                    into: UnsafeMutableRawBufferPointer(UnsafeMutableBufferPointer(rebasing: buffer[count..<size])))
+                if n == 0 { break }
                 count += n
+            } catch {
+                failure = error
+                break
             }
         }
-        if let failure { throw ListServiceError("cannot read list '\(name)': \(failure)") }
-        guard bytes.count == size else { throw ListServiceError("list '\(name)' shrank while it was read") }
-        return bytes
     }
+    if let failure { throw ListServiceError("cannot read list '\(name)': \(failure)") }
+    guard bytes.count == size else { throw ListServiceError("list '\(name)' shrank while it was read") }
+    return bytes
 }
 
 /// Which file a path named: a new list is a new inode (it is renamed into place).

@@ -18,6 +18,9 @@ public final class UpstreamEvents: Sendable {
         public var count = 0
         public var announcement: Announcement?
         public var connected = false
+        /// The id of the last event, sent back on reconnecting: the server replays what
+        /// was missed meanwhile (or sends `reset`).
+        public var lastEventID: String?
     }
 
     public let url: String
@@ -56,6 +59,9 @@ public final class UpstreamEvents: Sendable {
         do {
             var request = try HTTPClient.Request(url: url, method: .GET)
             request.headers.add(name: "Accept", value: ServerSentEvents.contentType)
+            if let id = state.withLock({ $0.lastEventID }) {
+                request.headers.add(name: ServerSentEvents.lastEventIDHeader, value: id)
+            }
             lastByte.withLock { $0 = .now }
             let task = HTTPClient.shared.execute(request: request, delegate: delegate)
             let finished = DispatchSemaphore(value: 0)
@@ -91,12 +97,13 @@ public final class UpstreamEvents: Sendable {
     fileprivate func received(_ bytes: ByteBufferView, parser: inout ServerSentEventParser) -> Int {
         lastByte.withLock { $0 = .now }
         var delivered = 0
-        for event in parser.feed(bytes) where event.name == ServerSentEvents.eventName {
+        for event in parser.feed(bytes) where ServerSentEvents.announces(event) {
             do {
                 let announcement = try Announcement(json: event.data)
                 state.withLock { state in
                     state.count += 1
                     state.announcement = announcement
+                    state.lastEventID = event.id ?? state.lastEventID
                 }
                 delivered += 1
             } catch {

@@ -28,6 +28,9 @@ public final class AtomicFile {
     /// Set when the file system lacks O_TMPFILE and the temporary file has a name from the start.
     private var namedTemporary: String?
     private var written: Int64 = 0
+    /// Hashed as written, when asked: whoever serves the file gets its digest without
+    /// reading it back.
+    private let hasher: StreamingDigest?
     private var writebackStarted: Int64 = 0
     /// A 100 MB list takes 0.15 s to fsync at the end; starting writeback every few MB
     /// while the scan still runs moves that work off the critical path.
@@ -37,8 +40,9 @@ public final class AtomicFile {
     public static func temporaryNamePrefix(for targetName: String) -> String { ".\(targetName).tmp-" }
 
     /// Opens the temporary file at once, so that an unwritable target fails before any work.
-    public init(target: String, mode: mode_t = 0o644) throws(SystemCallError) {
+    public init(target: String, mode: mode_t = 0o644, hashing: Bool = false) throws(SystemCallError) {
         self.target = target
+        hasher = hashing ? StreamingDigest() : nil
         let (directoryPath, name) = Self.split(target)
         targetName = name
         do {
@@ -82,6 +86,7 @@ public final class AtomicFile {
         } catch {
             throw SystemCallError("write", path: target, errno: error as? Errno ?? .ioError)
         }
+        hasher?.update(bytes)
         written += Int64(bytes.count)
         if written - writebackStarted >= Self.writebackChunk {
             Linux.startWriteback(file, offset: writebackStarted, length: written - writebackStarted)
@@ -89,10 +94,15 @@ public final class AtomicFile {
         }
     }
 
-    /// Makes the written bytes the target's content, durably.
+    /// The SHA-256 (hex) of the bytes written so far; nil unless made with `hashing`.
+    public var digest: String? { hasher?.hex }
+
+    /// Makes the written bytes the target's content, durably. `targetDigest` is what the
+    /// caller knows the target to hold (it published it): with `ifChanged`, comparing it
+    /// with the new digest replaces reading the whole target back.
     @discardableResult
-    public func commit(ifChanged: Bool = false) throws(SystemCallError) -> Outcome {
-        let outcome = try prepareCommit(ifChanged: ifChanged)
+    public func commit(ifChanged: Bool = false, targetDigest: String? = nil) throws(SystemCallError) -> Outcome {
+        let outcome = try prepareCommit(ifChanged: ifChanged, targetDigest: targetDigest)
         if outcome == .replaced { try completeCommit() }
         return outcome
     }
@@ -102,11 +112,13 @@ public final class AtomicFile {
     /// microseconds. Lists of modules that share hard links go this way: a client that
     /// saw one new list and an old one would transfer the shared files twice.
     public static func commitTogether(
-        _ files: [AtomicFile], ifChanged: Bool = false
+        _ files: [AtomicFile], ifChanged: Bool = false, targetDigests: [String: String] = [:]
     ) throws(SystemCallError) -> [Outcome] {
         var outcomes: [Outcome] = []
         do {
-            for file in files { outcomes.append(try file.prepareCommit(ifChanged: ifChanged)) }
+            for file in files {
+                outcomes.append(try file.prepareCommit(ifChanged: ifChanged, targetDigest: targetDigests[file.target]))
+            }
         } catch {
             for file in files { file.discard() }
             throw error
@@ -116,9 +128,9 @@ public final class AtomicFile {
     }
 
     /// First phase: unless unchanged, fsync the data and give it a temporary name.
-    private func prepareCommit(ifChanged: Bool) throws(SystemCallError) -> Outcome {
+    private func prepareCommit(ifChanged: Bool, targetDigest: String?) throws(SystemCallError) -> Outcome {
         guard let file else { throw SystemCallError("commit", path: target, errno: .badFileDescriptor) }
-        if ifChanged, targetHoldsSameBytes(as: file) {
+        if ifChanged, targetDigest.map({ $0 == digest && targetHasSize(written) }) ?? targetHoldsSameBytes(as: file) {
             discard()
             return .unchanged
         }
@@ -160,6 +172,15 @@ public final class AtomicFile {
         namedTemporary = nil
         try? file?.close()
         file = nil
+    }
+
+    private func targetHasSize(_ size: Int64) -> Bool {
+        guard let existing = try? Linux.openat(directory, targetName, flags: O_RDONLY | O_NOFOLLOW) else {
+            return false
+        }
+        defer { try? existing.close() }
+        guard let info = try? Linux.fstat(existing, displayPath: target) else { return false }
+        return info.st_mode & S_IFMT == S_IFREG && Int64(info.st_size) == size
     }
 
     private func targetHoldsSameBytes(as file: FileDescriptor) -> Bool {

@@ -91,28 +91,12 @@ struct HTTPOptions: ParsableArguments {
         ListCatalog(lists: lists, host: name ?? ProcessInfo.processInfo.hostName, logger: logger)
     }
 
-    /// Starts the server on its own threads; the caller's thread goes on to run the
-    /// event loop. A server that cannot listen stops the process: systemd sees it fail.
-    func start(_ catalog: ListCatalog, logger: Logger) throws {
-        guard let http else { return }
-        let configuration = try ListServer.Configuration(listen: http)
-        let application = ListServer.buildApplication(catalog: catalog, configuration: configuration, logger: logger) {
-            port in
-            logger.info(
-                "serving HTTP",
-                metadata: [
-                    "address": "\(configuration.host):\(port)", "lists": "\(catalog.lists.joined(separator: " "))",
-                ])
-        }
-        Task.detached {
-            do {
-                // Signals are the event loop's (signalfd); the server stops with the process.
-                try await application.runService(gracefulShutdownSignals: [])
-            } catch {
-                logger.critical("the HTTP server stopped", metadata: ["error": "\(error)"])
-                Foundation.exit(1)
-            }
-        }
+    /// Runs `loop` (the daemon's or the relay's) with the HTTP server beside it, when
+    /// --http is given; SIGTERM ends the loop, then the change streams, then the server.
+    func serve(_ catalog: @autoclosure () -> ListCatalog?, logger: Logger, loop: () throws -> Void) throws {
+        guard let http, let catalog = catalog() else { return try loop() }
+        try ListServing.run(
+            catalog: catalog, configuration: try ListServer.Configuration(listen: http), logger: logger, loop: loop)
     }
 }
 
@@ -220,12 +204,13 @@ extension Filelistd {
 
         func run(_ configuration: DaemonConfiguration, logger: Logger) throws {
             let daemon = Daemon(configuration: configuration, logger: logger)
+            var catalog: ListCatalog?
             if serving.http != nil {
-                let catalog = serving.catalog(lists: configuration.servedLists, logger: logger)
-                daemon.onPublish = { catalog.refresh() }
-                try serving.start(catalog, logger: logger)
+                let served = serving.catalog(lists: configuration.servedLists, logger: logger)
+                daemon.onPublish = { served.install($0) }
+                catalog = served
             }
-            try daemon.run()
+            try serving.serve(catalog, logger: logger) { try daemon.run() }
         }
     }
 
@@ -264,8 +249,7 @@ extension Filelistd {
             let root = TreeOptions.absolute(dir)
             let catalog = serving.catalog(lists: lists.map { ($0, "\(root)/\($0)") }, logger: logger)
             catalog.refreshNow()
-            try serving.start(catalog, logger: logger)
-            try FilelistDaemon.Relay(
+            let relay = FilelistDaemon.Relay(
                 root: root, runtimeDirectory: runtimeDirectory, logger: logger,
                 announce: { catalog.refreshNow(upstream: $0) },
                 status: {
@@ -278,7 +262,8 @@ extension Filelistd {
 
                         """
                 }
-            ).run()
+            )
+            try serving.serve(catalog, logger: logger) { try relay.run() }
         }
     }
 

@@ -25,13 +25,16 @@ public enum HTTPProbe {
 
     /// The events of `url` (a text/event-stream), until `count` arrived or `timeout` passed.
     /// `whileConnected` runs once the stream is open (to make the change it waits for).
+    /// A stream the server ends returns the events it carried; one that breaks off throws.
     public static func events(
-        _ url: String, count: Int, timeout: Duration = .seconds(30),
+        _ url: String, count: Int, timeout: Duration = .seconds(30), headers: [String: String] = [:],
         whileConnected: @escaping @Sendable () async throws -> Void = {}
     ) async throws -> [String] {
         try await withThrowingTaskGroup(of: [String]?.self) { group in
             group.addTask {
-                let response = try await HTTPClient.shared.execute(HTTPClientRequest(url: url), timeout: .hours(1))
+                var request = HTTPClientRequest(url: url)
+                for (name, value) in headers { request.headers.add(name: name, value: value) }
+                let response = try await HTTPClient.shared.execute(request, timeout: .hours(1))
                 var events: [String] = []
                 var pending = ""
                 var started = false

@@ -74,10 +74,7 @@ struct DaemonRun: ParsableCommand {
         var announced: [Double] = []
         var servingRSS = 0
         if http {
-            let text = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
-            guard let range = text.range(of: #"address=127\.0\.0\.1:[0-9]+"#, options: .regularExpression),
-                let port = Int(text[range].split(separator: ":").last ?? "")
-            else { throw ValidationError("filelistd did not say where it serves HTTP") }
+            let port = try servedPort(log: log)
             let stream = UpstreamEvents(url: "http://127.0.0.1:\(port)/events", log: { _ in })
             stream.start()
             while stream.latest.count == 0 { usleep(10_000) }
@@ -126,7 +123,7 @@ struct DaemonRun: ParsableCommand {
             print(
                 String(
                     format:
-                        "| --http: one new file to its announcement on /events (list hashed, delta made; median of 5) | %.2f s (%.2f-%.2f) |",
+                        "| --http: one new file to its announcement on /events (median of 5) | %.2f s (%.2f-%.2f) |",
                     median(announced), announced.min()!, announced.max()!))
             print(
                 String(

@@ -7,7 +7,7 @@ struct QuickMirrorBench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "quickmirror-bench",
         abstract: "Measure filelistd on a generated tree, the index alone, quick-mirror's planning, and list deltas.",
-        subcommands: [DaemonRun.self, IndexRun.self, PlanRun.self, PlanOnce.self, DeltaRun.self])
+        subcommands: [DaemonRun.self, PollRun.self, IndexRun.self, PlanRun.self, PlanOnce.self, DeltaRun.self])
 }
 
 /// Resident set of a process, from /proc.
@@ -16,6 +16,15 @@ func residentBytes(pid: Int32 = getpid()) -> Int {
         let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") })
     else { return 0 }
     return (Int(line.split(separator: " ", omittingEmptySubsequences: true)[1]) ?? 0) * 1024
+}
+
+/// The port filelistd's log says it serves HTTP on.
+func servedPort(log: String) throws -> Int {
+    let text = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
+    guard let range = text.range(of: #"address=127\.0\.0\.1:[0-9]+"#, options: .regularExpression),
+        let port = Int(text[range].split(separator: ":").last ?? "")
+    else { throw ValidationError("filelistd did not say where it serves HTTP") }
+    return port
 }
 
 func seconds(since start: ContinuousClock.Instant) -> Double {

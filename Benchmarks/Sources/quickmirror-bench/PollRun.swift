@@ -1,0 +1,197 @@
+import ArgumentParser
+import BenchSupport
+import Foundation
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// What polling costs: wrk against filelistd and against nginx serving the same list
+/// file, in one run, each asked with its own current ETag (every answer a 304), then
+/// whole-list GETs. A Hummingbird application that answers 304 and does nothing else
+/// gives the floor under filelistd's rate.
+struct PollRun: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "poll")
+
+    @Option(help: "Entries in the generated tree.") var files = 200_000
+    @Option(help: "Seed of the generated tree.") var seed: UInt64 = 1
+    @Option(help: "Where generated trees are kept between runs.") var cache = "/var/tmp/quickmirror-bench"
+    @Option(help: "The filelistd binary.") var tool = "../.build/release/filelistd"
+    @Option(help: "The Hummingbird floor binary.") var floor = ".build/release/hummingbird-floor"
+    @Option(help: "wrk threads.") var threads = 2
+    @Option(help: "wrk connections.") var connections = 64
+    @Option(help: "Seconds per wrk run.") var duration = 10
+
+    func run() throws {
+        let tree = try MirrorTreeGenerator.cachedTree(entries: files, seed: seed, cache: cache)
+        let scratch = "\(cache)/poll-run-\(getpid())"
+        let www = "\(scratch)/www"
+        try FileManager.default.createDirectory(atPath: www, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: scratch) }
+        let list = "\(www)/fullfiletimelist"
+
+        let notify = NotifyListener(path: "\(scratch)/notify")
+        let log = "\(scratch)/filelistd.log"
+        let filelistd = try start(
+            tool,
+            ["--dir", tree, "-t", list, "--http", "127.0.0.1:0", "--runtime-directory", scratch, "--settle", "0.2"],
+            log: log, environment: ["NOTIFY_SOCKET": notify.path, "PATH": "/usr/bin:/bin"])
+        defer { stop(filelistd) }
+        guard notify.wait(for: "READY=1", timeout: 600) != nil else { throw ValidationError("no READY=1") }
+        notify.drain()
+        let ours = "http://127.0.0.1:\(try servedPort(log: log))/fullfiletimelist"
+
+        let nginxPort = try freePort()
+        let nginxConf = "\(scratch)/nginx.conf"
+        try """
+        daemon off;
+        worker_processes auto;
+        user root;
+        pid \(scratch)/nginx.pid;
+        error_log \(scratch)/nginx-error.log;
+        events { worker_connections 1024; }
+        http {
+            access_log off;
+            sendfile on;
+            etag on;
+            default_type text/plain;
+            client_body_temp_path \(scratch)/nginx-body;
+            proxy_temp_path \(scratch)/nginx-proxy;
+            fastcgi_temp_path \(scratch)/nginx-fastcgi;
+            uwsgi_temp_path \(scratch)/nginx-uwsgi;
+            scgi_temp_path \(scratch)/nginx-scgi;
+            server { listen 127.0.0.1:\(nginxPort); root \(www); }
+        }
+
+        """.write(toFile: nginxConf, atomically: true, encoding: .utf8)
+        let nginx = try start("/usr/sbin/nginx", ["-c", nginxConf, "-p", scratch], log: "\(scratch)/nginx.log")
+        defer { stop(nginx) }
+        let theirs = "http://127.0.0.1:\(nginxPort)/fullfiletimelist"
+
+        let floorPort = try freePort()
+        let floorServer = try start(floor, ["\(floorPort)"], log: "\(scratch)/floor.log")
+        defer { stop(floorServer) }
+        let floorURL = "http://127.0.0.1:\(floorPort)/fullfiletimelist"
+
+        let ourTag = try etag(ours)
+        let theirTag = try etag(theirs)
+        let floorTag = try etag(floorURL, status: "304")
+        for (url, tag) in [(ours, ourTag), (theirs, theirTag), (floorURL, floorTag)] {
+            let status = try curl(["-s", "-o", "/dev/null", "-w", "%{http_code}", "-H", "If-None-Match: \(tag)", url])
+            guard status == "304" else { throw ValidationError("\(url) answered \(status) to its own ETag, not 304") }
+        }
+        let size = (try FileManager.default.attributesOfItem(atPath: list)[.size] as? Int) ?? 0
+
+        let nginx304 = try wrk(theirs, etag: theirTag)
+        let ours304 = try wrk(ours, etag: ourTag)
+        let floor304 = try wrk(floorURL, etag: floorTag)
+        let nginxGet = try wrk(theirs, etag: nil)
+        let oursGet = try wrk(ours, etag: nil)
+
+        print(
+            "list of \(files) entries (\(size / 1_000_000) MB) from \(tree); wrk -t\(threads) -c\(connections) -d\(duration)s, \(ProcessInfo.processInfo.activeProcessorCount) cores\n"
+        )
+        print("| what | requests/s | mean latency | filelistd / nginx |")
+        print("| --- | --- | --- | --- |")
+        func row(_ name: String, _ result: WrkResult, versus: WrkResult? = nil) {
+            let ratio = versus.map { String(format: "%.0f%%", 100 * result.rate / $0.rate) } ?? ""
+            print(String(format: "| %@ | %.0f | %.2f ms | %@ |", name, result.rate, result.latencyMilliseconds, ratio))
+        }
+        row("nginx, If-None-Match (304)", nginx304)
+        row("filelistd, If-None-Match (304)", ours304, versus: nginx304)
+        row("Hummingbird floor: a route that only answers 304", floor304)
+        row("nginx, whole list (200)", nginxGet)
+        row("filelistd, whole list (200)", oursGet, versus: nginxGet)
+    }
+
+    struct WrkResult {
+        var rate: Double
+        var latencyMilliseconds: Double
+    }
+
+    func wrk(_ url: String, etag: String?) throws -> WrkResult {
+        var arguments = ["-t\(threads)", "-c\(connections)", "-d\(duration)s", "--latency"]
+        if let etag { arguments += ["-H", "If-None-Match: \(etag)"] }
+        let output = try capture("/usr/bin/wrk", arguments + [url])
+        let lines = output.split(separator: "\n")
+        guard let rateLine = lines.first(where: { $0.hasPrefix("Requests/sec:") }),
+            let rate = Double(rateLine.split(separator: " ").last ?? ""),
+            let latencyLine = lines.first(where: { $0.trimmingCharacters(in: .whitespaces).hasPrefix("Latency ") }),
+            let mean = latencyLine.split(separator: " ").dropFirst().first
+        else { throw ValidationError("cannot read wrk's output:\n\(output)") }
+        if output.contains("Non-2xx or 3xx") || output.contains("Socket errors") {
+            FileHandle.standardError.write(Data("wrk \(url):\n\(output)\n".utf8))
+        }
+        let units: [(String, Double)] = [("us", 0.001), ("ms", 1), ("s", 1000)]
+        guard let (unit, scale) = units.first(where: { mean.hasSuffix($0.0) }),
+            let value = Double(mean.dropLast(unit.count))
+        else { throw ValidationError("cannot read wrk's latency '\(mean)'") }
+        return WrkResult(rate: rate, latencyMilliseconds: value * scale)
+    }
+
+    /// The server's ETag for `url`, from a GET whose body is dropped.
+    func etag(_ url: String, status expected: String = "200") throws -> String {
+        let deadline = ContinuousClock.now + .seconds(60)
+        while ContinuousClock.now < deadline {
+            let headers = (try? curl(["-s", "-o", "/dev/null", "-D", "-", url])) ?? ""
+            let lines = headers.split(whereSeparator: \.isNewline)
+            if lines.first?.contains(" \(expected)") == true,
+                let line = lines.first(where: { $0.lowercased().hasPrefix("etag:") })
+            {
+                return line.dropFirst("etag:".count).trimmingCharacters(in: .whitespaces)
+            }
+            usleep(100_000)
+        }
+        throw ValidationError("\(url) gave no ETag")
+    }
+
+    func curl(_ arguments: [String]) throws -> String { try capture("/usr/bin/curl", arguments) }
+
+    func capture(_ tool: String, _ arguments: [String]) throws -> String {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: tool)
+        process.arguments = arguments
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        try process.run()
+        let data = pipe.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return String(decoding: data, as: UTF8.self)
+    }
+
+    func start(_ tool: String, _ arguments: [String], log: String, environment: [String: String]? = nil) throws
+        -> Process
+    {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: tool)
+        process.arguments = arguments
+        if let environment { process.environment = environment }
+        FileManager.default.createFile(atPath: log, contents: nil)
+        process.standardError = FileHandle(forWritingAtPath: log)
+        process.standardOutput = FileHandle(forWritingAtPath: log)
+        try process.run()
+        return process
+    }
+
+    func stop(_ process: Process) {
+        kill(process.processIdentifier, SIGTERM)
+        process.waitUntilExit()
+    }
+
+    /// A port nothing listens on now (the kernel's pick for a socket bound to port 0).
+    func freePort() throws -> Int {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0
+            }
+        }
+        guard bound else { throw ValidationError("cannot find a free port") }
+        return Int(UInt16(bigEndian: address.sin_port))
+    }
+}
