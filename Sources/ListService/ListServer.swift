@@ -154,10 +154,12 @@ public enum ListServer {
         case .gone:
             return Response(status: .gone, headers: [.eTag: version.etag])
         case .delta(let bytes):
-            return Response(
-                status: .ok,
-                headers: [.eTag: version.etag, .contentType: "text/plain; charset=utf-8", .cacheControl: "no-cache"],
-                body: ResponseBody(byteBuffer: ByteBuffer(bytes: bytes)))
+            // The rebuilt list is this version: it gets this version's mode and time.
+            var headers: HTTPFields = [
+                .eTag: version.etag, .contentType: "text/plain; charset=utf-8", .cacheControl: "no-cache",
+            ]
+            version.attributes.add(to: &headers)
+            return Response(status: .ok, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(bytes: bytes)))
         }
     }
 

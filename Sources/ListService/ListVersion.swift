@@ -1,3 +1,5 @@
+import ChangeStream
+import HTTPTypes
 import Hummingbird
 import Publish
 import SystemPackage
@@ -23,6 +25,8 @@ public final class ListVersion: Sendable {
     public let etag: String
     /// The fields of a `200` (and of a `304`, as RFC 9110 wants the same validators).
     let headers: HTTPFields
+    /// The file's mode and time, sent so that a mirror installs the list as rsync would.
+    let attributes: ListFileAttributes
     let identity: FileIdentity
     private let descriptor: FileDescriptor
 
@@ -40,6 +44,9 @@ public final class ListVersion: Sendable {
             .eTag: etag, .contentType: "text/plain; charset=utf-8", .cacheControl: "no-cache",
             .lastModified: HTTPDate.format(secondsSinceEpoch: Int(info.st_mtim.tv_sec)),
         ]
+        attributes = ListFileAttributes(
+            mode: UInt32(info.st_mode), seconds: Int(info.st_mtim.tv_sec), nanoseconds: Int(info.st_mtim.tv_nsec))
+        attributes.add(to: &headers)
         headers[.contentLength] = String(size)
         self.headers = headers
     }
@@ -170,4 +177,11 @@ struct FileIdentity: Equatable, Sendable {
 public struct ListServiceError: Error, CustomStringConvertible, Sendable {
     public var description: String
     public init(_ description: String) { self.description = description }
+}
+
+extension ListFileAttributes {
+    func add(to fields: inout HTTPFields) {
+        fields[HTTPField.Name(Self.modeHeader)!] = modeValue
+        fields[HTTPField.Name(Self.timeHeader)!] = timeValue
+    }
 }

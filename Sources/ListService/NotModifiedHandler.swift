@@ -1,3 +1,4 @@
+import ChangeStream
 import HTTPTypes
 import NIOCore
 import NIOHTTPTypes

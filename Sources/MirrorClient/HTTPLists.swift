@@ -157,7 +157,7 @@ struct HTTPListFetcher {
             }
             let time = timespec(tv_sec: attributes.seconds, tv_nsec: attributes.nanoseconds)
             times = [time, time]
-        } else if let date = headers.first(name: "Last-Modified"), let seconds = Self.seconds(ofHTTPDate: date) {
+        } else if let date = headers.first(name: "Last-Modified"), let seconds = HTTPDate.seconds(from: date) {
             times = [timespec(tv_sec: seconds, tv_nsec: 0), timespec(tv_sec: seconds, tv_nsec: 0)]
         } else {
             return
@@ -165,27 +165,6 @@ struct HTTPListFetcher {
         guard utimensat(AT_FDCWD, target, &times, 0) == 0 else {
             throw SyncError("cannot set the time of '\(target)': \(String(cString: strerror(errno)))")
         }
-    }
-
-    /// An IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`), the form RFC 9110 has servers
-    /// send, as seconds since the epoch. (Glibc's strptime and timegm are not visible to Swift.)
-    static func seconds(ofHTTPDate text: String) -> Int? {
-        let fields = text.split(separator: " ")
-        let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
-        guard fields.count == 6, fields[5] == "GMT", let day = Int(fields[1]), (1...31).contains(day),
-            let month = months.firstIndex(of: String(fields[2])), let year = Int(fields[3]), year >= 1970
-        else { return nil }
-        let clock = fields[4].split(separator: ":").compactMap { Int($0) }
-        guard clock.count == 3, (0...23).contains(clock[0]), (0...59).contains(clock[1]), (0...60).contains(clock[2])
-        else { return nil }
-        // Days from 1970-01-01 to the civil date, in the proleptic Gregorian calendar.
-        let y = month < 2 ? year - 1 : year
-        let era = y / 400
-        let yearOfEra = y - era * 400
-        let dayOfYear = (153 * ((month + 10) % 12) + 2) / 5 + day - 1
-        let dayOfEra = yearOfEra * 365 + yearOfEra / 4 - yearOfEra / 100 + dayOfYear
-        let days = era * 146097 + dayOfEra - 719468
-        return days * 86400 + clock[0] * 3600 + clock[1] * 60 + clock[2]
     }
 
     private func makeParent(of path: String) throws(SyncError) {
