@@ -55,7 +55,7 @@ public struct MirrorLogHandler: LogHandler {
         if let logFile = sinks.logFile { Self.append(message, to: logFile) }
         if sinks.journal {
             Systemd.sendToJournal([
-                "MESSAGE=\(message)", "PRIORITY=\(Self.priority(event.level))", "SYSLOG_IDENTIFIER=quick-mirror",
+                "MESSAGE=\(message)", "PRIORITY=\(JournalLogHandler.priority(event.level))", "SYSLOG_IDENTIFIER=quick-mirror",
                 "QUICK_MIRROR_ITEM=\(item)",
             ])
         }
@@ -67,17 +67,6 @@ public struct MirrorLogHandler: LogHandler {
         case .warning: "e"
         case .notice: "R"
         default: "c"
-        }
-    }
-
-    static func priority(_ level: Logger.Level) -> Int {
-        switch level {
-        case .trace, .debug: 7
-        case .info: 6
-        case .notice: 5
-        case .warning: 4
-        case .error: 3
-        case .critical: 2
         }
     }
 

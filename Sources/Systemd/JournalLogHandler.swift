@@ -40,7 +40,8 @@ public struct JournalLogHandler: LogHandler {
         return String(mapped.first?.isNumber == true ? ["F"] + mapped : mapped)
     }
 
-    static func priority(_ level: Logger.Level) -> Int {
+    /// The syslog priority journald files a swift-log level under.
+    public static func priority(_ level: Logger.Level) -> Int {
         switch level {
         case .trace, .debug: 7
         case .info: 6

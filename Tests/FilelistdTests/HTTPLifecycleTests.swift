@@ -105,25 +105,17 @@ struct HTTPLifecycleTests {
 
     @Test("an HTTP port already in use is one clear line and a prompt exit, before any scan")
     func portInUse() throws {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(fd) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let listening = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0 && listen(fd, 8) == 0
-            }
-        }
-        try #require(listening)
-        let port = Int(UInt16(bigEndian: address.sin_port))
+        let occupied = try LoopbackSocket(listening: true)
+        let port = occupied.port
 
         let tree = try TemporaryTree()
         try tree.file("a.rpm", "a")
         let daemon = try DaemonProcess(root: tree.root, arguments: ["--http", "127.0.0.1:\(port)"])
-        #expect(DaemonProcess.wait(timeout: .seconds(20)) { !daemon.process.isRunning }, "\(daemon.log)")
-        daemon.process.waitUntilExit()
+        // The port stays taken until the daemon has given up on it.
+        withExtendedLifetime(occupied) {
+            #expect(DaemonProcess.wait(timeout: .seconds(20)) { !daemon.process.isRunning }, "\(daemon.log)")
+            daemon.process.waitUntilExit()
+        }
         #expect(daemon.process.terminationStatus == 1)
         #expect(
             daemon.log.split(separator: "\n") == [

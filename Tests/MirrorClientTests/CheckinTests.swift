@@ -118,7 +118,7 @@ struct CheckinTests {
     func unreachable() throws {
         let master = try ReferenceMaster(directories: ["module-a"])
         // A port nobody listens on: bind one, then close it.
-        let port = try Self.closedPort()
+        let port = try LoopbackSocket.closedPort()
         let config = try Self.configuration(
             master, server: "http://127.0.0.1:\(port)/mirrormanager/xmlrpc", extra: "MAXCHECKINRETRIES=2")
         let result = try master.run(["-c", config])
@@ -144,20 +144,5 @@ struct CheckinTests {
         #expect(decoded.contains { $0.contains("\"password\": \"secret\"") })
         #expect(decoded.contains { $0.contains("\"test-a\": {") })
         #expect(decoded.contains("            \"releases/41/dir2/dir2\": {},"))
-    }
-
-    static func closedPort() throws -> Int {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(fd) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        try withUnsafeMutablePointer(to: &address) { pointer in
-            try pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                guard bind(fd, $0, length) == 0, getsockname(fd, $0, &length) == 0 else { throw POSIXError(.EIO) }
-            }
-        }
-        return Int(UInt16(bigEndian: address.sin_port))
     }
 }
