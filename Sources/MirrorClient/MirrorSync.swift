@@ -119,6 +119,15 @@ public struct MirrorSync {
                 }
             }
         } else {
+            // The installed lists, linked into staging: rsync replaces a name it updates
+            // (never writing into the inode), so the installed copy stays as it was.
+            for path in listPaths {
+                let installed = "\(destination)/\(path)"
+                guard FileManager.default.fileExists(atPath: installed) else { continue }
+                try FileManager.default.createDirectory(
+                    atPath: "\(staging)/\((path as NSString).deletingLastPathComponent)", withIntermediateDirectories: true)
+                _ = link(installed, "\(staging)/\(path)")  // else rsync fetches it whole
+            }
             do {
                 try rsync.fetch(source: listSource, paths: listPaths, into: staging, logger: logger)
             } catch {
@@ -248,7 +257,9 @@ public struct MirrorSync {
             do {
                 if try removal.remove(path) == .notEmpty { summary.keptNotEmpty += 1 }
             } catch {
-                logger.warning("cannot delete \(String(decoding: path, as: UTF8.self)): \(error)", metadata: ["item": "d"])
+                // Said whatever -d is: a file upstream removed is still served from here.
+                summary.deleted -= 1
+                logger.error("cannot delete \(String(decoding: path, as: UTF8.self)): \(error)", metadata: ["item": "E"])
             }
         }
         // -N leaves the old lists, so that the next run deletes what this one did not.

@@ -62,13 +62,17 @@ public struct Rsync: Sendable {
     }
 
     /// Copies single files (the lists) into a staging directory, with their mode and time.
+    /// The caller seeds the directory with the installed lists, so an unchanged list is
+    /// not sent again (rsync's size-and-time check), and a changed one travels compressed
+    /// and as a delta of the old one, as the reference client fetches them. The
+    /// operator's RSYNCOPTS apply here too (a port, a password file, a bandwidth limit).
     public func fetch(source: String, paths: [String], into directory: String, logger: Logger) throws {
         let listFile = directory + "/.files-from"
         try paths.joined(separator: "\n").appending("\n").write(toFile: listFile, atomically: true, encoding: .utf8)
-        let arguments = [
-            "-tp", "--no-motd", "--timeout=\(timeout)", "--files-from=\(listFile)",
-            source.hasSuffix("/") ? source : source + "/", directory + "/",
-        ]
+        let arguments =
+            [
+                "-tp", "--compress", "--no-motd", "--timeout=\(timeout)", "--files-from=\(listFile)",
+            ] + extraOptions + [source.hasSuffix("/") ? source : source + "/", directory + "/"]
         try runWithRetries(arguments, logger: logger)
     }
 

@@ -133,11 +133,6 @@ public final class SyncSession {
             return false
         }
         logger.debug("run start: config \(configFile)", metadata: ["item": "r"])
-        if let last = LastRun.read(configuration.effectiveTimeFile),
-            Int64(Date().timeIntervalSince1970) - last > Int64(configuration.warnDelay)
-        {
-            logger.warning("the last successful run started more than \(configuration.warnDelay) s ago")
-        }
         let summary: SyncSummary
         do {
             summary = try sync.run()
@@ -150,7 +145,10 @@ public final class SyncSession {
         for (path, how) in summary.listFetches.sorted(by: { $0.key < $1.key }) {
             logger.debug("list \(path): \(how)", metadata: ["item": "o"])
         }
-        if verbosity >= 1 && !(following && !changed && lastPrinted == summary.line) {
+        // As the reference at VERBOSE=1: a run that found nothing says nothing, since cron
+        // mails whatever a job prints; a follower says it once after each change.
+        let worthSaying = changed || verbosity >= 2 || (following && lastPrinted != summary.line)
+        if verbosity >= 1 && worthSaying {
             StandardStreams.printLine(summary.line)
         }
         lastPrinted = summary.line

@@ -91,6 +91,10 @@ struct EndToEndTests {
         let idle = try fixture.sync()
         #expect(idle.status == 0)
         #expect(idle.stdout.isEmpty && idle.stderr.isEmpty, "quiet under cron when nothing changed")
+        // VERBOSE=1 too, as the reference: only a run that changed something is worth a mail.
+        let idleVerbose = try fixture.sync("-d", "1")
+        #expect(idleVerbose.status == 0)
+        #expect(idleVerbose.stdout.isEmpty && idleVerbose.stderr.isEmpty, "\(idleVerbose.stderr)")
 
         // Update, delete a file, a symlink and a whole subtree, rename.
         sleepPastNextSecond()
@@ -108,6 +112,24 @@ struct EndToEndTests {
         #expect(!fixture.exists("fedora/releases/latest"), "a removed symlink is removed")
         #expect(!fixture.exists("alt/stage/readme"))
         #expect(String(decoding: second.stdout, as: UTF8.self).contains("deleted"))
+    }
+
+    @Test("a deletion the file system refuses is said even at -d 0, and not counted as done")
+    func refusedDeletionIsReported() throws {
+        let fixture = try MirrorFixture()
+        #expect(try fixture.sync().status == 0)
+        // An immutable file: even root's unlink gets EPERM (ext4, as /tmp is here).
+        let stuck = "fedora/releases/40/Packages/b/b-1.rpm"
+        try #require(Command.runShell("chattr +i '\(fixture.mirror.path(stuck))'") == 0, "chattr +i needs ext4 or xfs")
+        defer { _ = Command.runShell("chattr -i '\(fixture.mirror.path(stuck))'") }
+        sleepPastNextSecond()
+        try fixture.upstream.remove(stuck)
+        try fixture.publish()
+        let result = try fixture.sync()
+        #expect(result.stderr.contains("cannot delete \(stuck)"), "\(result.stderr)")
+        #expect(fixture.exists(stuck))
+        let verbose = try fixture.sync("-a", "-d", "1")
+        #expect(!String(decoding: verbose.stdout, as: UTF8.self).contains("1 deleted"), "\(verbose.stdout)")
     }
 
     @Test("a file that became a directory upstream, a directory that became a file, a symlink that became a file")

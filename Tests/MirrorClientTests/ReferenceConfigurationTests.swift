@@ -275,6 +275,32 @@ struct ReferenceConfigurationTests {
         master.expectMirrorEqualsMaster("lists included")
     }
 
+    @Test("an unchanged list is not sent again: the installed one is rsync's basis, as in the reference")
+    func unchangedListNotRefetched() throws {
+        let master = try ReferenceMaster(directories: ["module-a"])
+        // An rsync that writes one line per file it really transferred.
+        let transfers = master.state.path("transfers")
+        let wrapper = try master.state.file(
+            "bin/rsync-wrapper",
+            "#!/bin/sh\nexec /usr/bin/rsync \"$@\" --out-format='sent %n' >> '\(transfers)'\n", mode: 0o755)
+        let config = try master.configuration(
+            master.basics + "MASTERMODULE=master\nMODULES=(module-a)\nMODULEMAPPING=(module-a module-a)\nRSYNC=\(wrapper)\n")
+        func sentLists() throws -> [String] {
+            let lines = ReferenceMaster.shellLines("cat '\(transfers)'; : > '\(transfers)'")
+            return lines.filter { $0.hasSuffix("fullfiletimelist-module-a") }
+        }
+        #expect(try master.run(["-c", config]).status == 0)
+        #expect(try sentLists().count == 1, "the first run fetches the list")
+        #expect(try master.run(["-c", config]).status == 0)
+        #expect(try sentLists().isEmpty, "nothing changed: the list is not sent again")
+        sleepPastNextSecond()
+        try master.upstream.file("module-a/new.rpm", "new\n")
+        try master.publish()
+        #expect(try master.run(["-c", config]).status == 0)
+        #expect(try sentLists().count == 1, "a changed list is fetched")
+        master.expectMirrorEqualsMaster("after the change")
+    }
+
     @Test("RSYNC and RSYNCOPTS are the rsync run (options added to ours); LOGITEMS chooses what LOGFILE gets")
     func rsyncAndLogKeys() throws {
         let master = try ReferenceMaster(directories: ["module-a"])
@@ -298,6 +324,8 @@ struct ReferenceConfigurationTests {
         let invocations = ReferenceMaster.shellLines("cat '\(calls)'")
         #expect(invocations.contains { $0.contains("-aSH") && $0.contains("--bwlimit=100000") && $0.contains("R .~tmp~") },
             "\(invocations)")
+        // The list fetch is an rsync run too: a port, a password file or a limit applies to it.
+        #expect(invocations.contains { $0.contains("--files-from") && $0.contains("--bwlimit=100000") }, "\(invocations)")
         // The default LOGITEMS (aeElrR): run start and the summary of a run that did
         // something; not the runs that found nothing (n).
         #expect(try master.run(["-c", quiet]).status == 0)

@@ -61,6 +61,16 @@ final class Origin: @unchecked Sendable {
         throw OriginError("no new generation after \(generation):\n\(filelistd.log)")
     }
 
+    /// Waits until the list the origin serves at `path` satisfies `condition`.
+    func waitForServedList(_ path: String, _ condition: (String) -> Bool) async throws {
+        let deadline = ContinuousClock.now + .seconds(20)
+        while ContinuousClock.now < deadline {
+            if condition(try await HTTPProbe.get("\(base)/\(path)").text) { return }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        throw OriginError("the served \(path) never reached the expected state:\n\(filelistd.log)")
+    }
+
     /// A downstream configuration reading lists from `lists` and content from `remote`.
     func mirrorConfig(_ mirror: TemporaryTree, lists: String, remote: String, extra: String = "") throws -> String {
         let config = mirror.path(".qfm.conf")
@@ -130,6 +140,10 @@ struct TierTests {
         try origin.upstream.file("fedora/releases/41/Packages/n/new-1.rpm", "new")
         try origin.upstream.remove("fedora/releases/40/Packages/f/filler-3.rpm")
         try await origin.waitForGeneration(after: generation)
+        // Two changes may land in two generations (a busy machine stretches the settle
+        // time): sync only once the served list has both, or rsync is asked for a file
+        // that is gone (code 23), as any client would be between the two.
+        try await origin.waitForServedList(fedora) { $0.contains("new-1.rpm") && !$0.contains("filler-3.rpm") }
         log = try sync("after a change")
         #expect(log.contains("list \(fedora): delta of "), "\(log)")
         #expect(log.contains("list \(alt): unchanged"), "\(log)")
