@@ -35,6 +35,9 @@ public struct ClientConfiguration: Sendable, Equatable {
     public var rsyncExecutable = "/usr/bin/rsync"
     /// RSYNCOPTS: added after quick-mirror's own options.
     public var rsyncOptions: [String] = []
+    /// Variables the file exports (`export RSYNC_PASSWORD=...`, `export RSYNC_PROXY=...`):
+    /// the reference sources it in the shell that runs rsync, so rsync sees them.
+    public var exported: [String: String] = [:]
     public var rsyncTimeout = 600
     /// Attempts of an rsync call (the reference's meaning: 1 or less means one attempt).
     public var maxRetries = 10

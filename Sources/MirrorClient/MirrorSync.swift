@@ -69,6 +69,7 @@ public struct MirrorSync {
             timeout: configuration.rsyncTimeout, extraOptions: configuration.rsyncOptions,
             attempts: configuration.maxRetries)
         rsync.executable = configuration.rsyncExecutable
+        rsync.environment = configuration.exported
     }
 
     var source: String {

@@ -14,6 +14,8 @@ public struct Rsync: Sendable {
     public var firstBackoff: Double = 2
     /// Let rsync draw its overall progress line (for a person at a terminal).
     public var showsProgress = false
+    /// Added to rsync's environment: what the configuration exports.
+    public var environment: [String: String] = [:]
 
     /// The exit codes the reference retries: 5 (starting the client-server protocol),
     /// 10 (socket I/O), 23 (partial transfer), 30 (timeout), 35 (daemon connection
@@ -102,6 +104,9 @@ public struct Rsync: Sendable {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
+        if !environment.isEmpty {
+            process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        }
         let errors = Pipe()
         process.standardError = errors
         // Progress goes to the terminal; otherwise rsync's chatter goes nowhere.

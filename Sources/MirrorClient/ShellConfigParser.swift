@@ -42,27 +42,34 @@ public struct ShellConfigParser {
 
     /// Whole assignments, then element assignments (`MAP[key]=value`) made after them.
     private var values: [String: [String]] = [:]
+    private var exported: Set<String> = []
     private var elements: [String: [(String, String)]] = [:]
     private var lineOf: [String: Int] = [:]
 
     public mutating func parse(_ text: String, file: String) throws(Problem) -> ClientConfiguration {
         values = [:]
         elements = [:]
+        exported = []
         var lines = text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)[...]
         var number = 0
+        var unknown: [(key: String, line: Int)] = []
         while let raw = lines.popFirst() {
             number += 1
             let startLine = number
             var line = raw.trimmingCharacters(in: .whitespaces)
             if line.isEmpty || line.hasPrefix("#") { continue }
             var declaration = false
+            var exports = false
             for prefix in ["export ", "typeset ", "declare ", "local "] where line.hasPrefix(prefix) {
                 line = String(line.dropFirst(prefix.count)).trimmingCharacters(in: .whitespaces)
                 declaration = true
+                exports = exports || prefix == "export "
                 while line.hasPrefix("-") { line = String(line.drop { $0 != " " }).trimmingCharacters(in: .whitespaces) }
             }
             guard let equals = line.firstIndex(of: "=") else {
-                // `typeset -A MODULEMAPPING`, `export VAR`: a declaration, nothing to keep.
+                // `typeset -A MODULEMAPPING`: a declaration, nothing to keep; `export VAR`
+                // hands a variable set earlier to rsync.
+                if exports { exported.formUnion(line.split(separator: " ").map(String.init)) }
                 if declaration { continue }
                 throw Problem(file: file, line: startLine, message: "expected KEY=value, found '\(line)'")
             }
@@ -98,8 +105,9 @@ public struct ShellConfigParser {
             } else {
                 words = [try self.words(rest, file: file, line: startLine).joined(separator: " ")]
             }
+            if exports { exported.insert(target) }
             if !Self.knownKeys.contains(target) && !target.hasPrefix("CHECKIN_HOST_") {
-                warnings.append(Problem(file: file, line: startLine, message: "unknown key '\(target)' ignored"))
+                unknown.append((target, startLine))
             }
             lineOf[target] = startLine
             if let element {
@@ -110,6 +118,11 @@ public struct ShellConfigParser {
                 values[target] = words
                 elements[target] = nil
             }
+        }
+        // An exported variable is for rsync (RSYNC_PASSWORD...), not a key of ours; it
+        // may be exported after it is set.
+        for (key, line) in unknown where !exported.contains(key) {
+            warnings.append(Problem(file: file, line: line, message: "unknown key '\(key)' ignored"))
         }
         return try configuration(file: file)
     }
@@ -152,6 +165,9 @@ public struct ShellConfigParser {
         configuration.preBitflip = flag("PREBITFLIP") ?? false
         configuration.rsyncExecutable = single("RSYNC").flatMap { $0.isEmpty ? nil : $0 } ?? "/usr/bin/rsync"
         configuration.rsyncOptions = values["RSYNCOPTS"] ?? []
+        for name in exported {
+            if let value = single(name) { configuration.exported[name] = value }
+        }
         configuration.rsyncTimeout = try number("RSYNCTIMEOUT") ?? configuration.rsyncTimeout
         configuration.maxRetries = try number("MAXRETRIES") ?? configuration.maxRetries
         configuration.verbose = try number("VERBOSE") ?? 0

@@ -307,7 +307,8 @@ struct ReferenceConfigurationTests {
         // An rsync that notes how it was called, then is rsync.
         let calls = master.state.path("rsync-calls")
         let wrapper = try master.state.file(
-            "bin/rsync-wrapper", "#!/bin/sh\necho \"$*\" >> '\(calls)'\nexec /usr/bin/rsync \"$@\"\n", mode: 0o755)
+            "bin/rsync-wrapper",
+            "#!/bin/sh\necho \"$* [$RSYNC_CONNECT_PROG_NOTE]\" >> '\(calls)'\nexec /usr/bin/rsync \"$@\"\n", mode: 0o755)
         let base = master.basics + """
             MASTERMODULE=master
             MODULES=(module-a)
@@ -315,6 +316,7 @@ struct ReferenceConfigurationTests {
             RSYNC=\(wrapper)
             RSYNCOPTS=(--bwlimit=100000 -f 'R .~tmp~')
             LOGFILE=\(master.state.path("qfm.log"))
+            export RSYNC_CONNECT_PROG_NOTE='exported for rsync'
 
             """
         let quiet = try master.configuration(base, name: "quiet.conf")
@@ -324,6 +326,8 @@ struct ReferenceConfigurationTests {
         let invocations = ReferenceMaster.shellLines("cat '\(calls)'")
         #expect(invocations.contains { $0.contains("-aSH") && $0.contains("--bwlimit=100000") && $0.contains("R .~tmp~") },
             "\(invocations)")
+        // What the file exports reaches rsync, as it does when the reference sources it.
+        #expect(invocations.allSatisfy { $0.hasSuffix("[exported for rsync]") }, "\(invocations)")
         // The list fetch is an rsync run too: a port, a password file or a limit applies to it.
         #expect(invocations.contains { $0.contains("--files-from") && $0.contains("--bwlimit=100000") }, "\(invocations)")
         // The default LOGITEMS (aeElrR): run start and the summary of a run that did

@@ -23,6 +23,16 @@ struct ShellConfigParserTests {
         LOGFILE="${DESTD}/quick-mirror.log"
         """
 
+    @Test("exported variables go to rsync's environment (a password, a proxy), without an unknown-key warning")
+    func exportedVariables() throws {
+        var parser = ShellConfigParser()
+        let configuration = try parser.parse(
+            "DESTD=/srv/mirror\nexport RSYNC_PASSWORD='s3cret'\nRSYNC_PROXY=proxy.example:3128\nexport RSYNC_PROXY\nHELPER=1\n",
+            file: "qfm.conf")
+        #expect(configuration.exported == ["RSYNC_PASSWORD": "s3cret", "RSYNC_PROXY": "proxy.example:3128"])
+        #expect(parser.warnings.map(\.message) == ["unknown key 'HELPER' ignored"])
+    }
+
     @Test("every key of the reference client, with arrays, quoting and $VAR references")
     func referenceSyntax() throws {
         var parser = ShellConfigParser()
