@@ -117,7 +117,11 @@ public struct TransferPlanner {
                 plan.transfers.append(prefix + new.path(index))
             }
             if let sha1 = module.new.checksums[.sha1] {
-                for line in sha1 { plan.checksums.append((prefix + line.path, line.hex)) }
+                // A path FILTEREXP leaves out is neither fetched nor checked (-a would
+                // otherwise fetch it again as a checksum mismatch).
+                for line in sha1 where passesFilter(prefix: prefix, path: line.path[...]) {
+                    plan.checksums.append((prefix + line.path, line.hex))
+                }
             }
         }
         // Deepest first; then by path, so the order is stable.
@@ -147,10 +151,12 @@ public struct TransferPlanner {
     /// Restricted entries only with PREBITFLIP; FILTEREXP matches are left alone both ways.
     func isMirrored(_ type: EntryType, prefix: [UInt8], path: ArraySlice<UInt8>) -> Bool {
         if type.isRestricted && !preBitflip { return false }
-        if let filter {
-            let path = String(decoding: prefix + path, as: UTF8.self)
-            if filter.firstMatch(in: path, range: NSRange(path.startIndex..., in: path)) != nil { return false }
-        }
-        return true
+        return passesFilter(prefix: prefix, path: path)
+    }
+
+    func passesFilter(prefix: [UInt8], path: ArraySlice<UInt8>) -> Bool {
+        guard let filter else { return true }
+        let path = String(decoding: prefix + path, as: UTF8.self)
+        return filter.firstMatch(in: path, range: NSRange(path.startIndex..., in: path)) == nil
     }
 }

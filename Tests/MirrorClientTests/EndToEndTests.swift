@@ -221,11 +221,15 @@ struct EndToEndTests {
         try plain.upstream.directory("fedora/embargo", mode: 0o750)
         try plain.upstream.file("fedora/embargo/next.rpm", "n")
         try plain.upstream.file("fedora/isos/big.iso", "iso")
+        // A checksummed file the filter leaves out is not fetched by the checksum check either.
+        try plain.upstream.file("fedora/isos/repodata/repomd.xml", "<repomd/>\n")
         try plain.publish()
         #expect(try plain.sync().status == 0)
         #expect(!plain.exists("fedora/embargo/next.rpm"))
         #expect(!plain.exists("fedora/isos/big.iso"))
         #expect(plain.exists("fedora/releases/40/Packages/a/a-1.rpm"))
+        #expect(try plain.sync("-a").status == 0)
+        #expect(!plain.exists("fedora/isos/repodata/repomd.xml"), "-a verifies checksums of mirrored files only")
 
         let flipped = try MirrorFixture(extraConfig: "PREBITFLIP=1")
         try flipped.upstream.directory("fedora/embargo", mode: 0o750)
