@@ -40,6 +40,23 @@ public struct ShellConfigParser {
     /// What `KEY+=(...)` adds to when the file has not set KEY: the reference's default.
     static let arrayDefaults = ["MODULES": ClientConfiguration().modules, "EXTRAFILES": ClientConfiguration().extraFiles]
 
+    /// What a reference to a key the file has not set yet finds: the reference sets its
+    /// defaults before it sources the file, so `MODULES=($MODULES fedora-archive)` adds
+    /// to them. RSYNCOPTS is empty here because ours are always passed (it adds to them).
+    static let referenceDefaults: [String: [String]] = {
+        let defaults = ClientConfiguration()
+        return arrayDefaults.merging([
+            "RSYNCOPTS": [], "REMOTE": [defaults.remote], "MASTERMODULE": [defaults.masterModule],
+            "RSYNC": [defaults.rsyncExecutable], "FILELIST": [defaults.fileList],
+            "RSYNCTIMEOUT": [String(defaults.rsyncTimeout)], "MAXRETRIES": [String(defaults.maxRetries)],
+            "VERBOSE": [String(defaults.verbose)], "LOGITEMS": [defaults.logItems],
+            "WARNDELAY": [String(defaults.warnDelay)],
+        ]) { $1 }
+    }()
+
+    /// The value of `name` as a later line sees it: set in the file, else the default.
+    private func value(of name: String) -> [String]? { values[name] ?? Self.referenceDefaults[name] }
+
     /// Whole assignments, then element assignments (`MAP[key]=value`) made after them.
     private var values: [String: [String]] = [:]
     private var exported: Set<String> = []
@@ -313,6 +330,15 @@ public struct ShellConfigParser {
                 if character == "$" {
                     // A reference: take its whole extent (braces or parentheses).
                     bare = "$" + Self.referenceBody(&characters)
+                    // An unquoted array standing alone is its elements, one word each,
+                    // as zsh expands `($MODULES fedora-archive)`.
+                    let name = bare.dropFirst().trimmingCharacters(in: CharacterSet(charactersIn: "{}"))
+                    if !inWord, characters.first.map({ " \t".contains($0) }) ?? true,
+                        let elements = value(of: name), elements.count != 1
+                    {
+                        words += elements
+                        continue
+                    }
                 } else {
                     bare = String(character)
                     while let next = characters.first, !" \t'\"\\$`".contains(next) {
@@ -399,7 +425,7 @@ public struct ShellConfigParser {
             }
             if name == "mdir" {
                 result += "$" + body
-            } else if let value = values[name] {
+            } else if let value = value(of: name) {
                 result += value.joined(separator: " ")
             } else if let value = environment[name] {
                 result += value

@@ -23,6 +23,24 @@ struct ShellConfigParserTests {
         LOGFILE="${DESTD}/quick-mirror.log"
         """
 
+    @Test("a reference to a key not set yet finds the reference's default; an unquoted array is its elements")
+    func referencesToDefaultsAndArrays() throws {
+        var parser = ShellConfigParser()
+        let configuration = try parser.parse(
+            """
+            DESTD=/srv/mirror
+            MODULES=($MODULES fedora-archive)
+            RSYNCOPTS=($RSYNCOPTS --bwlimit=1000)
+            REMOTE=${REMOTE}/pub
+            EXTRA=(a b)
+            EXTRAFILES=($EXTRA "c d" $EXTRA)
+            """, file: "qfm.conf")
+        #expect(configuration.modules == ["fedora-enchilada", "fedora-epel", "fedora-archive"])
+        #expect(configuration.rsyncOptions == ["--bwlimit=1000"])
+        #expect(configuration.remote == "rsync://dl.fedoraproject.org/pub")
+        #expect(configuration.extraFiles == ["a", "b", "c d", "a", "b"])
+    }
+
     @Test("exported variables go to rsync's environment (a password, a proxy), without an unknown-key warning")
     func exportedVariables() throws {
         var parser = ShellConfigParser()
