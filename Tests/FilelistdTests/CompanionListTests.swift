@@ -29,6 +29,22 @@ struct CompanionListTests {
         return (paths, images)
     }
 
+    /// Two modules with images, under a filelistd, once it has published all three lists of
+    /// each; the runtime directory goes with the daemon, which must outlive neither.
+    static func origin(_ name: String, cloudImage: Bool) throws -> (TemporaryTree, DaemonProcess, TemporaryTree) {
+        let top = try TemporaryTree(name)
+        try top.file("fedora/releases/40/Server/x86_64/iso/Fedora-Server-40.iso", "iso")
+        if cloudImage { try top.file("fedora/releases/40/Cloud/x86_64/images/Fedora-Cloud-40.qcow2", "qcow2") }
+        try top.file("fedora/releases/40/Everything/x86_64/os/Packages/a/a-1.rpm", "a")
+        try top.file("alt/stage/b.raw.xz", "b")
+        let run = try TemporaryTree(name + "-run")
+        let daemon = try DaemonProcess(root: top.root, configFile: try writeConfig(top, run))
+        for module in ["fedora", "alt"] {
+            #expect(DaemonProcess.wait { matches(top, module) }, "\(module): \(daemon.log.suffix(1500))")
+        }
+        return (top, daemon, run)
+    }
+
     static func matches(_ top: TemporaryTree, _ module: String) -> Bool {
         guard let published = published(top, module), let expected = try? oneShot(top, module) else { return false }
         return published.paths == expected.paths && published.images == expected.images
@@ -37,17 +53,8 @@ struct CompanionListTests {
 
     @Test("byte-identical to create-filelist -f/-i for each module, before and after changes; never listed")
     func modules() throws {
-        let top = try TemporaryTree("companion")
-        try top.file("fedora/releases/40/Server/x86_64/iso/Fedora-Server-40.iso", "iso")
-        try top.file("fedora/releases/40/Cloud/x86_64/images/Fedora-Cloud-40.qcow2", "qcow2")
-        try top.file("fedora/releases/40/Everything/x86_64/os/Packages/a/a-1.rpm", "a")
-        try top.file("alt/stage/b.raw.xz", "b")
-        let run = try TemporaryTree("companion-run")
-        let daemon = try DaemonProcess(root: top.root, configFile: try writeConfig(top, run))
-        defer { daemon.stop() }
-        for module in ["fedora", "alt"] {
-            #expect(DaemonProcess.wait { Self.matches(top, module) }, "\(module): \(daemon.log.suffix(1500))")
-        }
+        let (top, daemon, run) = try Self.origin("companion", cloudImage: true)
+        defer { withExtendedLifetime(run) { daemon.stop() } }
         #expect(try top.read("fedora/imagelist-fedora").count > 0)
 
         // A new image, a removed one, a renamed directory: all three lists follow together.
@@ -115,20 +122,12 @@ struct CompanionListTests {
         #expect(String(decoding: try tree.read("imagelist"), as: UTF8.self) == "./iso/a.iso\n./iso/b.qcow2\n")
     }
 
-    /// Needs quick-mirror to fetch EXTRAFILES per module, with `$mdir` expanded, as the
-    /// reference client does (the quick-mirror side of issue 10, fixed in parallel).
+    /// The reference client fetches EXTRAFILES per module with `$mdir` expanded: a filelistd
+    /// origin must publish them, or every downstream run fails.
     @Test("a downstream quick-mirror with the reference's default EXTRAFILES syncs from a filelistd origin")
     func downstreamWithDefaultExtraFiles() throws {
-        let top = try TemporaryTree("companion-origin")
-        try top.file("fedora/releases/40/Server/x86_64/iso/Fedora-Server-40.iso", "iso")
-        try top.file("fedora/releases/40/Everything/x86_64/os/Packages/a/a-1.rpm", "a")
-        try top.file("alt/stage/b.raw.xz", "b")
-        let run = try TemporaryTree("companion-origin-run")
-        let daemon = try DaemonProcess(root: top.root, configFile: try writeConfig(top, run))
-        defer { daemon.stop() }
-        for module in ["fedora", "alt"] {
-            #expect(DaemonProcess.wait { Self.matches(top, module) }, "\(module): \(daemon.log.suffix(1500))")
-        }
+        let (top, daemon, run) = try Self.origin("companion-origin", cloudImage: false)
+        defer { withExtendedLifetime(run) { daemon.stop() } }
         let rsync = try RsyncDaemon(module: "master", path: top.root)
         let mirror = try TemporaryTree("companion-mirror")
         let state = try TemporaryTree("companion-mirror-state")
