@@ -9,6 +9,7 @@
 #include <sys/socket.h>
 #include <sys/fanotify.h>
 #include <malloc.h>
+#include <sys/mman.h>
 
 long qm_getdents64(int fd, void *buffer, size_t count) {
     return syscall(SYS_getdents64, fd, buffer, count);
@@ -40,6 +41,10 @@ int qm_o_tmpfile(void) {
 #else
     return 0;
 #endif
+}
+
+int qm_memfd(const char *name) {
+    return memfd_create(name, MFD_CLOEXEC);
 }
 
 int qm_signalfd(const int *signals, int count) {

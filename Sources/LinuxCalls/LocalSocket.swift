@@ -63,13 +63,9 @@ extension Linux {
 
     /// Writes every byte, going on after short writes.
     public static func writeAll(_ fd: FileDescriptor, _ bytes: [UInt8], displayPath: String) throws(SystemCallError) {
-        var written = 0
-        while written < bytes.count {
-            let (count, error) = bytes.withUnsafeBytes { buffer in
-                retrying { Glibc.write(fd.rawValue, buffer.baseAddress! + written, buffer.count - written) }
-            }
-            if let error { throw SystemCallError("write", path: displayPath, errno: error) }
-            written += count
+        let result = bytes.withUnsafeBytes { buffer in
+            Result { () throws(SystemCallError) in try writeAll(fd, buffer, displayPath: displayPath) }
         }
+        try result.get()
     }
 }

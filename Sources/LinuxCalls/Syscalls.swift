@@ -136,6 +136,34 @@ public enum Linux {
         return result
     }
 
+    /// A second descriptor of the same open file (close-on-exec), for a user that
+    /// closes its own.
+    public static func duplicate(_ fd: FileDescriptor, displayPath: String) throws(SystemCallError) -> FileDescriptor {
+        let (copy, error) = retrying { Glibc.fcntl(fd.rawValue, F_DUPFD_CLOEXEC, 0) }
+        if let error { throw SystemCallError("dup", path: displayPath, errno: error) }
+        return FileDescriptor(rawValue: copy)
+    }
+
+    /// A file in memory only (memfd_create), gone with its last descriptor: for bytes a
+    /// process serves with sendfile(2) but never wants on a disk.
+    public static func memoryFile(name: String) throws(SystemCallError) -> FileDescriptor {
+        let (fd, error) = retrying { qm_memfd(name) }
+        if let error { throw SystemCallError("memfd_create", path: name, errno: error) }
+        return FileDescriptor(rawValue: fd)
+    }
+
+    /// `write(2)` of all of `bytes`, retried on EINTR and on short writes.
+    public static func writeAll(
+        _ fd: FileDescriptor, _ bytes: UnsafeRawBufferPointer, displayPath: @autoclosure () -> String
+    ) throws(SystemCallError) {
+        var done = 0
+        while done < bytes.count {
+            let (n, error) = retrying { Glibc.write(fd.rawValue, bytes.baseAddress! + done, bytes.count - done) }
+            if let error { throw SystemCallError("write", path: displayPath(), errno: error) }
+            done += n
+        }
+    }
+
     /// The `O_TMPFILE` flag, or nil where the C headers lack it.
     public static var temporaryFileFlag: Int32? {
         let flag = qm_o_tmpfile()

@@ -117,12 +117,13 @@ public final class ListCatalog: Sendable {
         let pending = replaced.isEmpty ? nil : beginDeltas()
         announce(generation: publication.generation, upstream: upstream, changed: !replaced.isEmpty)
         if let pending { makeDeltas(replaced, pending) }
+        compress(replaced.map(\.1))
     }
 
     /// Re-reads the lists in the background (a relay); `upstream` is the chain of hops
     /// that brought the change.
     public func refresh(upstream: [Hop] = []) {
-        queue.async { self.reread(upstream: upstream) }
+        queue.async { _ = self.reread(upstream: upstream) }
     }
 
     /// Re-reads every list whose file changed; announces a new generation when one did,
@@ -172,7 +173,9 @@ public final class ListCatalog: Sendable {
         for (previous, version, bytes) in changed where previous?.digest != version.digest {
             record(delta(from: previous, to: version, newBytes: bytes), for: version)
         }
-        return announce(generation: generation, upstream: upstream, changed: contentChanged)
+        let announcement = announce(generation: generation, upstream: upstream, changed: contentChanged)
+        compress(changed.map(\.1))
+        return announcement
     }
 
     /// Announces `generation` when its lists changed or nothing was announced yet.
@@ -200,6 +203,34 @@ public final class ListCatalog: Sendable {
                 ])
         }
         return announcement
+    }
+
+    // MARK: Compressed lists
+
+    /// Makes the gzip form of each new version on the queue, after its deltas: clients
+    /// get the plain list until it is ready. A version already replaced is skipped.
+    private func compress(_ versions: [ListVersion]) {
+        guard !versions.isEmpty else { return }
+        queue.async {
+            for version in versions where self.version(of: version.path) === version {
+                let start = ContinuousClock.now
+                do {
+                    let compressed = try CompressedList.make(from: version)
+                    version.attach(compressed)
+                    self.versionsEpoch.add(1, ordering: .releasing)
+                    self.logger.debug(
+                        "list compressed",
+                        metadata: [
+                            "list": "\(version.path)", "bytes": "\(version.size)", "gzip": "\(compressed.size)",
+                            "took": "\(ContinuousClock.now - start)",
+                        ])
+                } catch {
+                    self.logger.warning(
+                        "list not compressed: clients get it plain",
+                        metadata: ["list": "\(version.path)", "error": "\(error)"])
+                }
+            }
+        }
     }
 
     // MARK: Deltas

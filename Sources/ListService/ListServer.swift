@@ -54,7 +54,7 @@ public enum ListServer {
             router: router,
             server: .http1(
                 configuration: .init(additionalChannelHandlers: [
-                    NotModifiedHandler(catalog: catalog, serverName: serverName)
+                    ListFastPath(catalog: catalog, serverName: serverName)
                 ])),
             configuration: ApplicationConfiguration(
                 address: .hostname(configuration.host, port: configuration.port), serverName: serverName),
@@ -93,8 +93,8 @@ public enum ListServer {
         }
     }
 
-    /// Every downstream mirror polls this: the answer is made of fields the version
-    /// built once, a dictionary look-up and a string comparison.
+    /// The same answer as `ListFastPath` gives, in plain form, for the requests it hands
+    /// on (pipelined behind another, or with a `Connection` header).
     static func list(_ catalog: ListCatalog, _ request: Request, head: Bool) -> Response {
         let path = listPath(request)
         guard let version = catalog.version(of: path) else {
@@ -103,8 +103,8 @@ public enum ListServer {
             return catalog.lists.contains(path)
                 ? Response(status: .serviceUnavailable, headers: [.retryAfter: "5"]) : Response(status: .notFound)
         }
-        if let match = request.headers[.ifNoneMatch], matches(match, version.etag) {
-            return Response(status: .notModified, headers: version.headers)
+        if let match = request.headers[.ifNoneMatch], version.isMatched(by: match) {
+            return Response(status: .notModified, headers: version.notModifiedHeaders)
         }
         if head { return Response(status: .ok, headers: version.headers) }
         return Response(

@@ -2,6 +2,7 @@ import ChangeStream
 import HTTPTypes
 import Hummingbird
 import Publish
+import Synchronization
 import SystemPackage
 
 #if canImport(Glibc)
@@ -23,12 +24,17 @@ public final class ListVersion: Sendable {
     public let size: Int
     /// The ETag header value.
     public let etag: String
-    /// The fields of a `200` (and of a `304`, as RFC 9110 wants the same validators).
+    /// The ETag of the gzip representation (it exists once `compressed` is set).
+    let gzipETag: String
+    /// The fields of a `200`.
     let headers: HTTPFields
+    /// The fields of a `304`: the same validators and caching fields (RFC 9110 15.4.5).
+    let notModifiedHeaders: HTTPFields
     /// The file's mode and time, sent so that a mirror installs the list as rsync would.
     let attributes: ListFileAttributes
     let identity: FileIdentity
-    private let descriptor: FileDescriptor
+    let descriptor: FileDescriptor
+    private let compressedForm = Mutex<CompressedList?>(nil)
 
     /// `descriptor` is the list's open file (owned from now on), `digest` the SHA-256 of
     /// its bytes as whoever wrote or read them computed it.
@@ -40,18 +46,34 @@ public final class ListVersion: Sendable {
         self.size = Int(info.st_size)
         let etag = "\"\(digest)\""
         self.etag = etag
+        self.gzipETag = ListCoding.gzipETag(digest: digest)
+        // Vary: a cache between here and a mirror must not hand gzip to a client that
+        // did not ask for it, nor the reverse.
         var headers: HTTPFields = [
             .eTag: etag, .contentType: "text/plain; charset=utf-8", .cacheControl: "no-cache",
+            .vary: "Accept-Encoding",
             .lastModified: HTTPDate.format(secondsSinceEpoch: Int(info.st_mtim.tv_sec)),
         ]
         attributes = ListFileAttributes(
             mode: UInt32(info.st_mode), seconds: Int(info.st_mtim.tv_sec), nanoseconds: Int(info.st_mtim.tv_nsec))
         attributes.add(to: &headers)
+        self.notModifiedHeaders = headers.notModified
         headers[.contentLength] = String(size)
         self.headers = headers
     }
 
     deinit { try? descriptor.close() }
+
+    /// The gzip representation, once the catalog has made it.
+    var compressed: CompressedList? { compressedForm.withLock { $0 } }
+
+    func attach(_ compressed: CompressedList) { compressedForm.withLock { $0 = compressed } }
+
+    /// Whether `ifNoneMatch` names this version in either representation: a client that
+    /// has the content is current, whichever coding brought it.
+    func isMatched(by ifNoneMatch: String) -> Bool {
+        ListServer.matches(ifNoneMatch, etag) || ListServer.matches(ifNoneMatch, gzipETag)
+    }
 
     /// The version a publisher wrote: `file` was renamed into place with these bytes
     /// (their digest computed while they were written); nothing of it is read back.
@@ -177,6 +199,16 @@ struct FileIdentity: Equatable, Sendable {
 public struct ListServiceError: Error, CustomStringConvertible, Sendable {
     public var description: String
     public init(_ description: String) { self.description = description }
+}
+
+extension HTTPFields {
+    /// These fields without those that describe a body: a `304` has none, and a client
+    /// that decompresses would wait for a gzip stream that never comes.
+    var notModified: HTTPFields {
+        var fields = self
+        for name in [HTTPField.Name.contentLength, .contentEncoding, .contentType] { fields[name] = nil }
+        return fields
+    }
 }
 
 extension ListFileAttributes {

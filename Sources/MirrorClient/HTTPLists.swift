@@ -1,11 +1,13 @@
 import AsyncHTTPClient
 import ChangeStream
+import CompressNIO
 import Crypto
 import FileList
 import Foundation
 import Logging
 import NIOCore
 import NIOHTTP1
+import Publish
 
 #if canImport(Glibc)
     import Glibc
@@ -26,7 +28,9 @@ struct HTTPListFetcher {
     var logger: Logger
 
     enum Outcome: Equatable {
-        case unchanged, delta(edits: Int), whole
+        case unchanged, delta(edits: Int)
+        /// `compressed`: the bytes that crossed the network when they came gzip-compressed.
+        case whole(compressed: Int?)
     }
 
     /// Fetches `path` into `target`; the installed list (and its saved ETag) is the base.
@@ -48,7 +52,7 @@ struct HTTPListFetcher {
                     let delta = try FileListDelta(decoding: Array(buffer: response.body ?? ByteBuffer()), source: url)
                     guard delta.base == digest else { throw SyncError("it starts from another version") }
                     let bytes = try delta.applied(to: try ListFile.read(installed))
-                    guard Self.sha256(bytes) == delta.result else {
+                    guard ListDigest.hex(of: bytes) == delta.result else {
                         throw SyncError("the result's SHA-256 is not the one it names")
                     }
                     try write(bytes, to: target)
@@ -62,28 +66,74 @@ struct HTTPListFetcher {
             }
         }
         let url = "\(base)/\(path.split(separator: "/").map { Self.pathEscaped(String($0)) }.joined(separator: "/"))"
-        let response = try get(url, ifNoneMatch: etag)
+        let response = try get(url, ifNoneMatch: etag, acceptGzip: true)
         switch response.status {
         case .notModified where etag != nil:
             try link(installed, target)
             return (etag, .unchanged)
         case .ok:
-            try write(response.body ?? ByteBuffer(), to: target)
+            let (body, bodyETag, compressed) = try Self.decoded(response, url: url)
+            try write(body, to: target)
             try setAttributes(from: response.headers, on: target)
-            return (response.headers.first(name: "ETag"), .whole)
+            return (bodyETag, .whole(compressed: compressed))
         default:
             throw SyncError("cannot fetch \(url): HTTP \(response.status.code) \(response.status.reasonPhrase)")
         }
     }
 
+    /// The list a whole-list answer carries, and the ETag to keep for it. A gzip body
+    /// from filelistd names the SHA-256 of the list in its ETag: the decompressed bytes
+    /// must have it, and the identity ETag is kept (the one `/changes` knows). Any other
+    /// server's ETag is kept as it came. `compressed` is the size that crossed the network.
+    static func decoded(_ response: HTTPClient.Response, url: String) throws(SyncError) -> (
+        list: ByteBuffer, etag: String?, compressed: Int?
+    ) {
+        let etag = response.headers.first(name: "ETag")
+        var body = response.body ?? ByteBuffer()
+        let coding = response.headers.first(name: "Content-Encoding")?.lowercased()
+        guard let coding, coding != "identity" else { return (body, etag, nil) }
+        let compressed = body.readableBytes
+        guard coding == ListCoding.gzip || coding == "x-gzip" else {
+            throw SyncError("cannot read \(url): it came in an encoding this client did not ask for (\(coding))")
+        }
+        var plain: ByteBuffer
+        do {
+            // gzip's trailer holds the size of the content (modulo 4 GiB): one buffer of
+            // that size is enough, unless the trailer lies, then buffers grow as needed.
+            var sized = body
+            plain = ByteBufferAllocator().buffer(capacity: Self.gzipSizeHint(body))
+            do {
+                try sized.decompress(to: &plain, with: .gzip())
+            } catch let error as CompressNIOError where error == .bufferOverflow {
+                plain = try body.decompress(with: .gzip())
+            }
+        } catch {
+            throw SyncError("cannot read \(url): its gzip body does not decompress (\(error))")
+        }
+        guard let etag, let digest = ListCoding.digest(ofGzipETag: etag) else { return (plain, etag, compressed) }
+        guard ListDigest.hex(plain.withUnsafeReadableBytes { SHA256.hash(data: $0) }) == digest else {
+            throw SyncError("cannot use \(url): the decompressed list's SHA-256 is not the one its ETag names")
+        }
+        return (plain, "\"\(digest)\"", compressed)
+    }
+
+    private static func gzipSizeHint(_ body: ByteBuffer) -> Int {
+        guard body.readableBytes >= 18,
+            let size = body.getInteger(at: body.writerIndex - 4, endianness: .little, as: UInt32.self)
+        else { return 1 << 16 }
+        return min(Int(size) + 1, 64 * body.readableBytes + (1 << 16))
+    }
+
     /// One request, retried with a doubling pause while the server is unreachable or
     /// answers 5xx (an upstream restarting); other answers are the caller's to judge.
-    private func get(_ url: String, ifNoneMatch etag: String? = nil) throws(SyncError) -> HTTPClient.Response {
+    private func get(_ url: String, ifNoneMatch etag: String? = nil, acceptGzip: Bool = false) throws(SyncError)
+        -> HTTPClient.Response
+    {
         var backoff = firstBackoff
         for attempt in 1...(maxRetries + 1) {
             let response: HTTPClient.Response
             do {
-                response = try once(url, ifNoneMatch: etag)
+                response = try once(url, ifNoneMatch: etag, acceptGzip: acceptGzip)
             } catch {
                 guard attempt <= maxRetries else { throw error }
                 logger.warning("\(error); retry \(attempt) of \(maxRetries) in \(Int(backoff)) s", metadata: ["item": "e"])
@@ -101,13 +151,16 @@ struct HTTPListFetcher {
         throw SyncError("cannot fetch \(url)")  // not reached: the last attempt returns or throws
     }
 
-    private func once(_ url: String, ifNoneMatch etag: String?) throws(SyncError) -> HTTPClient.Response {
+    private func once(_ url: String, ifNoneMatch etag: String?, acceptGzip: Bool) throws(SyncError)
+        -> HTTPClient.Response
+    {
         do {
             var request = try HTTPClient.Request(url: url, method: .GET)
             if let etag { request.headers.add(name: "If-None-Match", value: etag) }
+            if acceptGzip { request.headers.add(name: "Accept-Encoding", value: ListCoding.gzip) }
             // RSYNCTIMEOUT=0 means no timeout, as for rsync.
             let deadline: NIODeadline? = timeout > 0 ? .now() + .seconds(Int64(timeout)) : nil
-            return try HTTPClient.shared.execute(request: request, deadline: deadline).wait()
+            return try ListHTTPClient.shared.execute(request: request, deadline: deadline).wait()
         } catch {
             throw SyncError("cannot fetch \(url): \(error)")
         }
@@ -180,10 +233,6 @@ struct HTTPListFetcher {
     static func digest(ofETag etag: String) -> String? {
         let bare = etag.trimmingCharacters(in: CharacterSet(charactersIn: "\""))
         return bare.count == 64 && bare.allSatisfy(\.isHexDigit) ? bare.lowercased() : nil
-    }
-
-    static func sha256(_ bytes: [UInt8]) -> String {
-        SHA256.hash(data: bytes).map { String(format: "%02x", $0) }.joined()
     }
 
     static func queryEscaped(_ text: String) -> String {

@@ -39,7 +39,7 @@ public struct MirrorManagerCheckin: Sendable {
         static func hostname() -> String {
             var buffer = [CChar](repeating: 0, count: 256)
             guard gethostname(&buffer, buffer.count) == 0 else { return "localhost" }
-            return String(cString: buffer)
+            return String(decoding: buffer.prefix(while: { $0 != 0 }).map { UInt8(bitPattern: $0) }, as: UTF8.self)
         }
 
         func host(for module: String) -> String {

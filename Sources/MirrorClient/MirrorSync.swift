@@ -116,7 +116,9 @@ public struct MirrorSync {
                 switch outcome {
                 case .unchanged: summary.listFetches[path] = "unchanged"
                 case .delta(let edits): summary.listFetches[path] = "delta of \(edits) edit\(edits == 1 ? "" : "s")"
-                case .whole: summary.listFetches[path] = "whole list"
+                case .whole(nil): summary.listFetches[path] = "whole list"
+                case .whole(let compressed?):
+                    summary.listFetches[path] = "whole list, \(compressed) bytes gzip-compressed"
                 }
             }
         } else {

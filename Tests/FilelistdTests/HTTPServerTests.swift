@@ -18,12 +18,12 @@ struct HTTPServerTests {
         let daemon: DaemonProcess
         let base: String
 
-        init(_ arguments: [String] = []) throws {
+        init(_ arguments: [String] = [], packages: Int = 100) throws {
             tree = try TemporaryTree()
             try tree.file("releases/40/a.rpm", "a")
             try tree.file("releases/40/repodata/repomd.xml", "<repomd/>")
             // Enough lines that a delta of two edits is much smaller than the list.
-            for index in 0..<100 { try tree.file("releases/40/Packages/p-\(index).rpm", "\(index)") }
+            for index in 0..<packages { try tree.file("releases/40/Packages/p-\(index).rpm", "\(index)") }
             daemon = try DaemonProcess(
                 root: tree.root,
                 arguments: ["--settle", "0.1", "--http", "127.0.0.1:0", "--name", "origin", "-c"]
@@ -79,6 +79,52 @@ struct HTTPServerTests {
         // Files of the tree, the runtime directory and escapes are not the server's to give.
         for path in ["releases/40/a.rpm", "releases", "../etc/passwd", "%2e%2e/etc/passwd", ""] {
             #expect(try await HTTPProbe.get("\(served.base)/\(path)").status == 404, "\(path)")
+        }
+    }
+
+    @Test("a whole list comes plain, or gzip-compressed when asked, each with its own ETag; either ETag is current")
+    func compressedList() async throws {
+        // A list of some megabytes: the kernel sends it in many pieces.
+        let served = try Served(packages: 20_000)
+        let list = served.listBytes
+        let digest = Self.sha256(list)
+        let plain = try await HTTPProbe.get("\(served.base)/fullfiletimelist")
+        #expect(plain.status == 200 && plain.headers["content-encoding"] == nil)
+        #expect(plain.body == list && plain.headers["etag"] == "\"\(digest)\"")
+        #expect(plain.headers["vary"] == "Accept-Encoding")
+
+        // The gzip form is made after the generation is announced: until then, plain.
+        let gzip = ["Accept-Encoding": "deflate, gzip"]
+        var compressed = try await HTTPProbe.get("\(served.base)/fullfiletimelist", headers: gzip)
+        let deadline = ContinuousClock.now + .seconds(20)
+        while compressed.headers["content-encoding"] == nil && ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(50))
+            compressed = try await HTTPProbe.get("\(served.base)/fullfiletimelist", headers: gzip)
+        }
+        try #require(compressed.headers["content-encoding"] == "gzip", "\(served.daemon.log)")
+        #expect(compressed.headers["etag"] == "\"\(digest)-gzip\"")
+        #expect(compressed.headers["content-length"] == String(compressed.body.count))
+        #expect(compressed.body.count * 5 < list.count, "gzip: \(compressed.body.count) of \(list.count) bytes")
+        // Decompressed by another program than ours.
+        let file = served.tree.path("../list.gz")
+        try Data(compressed.body).write(to: URL(fileURLWithPath: file))
+        defer { try? FileManager.default.removeItem(atPath: file) }
+        let unzipped = try Command.run("/bin/gzip", ["-dc", file])
+        #expect(unzipped.status == 0 && unzipped.stdout == list, "\(unzipped.stderr)")
+
+        // Either ETag says the client has this content; a 304 describes no body.
+        for (etag, accept) in [(plain.headers["etag"], gzip), (compressed.headers["etag"], gzip), (compressed.headers["etag"], [:])] {
+            let again = try await HTTPProbe.get(
+                "\(served.base)/fullfiletimelist", headers: accept.merging(["If-None-Match": etag ?? ""]) { $1 })
+            #expect(again.status == 304, "\(etag ?? "") \(accept)")
+            #expect(again.body.isEmpty && again.headers["content-encoding"] == nil)
+        }
+        let refused = try await HTTPProbe.get("\(served.base)/fullfiletimelist", headers: ["Accept-Encoding": "gzip;q=0"])
+        #expect(refused.headers["content-encoding"] == nil && refused.body == list)
+        // One connection, many whole lists in turn: each complete.
+        for index in 0..<10 {
+            let next = try await HTTPProbe.get("\(served.base)/fullfiletimelist", headers: index % 2 == 0 ? gzip : [:])
+            #expect(next.body == (index % 2 == 0 ? compressed.body : list), "request \(index)")
         }
     }
 

@@ -3,7 +3,14 @@ import Foundation
 import NIOCore
 
 /// Plain HTTP requests against a server on 127.0.0.1, as a downstream mirror makes them.
+/// Bodies come as the server sent them: a test that wants gzip asks for it.
 public enum HTTPProbe {
+    static let client: HTTPClient = {
+        var configuration = HTTPClient.Configuration.singletonConfiguration
+        configuration.decompression = .disabled
+        return HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: configuration)
+    }()
+
     public struct Response: Sendable {
         public var status: Int
         public var headers: [String: String]
@@ -16,7 +23,7 @@ public enum HTTPProbe {
     {
         var request = HTTPClientRequest(url: url)
         for (name, value) in headers { request.headers.add(name: name, value: value) }
-        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(30))
+        let response = try await client.execute(request, timeout: .seconds(30))
         let body = try await response.body.collect(upTo: 1 << 30)
         var fields: [String: String] = [:]
         for header in response.headers { fields[header.name.lowercased()] = header.value }
@@ -34,7 +41,7 @@ public enum HTTPProbe {
             group.addTask {
                 var request = HTTPClientRequest(url: url)
                 for (name, value) in headers { request.headers.add(name: name, value: value) }
-                let response = try await HTTPClient.shared.execute(request, timeout: .hours(1))
+                let response = try await client.execute(request, timeout: .hours(1))
                 var events: [String] = []
                 var pending = ""
                 var started = false

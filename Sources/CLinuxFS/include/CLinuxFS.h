@@ -70,4 +70,8 @@ void qm_release_free_memory(void);
 /// The O_TMPFILE open flag (0 where the headers do not define it).
 int qm_o_tmpfile(void);
 
+/// memfd_create(2) with MFD_CLOEXEC: a file that lives in memory only and vanishes with
+/// its last descriptor. -1 with errno on failure.
+int qm_memfd(const char *name);
+
 #endif
