@@ -43,6 +43,7 @@ final class NotModifiedHandler: ChannelDuplexHandler, RemovableChannelHandler {
         case .head(let request):
             if handedOn == 0, let fields = notModified(request) {
                 answered = true
+                NotModifiedCount.counter.increment()
                 context.write(wrapOutboundOut(.head(HTTPResponse(status: .notModified, headerFields: fields))), promise: nil)
                 context.write(wrapOutboundOut(.end(nil)), promise: nil)
                 needsFlush = true

@@ -6,6 +6,7 @@ import FilelistDaemon
 import Foundation
 import ListService
 import Logging
+import Monitoring
 import Systemd
 import TreeScan
 
@@ -87,8 +88,17 @@ struct HTTPOptions: ParsableArguments {
         }
     }
 
-    func catalog(lists: [(path: String, file: String)], logger: Logger) -> ListCatalog {
-        ListCatalog(lists: lists, host: name ?? ProcessInfo.processInfo.hostName, logger: logger)
+    func catalog(
+        lists: [(path: String, file: String)], logger: Logger, publisher: PublishHealth? = nil
+    ) -> ListCatalog {
+        ListCatalog(lists: lists, host: name ?? ProcessInfo.processInfo.hostName, logger: logger, publisher: publisher)
+    }
+
+    /// With --http, the figures go to the registry /metrics renders; before the daemon
+    /// and the server are made, as a metric is bound to the backend when it is made.
+    /// Without it nothing is recorded.
+    func bootstrapMetrics() {
+        if http != nil { MetricsExport.bootstrap() }
     }
 
     /// Runs `loop` (the daemon's or the relay's) with the HTTP server beside it, when
@@ -203,10 +213,12 @@ extension Filelistd {
         }
 
         func run(_ configuration: DaemonConfiguration, logger: Logger) throws {
+            serving.bootstrapMetrics()
             let daemon = Daemon(configuration: configuration, logger: logger)
             var catalog: ListCatalog?
             if serving.http != nil {
-                let served = serving.catalog(lists: configuration.servedLists, logger: logger)
+                let served = serving.catalog(
+                    lists: configuration.servedLists, logger: logger, publisher: daemon.health)
                 daemon.onPublish = { served.install($0) }
                 catalog = served
             }
@@ -246,6 +258,7 @@ extension Filelistd {
 
         func run() throws {
             let logger = makeLogger()
+            serving.bootstrapMetrics()
             let root = TreeOptions.absolute(dir)
             let catalog = serving.catalog(lists: lists.map { ($0, "\(root)/\($0)") }, logger: logger)
             catalog.refreshNow()
