@@ -97,6 +97,54 @@ struct MetricsEndpointTests {
         #expect(events.count == 1)
     }
 
+    @Test("/healthz is 503 until the first list is published and while publishing keeps failing; failures count")
+    func publisherHealth() async throws {
+        // The list on a small file system of its own, filled up: its writes fail as on a
+        // full disk, while the tree stays as it was.
+        let tree = try TemporaryTree()
+        for index in 0..<20 { try tree.file("releases/p-\(index).rpm", "\(index)") }
+        let lists = try TemporaryTree("lists")
+        try #require(Command.runShell("mount -t tmpfs -o size=64k tmpfs '\(lists.root)'") == 0, "mount needs root")
+        defer { _ = Command.runShell("umount -l '\(lists.root)'") }
+        let fill = "dd if=/dev/zero of='\(lists.path("fill"))' bs=4k 2>/dev/null"
+        _ = Command.runShell(fill)
+        let daemon = try DaemonProcess(
+            root: tree.root,
+            arguments: ["--settle", "0.1", "-t", lists.path("fullfiletimelist"), "--http", "127.0.0.1:0"])
+        defer { daemon.stop() }
+        let port = try #require(HTTPProbe.port(inLog: { daemon.log }), "\(daemon.log)")
+        let base = "http://127.0.0.1:\(port)"
+        #expect(DaemonProcess.wait { daemon.log.contains("cannot publish the list") }, "\(daemon.log)")
+
+        let before = try await HTTPProbe.get("\(base)/healthz")
+        #expect(before.status == 503)
+        #expect(before.text == "no list published yet\n")
+        let failing = try await Self.metrics(base)
+        #expect((Self.sample(failing, "filelistd_publish_failures_total") ?? 0) >= 1, "\(failing)")
+        #expect(Self.sample(failing, "filelistd_publishes_total") == 0)
+
+        // Space again: the retry 5 s later publishes.
+        try FileManager.default.removeItem(atPath: lists.path("fill"))
+        #expect(try await Self.waitForHealth(base, status: 200))
+
+        // Full again, and a change to publish: one failure is retried; three in a row are a problem.
+        _ = Command.runShell(fill)
+        try tree.file("releases/new.rpm", "new")
+        #expect(try await Self.waitForHealth(base, status: 503, timeout: .seconds(40)), "\(daemon.log)")
+        let stuck = try await HTTPProbe.get("\(base)/healthz")
+        #expect(stuck.text.hasPrefix("the last 3 attempts to publish failed"), "\(stuck.text)")
+        #expect((Self.sample(try await Self.metrics(base), "filelistd_publish_failures_total") ?? 0) >= 4)
+    }
+
+    static func waitForHealth(_ base: String, status: Int, timeout: Duration = .seconds(20)) async throws -> Bool {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            if try await HTTPProbe.get("\(base)/healthz").status == status { return true }
+            try await Task.sleep(for: .milliseconds(200))
+        }
+        return false
+    }
+
     @Test("a relay's /healthz is 503 while its lists are not readable, 200 once they are")
     func relayHealth() async throws {
         let mirror = try TemporaryTree("mirror")
