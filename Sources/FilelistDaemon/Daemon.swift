@@ -29,6 +29,9 @@ public final class Daemon {
     /// Read by the HTTP side's `/healthz`.
     public let health = PublishHealth()
     private let metrics = DaemonMetrics()
+    /// List file -> its path as served; made once, not at every publish.
+    private lazy var servedPaths = Dictionary(
+        configuration.servedLists.map { ($0.file, $0.path) }, uniquingKeysWith: { first, _ in first })
     /// The digest of what this daemon last renamed into each list's place.
     private var publishedDigests: [String: String] = [:]
     private var lastPublish: Date?
@@ -401,7 +404,7 @@ public final class Daemon {
 
     /// The tree's time list as the HTTP side names it: the label of its figures.
     private func servedPath(of tree: WatchedTree) -> String {
-        configuration.servedLists.first { $0.file == tree.listed.timeListPath }?.path ?? tree.listed.timeListPath
+        servedPaths[tree.listed.timeListPath] ?? tree.listed.timeListPath
     }
 
     private func statusLine() -> String { "\(entries) entries, generation \(generation)" }
