@@ -21,8 +21,8 @@ struct Filelistd: ParsableCommand {
             every --max-delay seconds while it keeps changing. Run it in the foreground under systemd \
             (Type=notify); `systemctl reload` (SIGHUP) or `filelistd rescan` forces a verification scan. \
             With --http it also serves the lists (strong ETags), deltas (/changes) and a change stream \
-            (/events) to downstream mirrors; `filelistd relay` does that for a mirror that passes its \
-            upstream's lists on.
+            (/events) to downstream mirrors, and its figures (/metrics, Prometheus) and health (/healthz); \
+            `filelistd relay` does that for a mirror that passes its upstream's lists on.
             """,
         subcommands: [Run.self, Relay.self, Rescan.self, Status.self],
         defaultSubcommand: Run.self)
@@ -75,7 +75,7 @@ struct TreeOptions: ParsableArguments {
 struct HTTPOptions: ParsableArguments {
     @Option(
         help: ArgumentHelp(
-            "Serve the lists, /changes and /events over HTTP on this address (e.g. 127.0.0.1:8080, [::]:8080; port 0 picks a free one).",
+            "Serve the lists, /changes, /events, /metrics and /healthz over HTTP on this address (e.g. 127.0.0.1:8080, [::]:8080; port 0 picks a free one).",
             valueName: "host:port"))
     var http: String?
 
