@@ -24,6 +24,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-nio-extras", from: "1.35.2"),
         .package(url: "https://github.com/adam-fowler/compress-nio", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     ],
     targets: [
         // The Linux calls that Glibc's module map does not export (getdents64, statx, O_TMPFILE).
@@ -69,17 +71,22 @@ let package = Package(
             dependencies: [
                 "FileList", "TreeScan", "TreeIndex", "TreeWatch", "Publish", "Systemd", "LinuxCalls", "CLinuxFS",
                 "ChangeStream",
+                "Monitoring",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "SystemPackage", package: "swift-system"),
             ]
         ),
+        // The names of the figures /metrics shows, and whether the publisher is healthy:
+        // shared by the publisher, which records, and the HTTP side, which serves them.
+        .target(name: "Monitoring", dependencies: [.product(name: "Metrics", package: "swift-metrics")]),
         // Announcements of new list generations, their hops, and the text/event-stream framing.
         .target(name: "ChangeStream"),
         // What downstream mirrors see over HTTP: the lists with ETags, deltas, the SSE change stream.
         .target(
             name: "ListService",
             dependencies: [
-                "FileList", "ChangeStream", "Publish", "LinuxCalls",
+                "FileList", "ChangeStream", "Publish", "LinuxCalls", "Monitoring",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -88,6 +95,8 @@ let package = Package(
                 .product(name: "CompressNIO", package: "compress-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "SystemPackage", package: "swift-system"),
             ]
         ),
@@ -98,7 +107,7 @@ let package = Package(
         .executableTarget(
             name: "filelistd",
             dependencies: [
-                "FilelistDaemon", "ListService", "CommandLineSupport", "FileList", "TreeScan", "Systemd",
+                "FilelistDaemon", "ListService", "CommandLineSupport", "FileList", "TreeScan", "Systemd", "Monitoring",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]

@@ -4,6 +4,7 @@ import FileList
 import Foundation
 import LinuxCalls
 import Logging
+import Monitoring
 import Publish
 import SystemPackage
 import Systemd
@@ -25,6 +26,12 @@ public final class Daemon {
     /// Called on the event loop with each generation, once its lists are in place (the
     /// HTTP side serves and announces it). The generation number is counted here only.
     public var onPublish: (@Sendable (Publication) -> Void)?
+    /// Read by the HTTP side's `/healthz`.
+    public let health = PublishHealth()
+    private let metrics = DaemonMetrics()
+    /// List file -> its path as served; made once, not at every publish.
+    private lazy var servedPaths = Dictionary(
+        configuration.servedLists.map { ($0.file, $0.path) }, uniquingKeysWith: { first, _ in first })
     /// The digest of what this daemon last renamed into each list's place.
     private var publishedDigests: [String: String] = [:]
     private var lastPublish: Date?
@@ -168,6 +175,7 @@ public final class Daemon {
                 }
             }
         }
+        metrics.eventsRead(events.count)
         eventTimes.append(contentsOf: repeatElement(now, count: events.count))
         if eventTimes.count > 100_000 { eventTimes.removeFirst(eventTimes.count - 100_000) }
         lastEvent = now
@@ -221,6 +229,7 @@ public final class Daemon {
                 }
             }
         }
+        metrics.overflowsSeen(total: overflows)
         if let source = trees.first?.source { try checkWatches(source) }
         return touched
     }
@@ -260,6 +269,7 @@ public final class Daemon {
         try checkWatches(source)
         rescans += 1
         lastDrift = total
+        metrics.rescanned(drift: total.drift)
         qm_release_free_memory()
         let metadata: Logger.Metadata = [
             "added": "\(total.added)", "removed": "\(total.removed)",
@@ -281,6 +291,7 @@ public final class Daemon {
     /// linked lists in one commit step.
     private func publish(_ changed: [WatchedTree]) {
         guard !changed.isEmpty else { return }
+        let started = clock.now
         let changedNames = Set(changed.map(\.name))
         var groups: [[WatchedTree]] = []
         var placed: Set<String> = []
@@ -323,6 +334,7 @@ public final class Daemon {
                     publishedDigests[file.target] = digest
                     written.append(Publication.File(target: file.target, digest: digest))
                 }
+                for tree in group { metrics.entries(tree.index.count, list: servedPath(of: tree)) }
             } catch {
                 // The old lists stay in place; try again shortly.
                 failed = true
@@ -332,10 +344,13 @@ public final class Daemon {
             }
         }
         retryAt = failed ? clock.now + .seconds(5) : nil
+        metrics.publishAttempted(took: clock.now - started, failed: failed)
+        if failed { health.publishFailed() } else { health.publishSucceeded() }
         if !failed { lastPublish = Date() }
         // Lists that were replaced are served at once, even when another group failed.
         guard replaced || (generation == 0 && !failed) else { return }
         generation += 1
+        metrics.published(generation: generation)
         logger.info(
             "list published",
             metadata: [
@@ -385,6 +400,11 @@ public final class Daemon {
             pending: \(hasWork ? "yes" : "no")
 
             """
+    }
+
+    /// The tree's time list as the HTTP side names it: the label of its figures.
+    private func servedPath(of tree: WatchedTree) -> String {
+        servedPaths[tree.listed.timeListPath] ?? tree.listed.timeListPath
     }
 
     private func statusLine() -> String { "\(entries) entries, generation \(generation)" }

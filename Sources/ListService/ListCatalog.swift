@@ -2,6 +2,7 @@ import ChangeStream
 import FileList
 import Foundation
 import Logging
+import Monitoring
 import Publish
 import Synchronization
 
@@ -65,6 +66,8 @@ public final class ListCatalog: Sendable {
     /// Names this server's run in event ids: an id from before a restart (whose
     /// generations started again at 1) is never mistaken for one of this run.
     public let run: String
+    /// The origin's publisher, whose health `/healthz` reports; nil at a relay.
+    public let publisher: PublishHealth?
     let logger: Logger
     private let paths: [String: String]
     private let state = Mutex(State())
@@ -76,13 +79,16 @@ public final class ListCatalog: Sendable {
     private let pendingDeltas = Mutex<DispatchGroup?>(nil)
 
     /// `lists` pairs each URL path with its file.
-    public init(lists: [(path: String, file: String)], host: String, logger: Logger) {
+    public init(
+        lists: [(path: String, file: String)], host: String, logger: Logger, publisher: PublishHealth? = nil
+    ) {
         self.files = Dictionary(lists.map { ($0.path, $0.file) }, uniquingKeysWith: { first, _ in first })
         self.paths = Dictionary(lists.map { ($0.file, $0.path) }, uniquingKeysWith: { first, _ in first })
         self.lists = lists.map(\.path)
         self.host = host
         self.run = String(UInt64.random(in: 1...UInt64.max), radix: 36)
         self.logger = logger
+        self.publisher = publisher
     }
 
     public var announcement: Announcement? { state.withLock { $0.announcement } }

@@ -1,6 +1,7 @@
 import ChangeStream
 import HTTPTypes
 import LinuxCalls
+import Metrics
 import NIOCore
 import NIOHTTP1
 import NIOHTTPTypes
@@ -90,6 +91,7 @@ final class ListFastPath: ChannelDuplexHandler, RemovableChannelHandler {
         if let match, let last, last.epoch == epoch, last.second == second, last.path == path, last.gzip == gzip,
             ListServer.matches(match, last.etag)
         {
+            FastPathCounts.notModified.increment()
             respond(.notModified, last.fields, context: context)
             return true
         }
@@ -101,6 +103,7 @@ final class ListFastPath: ChannelDuplexHandler, RemovableChannelHandler {
             fields[.date] = currentDate(second)
             fields[.server] = serverName
             last = (epoch, second, path, gzip, compressed?.etag ?? version.etag, fields)
+            FastPathCounts.notModified.increment()
             respond(.notModified, fields, context: context)
             return true
         }
@@ -108,6 +111,7 @@ final class ListFastPath: ChannelDuplexHandler, RemovableChannelHandler {
         fields[.date] = currentDate(second)
         fields[.server] = serverName
         guard request.method == .get else {
+            FastPathCounts.ok.increment()
             respond(.ok, fields, context: context)
             return true
         }
@@ -128,6 +132,8 @@ final class ListFastPath: ChannelDuplexHandler, RemovableChannelHandler {
         } catch {
             return false
         }
+        FastPathCounts.ok.increment()
+        FastPathCounts.wholeLists.increment()
         context.write(wrapOutboundOut(.head(HTTPResponse(status: .ok, headerFields: fields))), promise: nil)
         // Below the HTTP types codec a body may be a file region; this handler's own
         // parts are HTTP types, whose bodies are buffers only.

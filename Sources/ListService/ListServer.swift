@@ -39,6 +39,7 @@ public enum ListServer {
         onListening: @escaping @Sendable (Int) async -> Void = { _ in }
     ) -> some ApplicationProtocol {
         let router = Router()
+        MonitoringRoutes.add(to: router, catalog: catalog)
         router.get("/events") { request, _ in events(catalog, request, heartbeat: configuration.heartbeat) }
         router.get("/changes") { request, _ in await changes(catalog, request) }
         router.get("/announcement") { _, _ in

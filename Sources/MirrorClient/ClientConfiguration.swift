@@ -16,6 +16,9 @@ public struct ClientConfiguration: Sendable, Equatable {
     /// The runtime directory of the local `filelistd relay` serving `destination`, told
     /// after each sync that installed new lists.
     public var notifyFilelistd: String?
+    /// Where each run's figures go, for node_exporter's textfile collector (a `*.prom`
+    /// file in its directory).
+    public var metricsFile: String?
     /// The upstream rsync module holding every module's directory.
     public var masterModule = "fedora-buffet"
     public var modules = ["fedora-enchilada", "fedora-epel"]

@@ -19,6 +19,15 @@ public struct SyncSummary: Sendable {
     public var listFetches: [String: String] = [:]
     /// Each changed module's mirrored directories (below the master module), for the check-in.
     public var directories: [String: [String]] = [:]
+    /// What rsync counted over every transfer of the run; nil when one of them could not
+    /// say (see `Rsync.transfer`).
+    public var transferStatistics: TransferStatistics? = TransferStatistics()
+    /// Entries deleted, by module.
+    public var deletedByModule: [String: Int] = [:]
+
+    mutating func add(_ statistics: TransferStatistics?) {
+        transferStatistics = transferStatistics.flatMap { total in statistics.map { total + $0 } }
+    }
 
     public var line: String {
         if changedModules.isEmpty { return "nothing changed upstream" }
@@ -222,13 +231,14 @@ public struct MirrorSync {
         if !plan.transfers.isEmpty {
             let filesFrom = "\(staging)/transfer"
             try Self.writeLines(plan.transfers, to: filesFrom)
-            try rsync.transfer(source: source, destination: destination, filesFrom: filesFrom, logger: logger)
+            summary.add(try rsync.transfer(source: source, destination: destination, filesFrom: filesFrom, logger: logger))
         }
         if !extras.isEmpty {
             let filesFrom = "\(staging)/extras"
             try Self.writeLines(extras.map { Array($0.utf8) }, to: filesFrom)
-            try rsync.transfer(
-                source: source, destination: destination, filesFrom: filesFrom, missingAllowed: true, logger: logger)
+            summary.add(
+                try rsync.transfer(
+                    source: source, destination: destination, filesFrom: filesFrom, missingAllowed: true, logger: logger))
         }
 
         // 4. Checksums: a mismatch is fetched again with --checksum, once.
@@ -241,7 +251,9 @@ public struct MirrorSync {
             logger.warning("\(mismatched.count) checksum mismatches; fetching those files again")
             let filesFrom = "\(staging)/repair"
             try Self.writeLines(mismatched.map(\.path), to: filesFrom)
-            try rsync.transfer(source: source, destination: destination, filesFrom: filesFrom, checksum: true, logger: logger)
+            summary.add(
+                try rsync.transfer(
+                    source: source, destination: destination, filesFrom: filesFrom, checksum: true, logger: logger))
             mismatched = mismatched.filter {
                 !Self.sha1Matches("\(destination)/\(String(decoding: $0.path, as: UTF8.self))", $0.hex)
             }
@@ -256,9 +268,17 @@ public struct MirrorSync {
         // 5. Deletions, deepest first, never through a symlink.
         let rootFD = try FileDescriptorHandle(path: destination)
         let removal = SafeRemoval(root: rootFD.descriptor)
+        let moduleDirectories = modules.map { (module: $0.module, prefix: Array($0.directory.utf8) + [0x2F]) }
         for path in plan.deletions {
             do {
-                if try removal.remove(path) == .notEmpty { summary.keptNotEmpty += 1 }
+                switch try removal.remove(path) {
+                case .notEmpty: summary.keptNotEmpty += 1
+                case .absent: break
+                case .removed:
+                    if let owner = moduleDirectories.first(where: { path.starts(with: $0.prefix) }) {
+                        summary.deletedByModule[owner.module, default: 0] += 1
+                    }
+                }
             } catch {
                 // Said whatever -d is: a file upstream removed is still served from here.
                 summary.deleted -= 1
@@ -290,8 +310,10 @@ public struct MirrorSync {
                 let filesFrom = "\(staging)/directories"
                 try Self.writeLines(directories.sorted().map { Array($0.utf8) }, to: filesFrom)
                 logger.info("updating the times of \(directories.count) directories", metadata: ["item": "d"])
-                try rsync.transfer(
-                    source: source, destination: destination, filesFrom: filesFrom, missingAllowed: true, logger: logger)
+                summary.add(
+                    try rsync.transfer(
+                        source: source, destination: destination, filesFrom: filesFrom, missingAllowed: true,
+                        logger: logger))
             }
         }
         try LastRun.write(started - (noParanoia ? 0 : 5), to: configuration.effectiveTimeFile)
@@ -334,7 +356,10 @@ public struct MirrorSync {
         if !paths.isEmpty {
             let filesFrom = "\(staging)/refresh"
             try Self.writeLines(paths, to: filesFrom)
-            try rsync.transfer(source: source, destination: configuration.destination, filesFrom: filesFrom, checksum: true, logger: logger)
+            summary.add(
+                try rsync.transfer(
+                    source: source, destination: configuration.destination, filesFrom: filesFrom, checksum: true,
+                    logger: logger))
         }
         return summary
     }

@@ -47,10 +47,14 @@ public struct Rsync: Sendable {
     /// (rsync's default compares whole seconds).
     /// `missingAllowed`: paths upstream may not have (EXTRAFILES, directories whose
     /// times are restored) are skipped rather than failing the call.
+    /// Returns what rsync counted (every attempt's), nil when it could not be read: rsync
+    /// prints its statistics on standard output, which shows the progress instead when
+    /// there is a person to see it.
+    @discardableResult
     public func transfer(
         source: String, destination: String, filesFrom: String, checksum: Bool = false, missingAllowed: Bool = false,
         logger: Logger
-    ) throws {
+    ) throws -> TransferStatistics? {
         var arguments = [
             "-aSH", "--delay-updates", "--force", "--modify-window=-1", "--no-motd", "--timeout=\(timeout)",
             "--files-from=\(filesFrom)",
@@ -58,9 +62,9 @@ public struct Rsync: Sendable {
         ]
         if checksum { arguments.append("--checksum") }
         if missingAllowed { arguments.append("--ignore-missing-args") }
-        if showsProgress { arguments.append("--info=progress2") }
+        if showsProgress { arguments.append("--info=progress2") } else { arguments.append("--stats") }
         arguments += extraOptions + [source.hasSuffix("/") ? source : source + "/", destination + "/"]
-        try runWithRetries(arguments, logger: logger)
+        return try runWithRetries(arguments, logger: logger, statisticsFile: showsProgress ? nil : filesFrom + ".stats")
     }
 
     /// Copies single files (the lists) into a staging directory, with their mode and time.
@@ -78,15 +82,37 @@ public struct Rsync: Sendable {
         try runWithRetries(arguments, logger: logger)
     }
 
-    func runWithRetries(_ arguments: [String], logger: Logger) throws {
+    /// `statisticsFile`: where rsync's standard output goes, to be read for its `--stats`.
+    @discardableResult
+    func runWithRetries(_ arguments: [String], logger: Logger, statisticsFile: String? = nil) throws
+        -> TransferStatistics?
+    {
         var attempt = 1
         var backoff = firstBackoff
+        var statistics: TransferStatistics? = statisticsFile == nil ? nil : TransferStatistics()
         while true {
-            let (status, output) = try run(arguments)
-            if status == 0 { return }
+            let (status, output) = try run(arguments, standardOutput: statisticsFile)
+            if let statisticsFile {
+                // A failed attempt may have sent files before it failed: they count too. One
+                // that ended before printing its statistics counts as nothing sent.
+                let text: String
+                do {
+                    text = try String(contentsOfFile: statisticsFile, encoding: .utf8)
+                } catch {
+                    logger.warning("cannot read rsync's statistics: \(error)", metadata: ["item": "e"])
+                    text = ""
+                }
+                if let counted = TransferStatistics(rsyncOutput: text) {
+                    statistics = statistics.map { $0 + counted }
+                } else if status == 0 || status == 24 {
+                    logger.debug("no statistics in rsync's output", metadata: ["item": "e"])
+                    statistics = nil
+                }
+            }
+            if status == 0 { return statistics }
             if status == 24 {
                 logger.warning("rsync says source files vanished; ignoring", metadata: ["item": "e"])
-                return
+                return statistics
             }
             guard Self.retryable.contains(status), attempt < attempts else {
                 throw Failure(status: status, output: output)
@@ -100,7 +126,9 @@ public struct Rsync: Sendable {
         }
     }
 
-    func run(_ arguments: [String]) throws -> (Int32, String) {
+    /// `standardOutput`: a file for rsync's standard output (replaced); otherwise it goes
+    /// to the terminal with the progress, or nowhere.
+    func run(_ arguments: [String], standardOutput: String? = nil) throws -> (Int32, String) {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
@@ -110,8 +138,17 @@ public struct Rsync: Sendable {
         let errors = Pipe()
         process.standardError = errors
         // Progress goes to the terminal; otherwise rsync's chatter goes nowhere.
-        process.standardOutput =
-            showsProgress && arguments.contains("--info=progress2") ? FileHandle.standardOutput : FileHandle.nullDevice
+        if let standardOutput {
+            // A file, not a pipe: with RSYNCOPTS=-v rsync writes a line per file, and a pipe
+            // read only after the error pipe would fill and stop it.
+            guard FileManager.default.createFile(atPath: standardOutput, contents: nil),
+                let file = FileHandle(forWritingAtPath: standardOutput)
+            else { throw Failure(status: 127, output: "cannot create \(standardOutput)") }
+            process.standardOutput = file
+        } else {
+            let progress = showsProgress && arguments.contains("--info=progress2")
+            process.standardOutput = progress ? FileHandle.standardOutput : FileHandle.nullDevice
+        }
         do {
             try process.run()
         } catch {

@@ -34,7 +34,7 @@ public struct ShellConfigParser {
         "CHECKIN_SITE", "CHECKIN_PASSWORD", "CHECKIN_HOST", "MIRRORMANAGER", "MAXCHECKINRETRIES",
         "MIRRORMANAGERMAPPING", "MIRRORMANAGERMODULEMAPPING", "REPORT_MIRROR",
         // quick-mirror's own.
-        "LISTSOURCE", "NOTIFYFILELISTD",
+        "LISTSOURCE", "NOTIFYFILELISTD", "METRICSFILE",
     ]
 
     /// What `KEY+=(...)` adds to when the file has not set KEY: the reference's default.
@@ -195,6 +195,7 @@ public struct ShellConfigParser {
         configuration.warnDelay = try number("WARNDELAY") ?? configuration.warnDelay
         configuration.listSource = single("LISTSOURCE").flatMap { $0.isEmpty ? nil : $0 }
         configuration.notifyFilelistd = single("NOTIFYFILELISTD").flatMap { $0.isEmpty ? nil : $0 }
+        configuration.metricsFile = single("METRICSFILE").flatMap { $0.isEmpty ? nil : $0 }
 
         var checkin = MirrorManagerCheckin.Settings()
         checkin.site = single("CHECKIN_SITE").flatMap { $0.isEmpty ? nil : $0 }

@@ -133,13 +133,16 @@ public final class SyncSession {
             return false
         }
         logger.debug("run start: config \(configFile)", metadata: ["item": "r"])
+        let started = ContinuousClock.now
         let summary: SyncSummary
         do {
             summary = try sync.run()
         } catch {
             logger.error("\(error)", metadata: ["stderr": "no"])
+            recordMetrics(nil, started: started)
             throw error
         }
+        recordMetrics(summary, started: started)
         let changed = !summary.changedModules.isEmpty
         logger.notice("\(summary.line)", metadata: ["item": changed ? "R" : "n", "stderr": "no"])
         for (path, how) in summary.listFetches.sorted(by: { $0.key < $1.key }) {
@@ -164,6 +167,20 @@ public final class SyncSession {
             try HookRunner.run(hook, modules: summary.changedModules, logger: logger)
         }
         return changed && !sync.dryRun
+    }
+
+    /// METRICSFILE, after a run that was meant to change the mirror (not -n). A file that
+    /// cannot be written does not fail the sync (the mirror is correct); it is said.
+    func recordMetrics(_ summary: SyncSummary?, started: ContinuousClock.Instant) {
+        guard let path = sync.configuration.metricsFile, !sync.dryRun else { return }
+        let run = MetricsFile.Run(
+            ended: Date(), duration: ContinuousClock.now - started, summary: summary,
+            modules: sync.configuration.effectiveModules)
+        do {
+            try MetricsFile.write(run, to: path)
+        } catch {
+            logger.error("cannot write METRICSFILE '\(path)': \(error)", metadata: ["item": "E"])
+        }
     }
 
     /// The MirrorManager check-in of each module in `directories`, when CHECKIN_SITE is

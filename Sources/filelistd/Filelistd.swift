@@ -6,6 +6,7 @@ import FilelistDaemon
 import Foundation
 import ListService
 import Logging
+import Monitoring
 import Systemd
 import TreeScan
 
@@ -20,8 +21,8 @@ struct Filelistd: ParsableCommand {
             every --max-delay seconds while it keeps changing. Run it in the foreground under systemd \
             (Type=notify); `systemctl reload` (SIGHUP) or `filelistd rescan` forces a verification scan. \
             With --http it also serves the lists (strong ETags), deltas (/changes) and a change stream \
-            (/events) to downstream mirrors; `filelistd relay` does that for a mirror that passes its \
-            upstream's lists on.
+            (/events) to downstream mirrors, and its figures (/metrics, Prometheus) and health (/healthz); \
+            `filelistd relay` does that for a mirror that passes its upstream's lists on.
             """,
         subcommands: [Run.self, Relay.self, Rescan.self, Status.self],
         defaultSubcommand: Run.self)
@@ -74,7 +75,7 @@ struct TreeOptions: ParsableArguments {
 struct HTTPOptions: ParsableArguments {
     @Option(
         help: ArgumentHelp(
-            "Serve the lists, /changes and /events over HTTP on this address (e.g. 127.0.0.1:8080, [::]:8080; port 0 picks a free one).",
+            "Serve the lists, /changes, /events, /metrics and /healthz over HTTP on this address (e.g. 127.0.0.1:8080, [::]:8080; port 0 picks a free one).",
             valueName: "host:port"))
     var http: String?
 
@@ -87,8 +88,17 @@ struct HTTPOptions: ParsableArguments {
         }
     }
 
-    func catalog(lists: [(path: String, file: String)], logger: Logger) -> ListCatalog {
-        ListCatalog(lists: lists, host: name ?? ProcessInfo.processInfo.hostName, logger: logger)
+    func catalog(
+        lists: [(path: String, file: String)], logger: Logger, publisher: PublishHealth? = nil
+    ) -> ListCatalog {
+        ListCatalog(lists: lists, host: name ?? ProcessInfo.processInfo.hostName, logger: logger, publisher: publisher)
+    }
+
+    /// With --http, the figures go to the registry /metrics renders; before the daemon
+    /// and the server are made, as a metric is bound to the backend when it is made.
+    /// Without it nothing is recorded.
+    func bootstrapMetrics() {
+        if http != nil { MetricsExport.bootstrap() }
     }
 
     /// Runs `loop` (the daemon's or the relay's) with the HTTP server beside it, when
@@ -203,10 +213,12 @@ extension Filelistd {
         }
 
         func run(_ configuration: DaemonConfiguration, logger: Logger) throws {
+            serving.bootstrapMetrics()
             let daemon = Daemon(configuration: configuration, logger: logger)
             var catalog: ListCatalog?
             if serving.http != nil {
-                let served = serving.catalog(lists: configuration.servedLists, logger: logger)
+                let served = serving.catalog(
+                    lists: configuration.servedLists, logger: logger, publisher: daemon.health)
                 daemon.onPublish = { served.install($0) }
                 catalog = served
             }
@@ -246,6 +258,7 @@ extension Filelistd {
 
         func run() throws {
             let logger = makeLogger()
+            serving.bootstrapMetrics()
             let root = TreeOptions.absolute(dir)
             let catalog = serving.catalog(lists: lists.map { ($0, "\(root)/\($0)") }, logger: logger)
             catalog.refreshNow()

@@ -1,0 +1,31 @@
+import Metrics
+import Monitoring
+import Prometheus
+
+/// The Prometheus side of the figures: the registry every swift-metrics metric of the
+/// process lands in once `bootstrap` ran, and its text for `GET /metrics`. The code that
+/// records (the daemon, the request counting) knows only swift-metrics.
+public enum MetricsExport {
+    static let registry = PrometheusCollectorRegistry()
+    /// Read from the catalog at each scrape rather than kept up to date on every connect.
+    static let subscribers = registry.makeGauge(
+        descriptor: MetricNameDescriptor(
+            metricName: MetricNames.subscribers, unitName: "", helpText: "Open /events streams."))
+
+    /// Once per process, before the daemon and the server make their metrics (a metric
+    /// is bound to the backend at its creation). Without it they cost nothing.
+    public static func bootstrap() {
+        var factory = PrometheusMetricsFactory(registry: registry)
+        factory.durationHistogramBuckets[MetricNames.publishDuration] = MetricNames.publishDurationBuckets
+        MetricsSystem.bootstrap(factory)
+    }
+
+    /// The exposition text, with the figures read at scrape time brought up to date.
+    static func render(_ catalog: ListCatalog) -> [UInt8] {
+        subscribers.set(Int64(catalog.subscriberCount))
+        return registry.emitToBuffer()
+    }
+
+    /// Prometheus' text exposition format.
+    static let contentType = "text/plain; version=0.0.4; charset=utf-8"
+}
