@@ -54,6 +54,7 @@ struct PollRun: ParsableCommand {
             access_log off;
             sendfile on;
             etag on;
+            gzip_static on;
             default_type text/plain;
             client_body_temp_path \(scratch)/nginx-body;
             proxy_temp_path \(scratch)/nginx-proxy;
@@ -81,12 +82,19 @@ struct PollRun: ParsableCommand {
             guard status == "304" else { throw ValidationError("\(url) answered \(status) to its own ETag, not 304") }
         }
         let size = (try FileManager.default.attributesOfItem(atPath: list)[.size] as? Int) ?? 0
+        // nginx serves a .gz made beforehand (gzip_static) at gzip's default level, as
+        // filelistd makes its own once per generation: both only send a file.
+        _ = try capture("/bin/sh", ["-c", "gzip -6 -n -k -f \(list)"])
+        let gzipSize = try waitForGzip(ours)
+        let nginxGzipSize = (try FileManager.default.attributesOfItem(atPath: list + ".gz")[.size] as? Int) ?? 0
 
         let nginx304 = try wrk(theirs, etag: theirTag)
         let ours304 = try wrk(ours, etag: ourTag)
         let floor304 = try wrk(floorURL, etag: floorTag)
         let nginxGet = try wrk(theirs, etag: nil)
         let oursGet = try wrk(ours, etag: nil)
+        let nginxGzip = try wrk(theirs, etag: nil, gzip: true)
+        let oursGzip = try wrk(ours, etag: nil, gzip: true)
 
         print(
             "list of \(files) entries (\(size / 1_000_000) MB) from \(tree); wrk -t\(threads) -c\(connections) -d\(duration)s, \(ProcessInfo.processInfo.activeProcessorCount) cores\n"
@@ -102,6 +110,27 @@ struct PollRun: ParsableCommand {
         row("Hummingbird floor: a route that only answers 304", floor304)
         row("nginx, whole list (200)", nginxGet)
         row("filelistd, whole list (200)", oursGet, versus: nginxGet)
+        row("nginx, whole list gzip-compressed (200)", nginxGzip)
+        row("filelistd, whole list gzip-compressed (200)", oursGzip, versus: nginxGzip)
+        print(
+            "\nlist \(size) bytes; filelistd's gzip form \(gzipSize) bytes (\(String(format: "%.1f", Double(size) / Double(max(gzipSize, 1))))x smaller); `gzip -6` \(nginxGzipSize) bytes"
+        )
+    }
+
+    /// Waits until `url` comes gzip-compressed (filelistd makes that form after the
+    /// generation is announced); returns its size.
+    func waitForGzip(_ url: String) throws -> Int {
+        let deadline = ContinuousClock.now + .seconds(120)
+        while ContinuousClock.now < deadline {
+            let answer = try curl([
+                "-s", "-o", "/dev/null", "-H", "Accept-Encoding: gzip", "-w", "%header{content-encoding} %{size_download}",
+                url,
+            ])
+            let fields = answer.split(separator: " ")
+            if fields.first == "gzip", let size = Int(fields.last ?? "") { return size }
+            usleep(100_000)
+        }
+        throw ValidationError("\(url) never came gzip-compressed")
     }
 
     struct WrkResult {
@@ -109,9 +138,10 @@ struct PollRun: ParsableCommand {
         var latencyMilliseconds: Double
     }
 
-    func wrk(_ url: String, etag: String?) throws -> WrkResult {
+    func wrk(_ url: String, etag: String?, gzip: Bool = false) throws -> WrkResult {
         var arguments = ["-t\(threads)", "-c\(connections)", "-d\(duration)s", "--latency"]
         if let etag { arguments += ["-H", "If-None-Match: \(etag)"] }
+        if gzip { arguments += ["-H", "Accept-Encoding: gzip"] }
         let output = try capture("/usr/bin/wrk", arguments + [url])
         let lines = output.split(separator: "\n")
         guard let rateLine = lines.first(where: { $0.hasPrefix("Requests/sec:") }),
