@@ -8,9 +8,9 @@ import SystemPackage
 /// The gzip representation of one list version, made once per generation and kept in
 /// a memory file, so that every request for it is a sendfile(2), like the plain list.
 ///
-/// A list is mostly paths that share long prefixes: gzip makes 1M entries (about
-/// 100 MB) into about a tenth. Compressing costs about a second of one core per 100 MB,
-/// on the catalog's queue after the generation is announced; until it is done, clients
+/// A list is mostly paths that share long prefixes: gzip makes it about 6 times
+/// smaller. Compressing costs about a second of one core per 130 MB (1M entries), on
+/// the catalog's queue after the generation is announced; until it is done, clients
 /// get the plain list.
 final class CompressedList: Sendable {
     let size: Int
@@ -38,7 +38,10 @@ final class CompressedList: Sendable {
     static func make(from version: ListVersion) throws -> CompressedList {
         let file = try Linux.memoryFile(name: "gzip:\(version.path)")
         do {
-            let compressor = CompressionAlgorithm.gzip().compressor
+            // The fastest level: a third of the default's CPU for about 15% more bytes
+            // (1M entries: 21 MB against 18 MB, 132 MB plain), paid at every generation.
+            let compressor = CompressionAlgorithm.gzip(configuration: .init(compressionLevel: .fastestCompression))
+                .compressor
             compressor.window = ByteBufferAllocator().buffer(capacity: 1 << 18)
             try compressor.startStream()
             var offset = 0

@@ -53,6 +53,7 @@ struct DaemonRun: ParsableCommand {
         let entries = Int(ready.split(separator: "=").last?.split(separator: " ").first ?? "") ?? 0
         usleep(500_000)
         let rss = residentBytes(pid: process.processIdentifier)
+        let anonymous = residentBytes(pid: process.processIdentifier, field: "RssAnon")
 
         let (wakeups, cpu) = idle(process.processIdentifier, seconds: idleSeconds)
 
@@ -73,6 +74,7 @@ struct DaemonRun: ParsableCommand {
 
         var announced: [Double] = []
         var servingRSS = 0
+        var servingAnonymous = 0
         if http {
             let port = try servedPort(log: log)
             let stream = UpstreamEvents(url: "http://127.0.0.1:\(port)/events", log: { _ in })
@@ -88,6 +90,7 @@ struct DaemonRun: ParsableCommand {
                 announced.append(seconds(since: start) - settle)
             }
             servingRSS = residentBytes(pid: process.processIdentifier)
+            servingAnonymous = residentBytes(pid: process.processIdentifier, field: "RssAnon")
         }
 
         let before = inode(list)
@@ -109,10 +112,14 @@ struct DaemonRun: ParsableCommand {
         print("| what | measured |")
         print("| --- | --- |")
         print(String(format: "| start to READY=1 (initial scan + first publish) | %.2f s |", readySeconds))
-        print(
-            String(
-                format: "| RSS after READY | %.0f MB, %.0f bytes per entry |", Double(rss) / 1e6,
-                Double(rss) / Double(max(entries, 1))))
+        func memory(_ what: String, _ rss: Int, _ anonymous: Int) {
+            print(
+                String(
+                    format: "| %@ | %.0f MB, %.0f bytes per entry; anonymous (RssAnon) %.0f MB, %.0f bytes per entry |",
+                    what, Double(rss) / 1e6, Double(rss) / Double(max(entries, 1)), Double(anonymous) / 1e6,
+                    Double(anonymous) / Double(max(entries, 1))))
+        }
+        memory("RSS after READY", rss, anonymous)
         print(
             String(
                 format: "| one new file to new list renamed in place (median of 5) | %.2f s (%.2f-%.2f) |",
@@ -125,11 +132,7 @@ struct DaemonRun: ParsableCommand {
                     format:
                         "| --http: one new file to its announcement on /events (median of 5) | %.2f s (%.2f-%.2f) |",
                     median(announced), announced.min()!, announced.max()!))
-            print(
-                String(
-                    format: "| --http: RSS after those changes | %.0f MB, %.0f bytes per entry |",
-                    Double(servingRSS) / 1e6,
-                    Double(servingRSS) / Double(max(entries, 1))))
+            memory("--http: RSS after those changes", servingRSS, servingAnonymous)
         }
     }
 

@@ -10,10 +10,12 @@ struct QuickMirrorBench: ParsableCommand {
         subcommands: [DaemonRun.self, PollRun.self, IndexRun.self, PlanRun.self, PlanOnce.self, DeltaRun.self])
 }
 
-/// Resident set of a process, from /proc.
-func residentBytes(pid: Int32 = getpid()) -> Int {
+/// Resident set of a process, from /proc: all of it (`VmRSS`), or only its anonymous
+/// memory (`RssAnon`: what it allocated, without the program's and libraries' code
+/// pages, which are file-backed, shared and reclaimable).
+func residentBytes(pid: Int32 = getpid(), field: String = "VmRSS") -> Int {
     guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
-        let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") })
+        let line = status.split(separator: "\n").first(where: { $0.hasPrefix(field + ":") })
     else { return 0 }
     return (Int(line.split(separator: " ", omittingEmptySubsequences: true)[1]) ?? 0) * 1024
 }
