@@ -22,8 +22,8 @@ struct UnitFileTests {
             ("filelistd-http@.service.in", "filelistd-http@srv-pub-fedora.service", 2.2),
             ("filelistd-modules-http.service.in", "filelistd-modules-http.service", 2.2),
             ("filelistd-relay@.service.in", "filelistd-relay@srv-mirror.service", 2.0),
-            ("quick-mirror.service.in", "quick-mirror.service", 2.1),
-            ("quick-mirror-follow.service.in", "quick-mirror-follow.service", 2.1),
+            ("quick-mirror.service.in", "quick-mirror.service", 2.0),
+            ("quick-mirror-follow.service.in", "quick-mirror-follow.service", 2.0),
         ])
     func verify(template: String, installedAs name: String, maximumExposure: Double) throws {
         let scratch = try TemporaryTree("units")
