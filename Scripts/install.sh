@@ -84,7 +84,7 @@ for template in units/*.in; do
     put 0644 "$rendered" "$unitdir/$name"
     rm -f "$rendered"
 done
-for unit in units/*.timer; do
+for unit in units/*.timer units/*.socket; do
     put 0644 "$unit" "$unitdir/$(basename "$unit")"
 done
 put 0644 units/quickmirror.sysusers.conf "$sysusersdir/quickmirror.conf"
