@@ -1,5 +1,6 @@
 import ChangeStream
 import Foundation
+import Synchronization
 import Testing
 import TreeFixtures
 
@@ -15,12 +16,76 @@ struct SocketActivationTests {
     static let activator = ["/usr/bin/systemd-socket-activate", "/lib/systemd/systemd-socket-activate"]
         .first { FileManager.default.isExecutableFile(atPath: $0) }
 
+    /// systemd-socket-activate and the filelistd it becomes, started with posix_spawn and
+    /// reaped here. Foundation's `Process` learns that a child exited when a descriptor the
+    /// child inherited closes; systemd-socket-activate closes every descriptor but the
+    /// socket before it execs, so Foundation would block its one monitor thread waiting for
+    /// a filelistd still running, and every other test's process with it.
+    final class Spawned: Sendable {
+        let pid: pid_t
+        /// The wait status, once reaped.
+        private let reaped = Mutex<Int32?>(nil)
+
+        struct Failure: Error, CustomStringConvertible {
+            var description: String
+        }
+
+        init(_ path: String, _ arguments: [String], log: String) throws {
+            var actions = posix_spawn_file_actions_t()
+            posix_spawn_file_actions_init(&actions)
+            defer { posix_spawn_file_actions_destroy(&actions) }
+            posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+            posix_spawn_file_actions_addopen(&actions, 1, log, O_WRONLY | O_CREAT | O_APPEND, 0o644)
+            posix_spawn_file_actions_adddup2(&actions, 1, 2)
+            let argv = ([path] + arguments).map { strdup($0) } + [nil]
+            defer { for argument in argv { free(argument) } }
+            var pid = pid_t()
+            let result = posix_spawn(&pid, path, &actions, nil, argv, environ)
+            guard result == 0 else {
+                throw Failure(description: "cannot start \(path): \(String(cString: strerror(result)))")
+            }
+            self.pid = pid
+        }
+
+        deinit {
+            if exitStatus == nil {
+                kill(pid, SIGKILL)
+                var status: Int32 = 0
+                waitpid(pid, &status, 0)
+            }
+        }
+
+        /// The exit status once the process has ended (128 + the signal if one ended it),
+        /// nil while it runs.
+        var exitStatus: Int32? {
+            reaped.withLock { reaped in
+                if reaped == nil {
+                    var status: Int32 = 0
+                    if waitpid(pid, &status, WNOHANG) == pid { reaped = status }
+                }
+                return reaped.map { $0 & 0x7f == 0 ? ($0 >> 8) & 0xff : 128 + ($0 & 0x7f) }
+            }
+        }
+
+        /// The exit status, or nil if the process was still running after `timeout` (it is
+        /// killed then).
+        func exitStatus(within timeout: Duration) async throws -> Int32? {
+            let deadline = ContinuousClock.now + timeout
+            while ContinuousClock.now < deadline {
+                if let status = exitStatus { return status }
+                try await Task.sleep(for: .milliseconds(50))
+            }
+            kill(pid, SIGKILL)
+            return exitStatus
+        }
+    }
+
     /// A filelistd behind systemd-socket-activate on a free loopback port; killed if a
     /// test leaves it running.
-    final class Activated: @unchecked Sendable {
+    final class Activated: Sendable {
         let tree: TemporaryTree
         let runtime: TemporaryTree
-        let process: Process
+        let process: Spawned
         let logPath: String
         let base: String
 
@@ -32,19 +97,12 @@ struct SocketActivationTests {
             logPath = runtime.path("filelistd.log")
             let port = try LoopbackSocket.closedPort()
             base = "http://127.0.0.1:\(port)"
-            process = try Command.start(
+            process = try Spawned(
                 try #require(SocketActivationTests.activator),
                 [
                     "--listen=127.0.0.1:\(port)", Command.executable("filelistd").path, "--dir", tree.root,
                     "--runtime-directory", runtime.root, "--settle", "0.1", "--name", "origin", "-c",
-                ] + httpArguments, log: logPath, stdoutToLog: true)
-        }
-
-        deinit {
-            if process.isRunning {
-                kill(process.processIdentifier, SIGKILL)
-                process.waitUntilExit()
-            }
+                ] + httpArguments, log: logPath)
         }
 
         var log: String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
@@ -65,14 +123,6 @@ struct SocketActivationTests {
             }
             throw HTTPServerTests.TestFailure("filelistd never served its list on the passed socket:\n\(log)")
         }
-
-        /// Whether the process exited within `timeout` (it is killed otherwise).
-        func exited(within timeout: Duration) -> Bool {
-            let exited = DaemonProcess.wait(timeout: timeout) { !process.isRunning }
-            if !exited { kill(process.processIdentifier, SIGKILL) }
-            process.waitUntilExit()
-            return exited
-        }
     }
 
     @Test(
@@ -91,38 +141,35 @@ struct SocketActivationTests {
         // It serves on what it was given and bound nothing of its own.
         #expect(served.log.contains("(from systemd)"), "\(served.log)")
 
-        let pid = served.process.processIdentifier
+        let pid = served.process.pid
         let events = try await HTTPProbe.events("\(served.base)/events", count: 100, timeout: .seconds(30)) {
             kill(pid, SIGTERM)
         }
         // One announcement of the list just fetched, then a clean end (not a break, not a timeout).
         #expect(events.count == 1, "\(events)\n\(served.log)")
         let announcement = try Announcement(
-            json: try #require(events.first?.split(separator: "\n").first { $0.hasPrefix("data:") }?.dropFirst(5).drop(while: { $0 == " " })))
+            json: try #require(
+                events.first?.split(separator: "\n").first { $0.hasPrefix("data:") }?.dropFirst(5)
+                    .drop(while: { $0 == " " })))
         #expect(announcement.lists["fullfiletimelist"] == etag)
-        #expect(served.exited(within: .seconds(30)), "\(served.log)")
-        #expect(served.process.terminationReason == .exit)
-        #expect(served.process.terminationStatus == 0, "\(served.log)")
+        #expect(try await served.process.exitStatus(within: .seconds(30)) == 0, "\(served.log)")
     }
 
     @Test(
         "a passed socket that is not a listening TCP socket is one line naming the descriptor, and exit 1",
         .enabled(if: activator != nil, "systemd-socket-activate is not installed"))
-    func datagramSocketRefused() throws {
+    func datagramSocketRefused() async throws {
         let tree = try TemporaryTree()
         try tree.file("a.rpm", "a")
         let runtime = try TemporaryTree("run")
         let log = runtime.path("filelistd.log")
         let port = try LoopbackSocket.closedPort()
-        let process = try Command.start(
+        let process = try Spawned(
             try #require(Self.activator),
             [
                 "--datagram", "--listen=127.0.0.1:\(port)", Command.executable("filelistd").path, "--dir", tree.root,
                 "--runtime-directory", runtime.root, "--http", "systemd",
             ], log: log)
-        defer {
-            if process.isRunning { kill(process.processIdentifier, SIGKILL) }
-        }
         // A datagram socket activates on its first datagram.
         let sender = socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
         defer { close(sender) }
@@ -130,17 +177,18 @@ struct SocketActivationTests {
         address.sin_family = sa_family_t(AF_INET)
         address.sin_port = in_port_t(UInt16(port).bigEndian)
         address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        #expect(DaemonProcess.wait(timeout: .seconds(20)) {
+        let deadline = ContinuousClock.now + .seconds(20)
+        while process.exitStatus == nil && ContinuousClock.now < deadline {
             _ = withUnsafePointer(to: &address) {
                 $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
                     sendto(sender, "x", 1, 0, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
                 }
             }
-            return !process.isRunning
-        })
-        process.waitUntilExit()
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        let status = try await process.exitStatus(within: .seconds(1))
         let output = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
-        #expect(process.terminationStatus == 1, "\(output)")
+        #expect(status == 1, "\(output)")
         #expect(output.contains("--http systemd: descriptor 3 from systemd is not a listening TCP socket"), "\(output)")
         #expect(!FileManager.default.fileExists(atPath: tree.path("fullfiletimelist")))
     }
