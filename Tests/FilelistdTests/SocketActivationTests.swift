@@ -67,16 +67,17 @@ struct SocketActivationTests {
             }
         }
 
-        /// The exit status, or nil if the process was still running after `timeout` (it is
-        /// killed then).
-        func exitStatus(within timeout: Duration) async throws -> Int32? {
-            let deadline = ContinuousClock.now + timeout
-            while ContinuousClock.now < deadline {
+        /// The exit status, or nil if the process was still running after `polls` looks 50 ms
+        /// apart (it is killed then). Counted in looks, not in time: when the whole suite
+        /// keeps Swift's threads busy, a sleep may last far longer than asked.
+        func exitStatus(polls: Int) async throws -> Int32? {
+            for _ in 0..<polls {
                 if let status = exitStatus { return status }
                 try await Task.sleep(for: .milliseconds(50))
             }
+            if let status = exitStatus { return status }
             kill(pid, SIGKILL)
-            return exitStatus
+            return nil
         }
     }
 
@@ -112,10 +113,10 @@ struct SocketActivationTests {
         }
 
         /// The list once the first scan has published it (the first connection is what
-        /// starts filelistd; until its first publish the list is a 503).
+        /// starts filelistd; until its first publish the list is a 503). Up to 300 tries
+        /// 100 ms apart, counted rather than timed, as in `Spawned.exitStatus(polls:)`.
         func publishedList() async throws -> HTTPProbe.Response {
-            let deadline = ContinuousClock.now + .seconds(30)
-            while ContinuousClock.now < deadline {
+            for _ in 0..<300 {
                 if let response = try? await HTTPProbe.get("\(base)/fullfiletimelist"), response.status == 200 {
                     return response
                 }
@@ -152,7 +153,7 @@ struct SocketActivationTests {
                 events.first?.split(separator: "\n").first { $0.hasPrefix("data:") }?.dropFirst(5)
                     .drop(while: { $0 == " " })))
         #expect(announcement.lists["fullfiletimelist"] == etag)
-        #expect(try await served.process.exitStatus(within: .seconds(30)) == 0, "\(served.log)")
+        #expect(try await served.process.exitStatus(polls: 600) == 0, "\(served.log)")
     }
 
     @Test(
@@ -177,8 +178,8 @@ struct SocketActivationTests {
         address.sin_family = sa_family_t(AF_INET)
         address.sin_port = in_port_t(UInt16(port).bigEndian)
         address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let deadline = ContinuousClock.now + .seconds(20)
-        while process.exitStatus == nil && ContinuousClock.now < deadline {
+        // Sent until filelistd has run and stopped: the first may come before the socket exists.
+        for _ in 0..<200 where process.exitStatus == nil {
             _ = withUnsafePointer(to: &address) {
                 $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
                     sendto(sender, "x", 1, 0, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
@@ -186,7 +187,7 @@ struct SocketActivationTests {
             }
             try await Task.sleep(for: .milliseconds(100))
         }
-        let status = try await process.exitStatus(within: .seconds(1))
+        let status = try await process.exitStatus(polls: 20)
         let output = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
         #expect(status == 1, "\(output)")
         #expect(output.contains("--http systemd: descriptor 3 from systemd is not a listening TCP socket"), "\(output)")
