@@ -21,6 +21,7 @@ executables=(create-filelist filelistd quick-mirror)
 
 bindir=$prefix/bin
 unitdir=$prefix/lib/systemd/system
+sysusersdir=$prefix/lib/sysusers.d
 mandir=$prefix/share/man/man1
 docdir=$prefix/share/doc/quickmirror
 manifest=$destdir$prefix/share/quickmirror/installed-files
@@ -83,9 +84,10 @@ for template in units/*.in; do
     put 0644 "$rendered" "$unitdir/$name"
     rm -f "$rendered"
 done
-for unit in units/*.timer; do
+for unit in units/*.timer units/*.socket; do
     put 0644 "$unit" "$unitdir/$(basename "$unit")"
 done
+put 0644 units/quickmirror.sysusers.conf "$sysusersdir/quickmirror.conf"
 
 for page in "$pages"/*/*.1; do
     put 0644 "$page" "$mandir/$(basename "$page")"
@@ -102,5 +104,7 @@ done
 mkdir -p "$(dirname "$manifest")"
 printf '%s\n' "${installed[@]}" > "$manifest"
 echo "installed ${#installed[@]} files under $destdir$prefix (list: $manifest)"
-[[ -z $destdir && $prefix != /usr ]] && echo "units are in $unitdir: run 'systemctl daemon-reload'"
+if [[ -z $destdir ]]; then
+    echo "units are in $unitdir: run 'systemctl daemon-reload', and 'systemd-sysusers' to create the user mirror"
+fi
 exit 0

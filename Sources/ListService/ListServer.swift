@@ -2,6 +2,7 @@ import ChangeStream
 import Foundation
 import Hummingbird
 import Logging
+import NIOCore
 
 /// The HTTP face of a list server: each list with a strong ETag (conditional GETs cost
 /// a header), `/changes` for deltas, `/events` for the change stream. Nothing else of
@@ -50,17 +51,23 @@ public enum ListServer {
         }
         router.get("/**") { request, _ in list(catalog, request, head: false) }
         router.head("/**") { request, _ in list(catalog, request, head: true) }
-        let serverName = "filelistd"
         return Application(
             router: router,
             server: .http1(
-                configuration: .init(additionalChannelHandlers: [
-                    ListFastPath(catalog: catalog, serverName: serverName)
-                ])),
+                configuration: .init(
+                    additionalChannelHandlers: connectionHandlers(catalog: catalog, serverName: serverName))),
             configuration: ApplicationConfiguration(
                 address: .hostname(configuration.host, port: configuration.port), serverName: serverName),
             onServerRunning: { channel in await onListening(channel.localAddress?.port ?? configuration.port) },
             logger: logger)
+    }
+
+    static let serverName = "filelistd"
+
+    /// The handlers every connection gets after HTTP decoding, whichever server accepted
+    /// it (an address it bound, or a socket systemd passed): made anew per connection.
+    static func connectionHandlers(catalog: ListCatalog, serverName: String) -> [any RemovableChannelHandler] {
+        [ListFastPath(catalog: catalog, serverName: serverName)]
     }
 
     /// The path as the catalog names it: percent-decoded once (clients escape spaces and

@@ -21,20 +21,32 @@ import Synchronization
 public enum ListServing {
     /// Runs `loop` on the calling thread (the daemon's index is built and kept by the
     /// thread that started it, as without --http), the group on Swift's threads.
+    /// With `inheritedSockets` (listening sockets from systemd's socket activation) the
+    /// server answers on those and binds nothing; `configuration`'s address is unused.
     public static func run(
-        catalog: ListCatalog, configuration: ListServer.Configuration, logger: Logger,
-        loop: () throws -> Void
+        catalog: ListCatalog, configuration: ListServer.Configuration, inheritedSockets: [CInt] = [],
+        logger: Logger, loop: () throws -> Void
     ) throws {
         let started = DispatchSemaphore(value: 0)
         let (loopEnded, loopEndedSink) = AsyncStream.makeStream(of: Void.self)
-        let application = ListServer.buildApplication(catalog: catalog, configuration: configuration, logger: logger) {
-            port in
+        let listening: @Sendable (String) -> Void = { address in
             logger.info(
                 "serving HTTP",
-                metadata: [
-                    "address": "\(configuration.host):\(port)", "lists": "\(catalog.lists.joined(separator: " "))",
-                ])
+                metadata: ["address": "\(address)", "lists": "\(catalog.lists.joined(separator: " "))"])
             started.signal()
+        }
+        let server: any Service
+        if inheritedSockets.isEmpty {
+            server = ListServer.buildApplication(catalog: catalog, configuration: configuration, logger: logger) {
+                listening("\(configuration.host):\($0)")
+            }
+        } else {
+            server = InheritedSocketServer(
+                application: ListServer.buildApplication(catalog: catalog, configuration: configuration, logger: logger),
+                catalog: catalog, descriptors: inheritedSockets
+            ) { addresses in
+                listening(addresses.map { "\(hostAndPort($0)) (from systemd)" }.joined(separator: ", "))
+            }
         }
         // The group's own messages are for debugging; failures come back as one error.
         var groupLogger = logger
@@ -42,7 +54,7 @@ public enum ListServing {
         let group = ServiceGroup(
             configuration: ServiceGroupConfiguration(
                 services: [
-                    .init(service: application),
+                    .init(service: server),
                     .init(service: ChangeStreamCloser(catalog: catalog)),
                     .init(service: LoopEnd(ended: loopEnded), successTerminationBehavior: .gracefullyShutdownGroup),
                 ],
@@ -68,7 +80,7 @@ public enum ListServing {
             return state
         }
         if let failedToStart {
-            try mapped(failedToStart, configuration)
+            try mapped(failedToStart, configuration, inherited: !inheritedSockets.isEmpty)
             return
         }
         var loopFailure: (any Error)?
@@ -77,13 +89,25 @@ public enum ListServing {
         loopEndedSink.finish()
         done.wait()
         if let loopFailure { throw loopFailure }
-        try mapped(outcome.withLock { $0 ?? .success(()) }, configuration)
+        try mapped(outcome.withLock { $0 ?? .success(()) }, configuration, inherited: !inheritedSockets.isEmpty)
     }
 
-    private static func mapped(_ result: Result<Void, any Error>, _ configuration: ListServer.Configuration) throws {
+    /// `127.0.0.1:8080`, `[::]:8080`: how an operator writes the address.
+    static func hostAndPort(_ address: SocketAddress) -> String {
+        guard let host = address.ipAddress, let port = address.port else { return "\(address)" }
+        return host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"
+    }
+
+    private static func mapped(
+        _ result: Result<Void, any Error>, _ configuration: ListServer.Configuration, inherited: Bool
+    ) throws {
         do {
             try result.get()
         } catch let error as IOError {
+            if inherited {
+                throw ListServiceError(
+                    "cannot serve on the socket systemd passed: \(String(cString: strerror(error.errnoCode)))")
+            }
             throw ListServiceError(listenFailure: error, configuration: configuration)
         }
     }

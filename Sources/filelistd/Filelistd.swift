@@ -73,20 +73,28 @@ struct TreeOptions: ParsableArguments {
 
 /// Serving the lists to downstream mirrors, for `run` and `relay`.
 struct HTTPOptions: ParsableArguments {
+    /// The `--http` value that means the socket systemd passes (socket activation).
+    static let systemdSockets = "systemd"
+
     @Option(
         help: ArgumentHelp(
-            "Serve the lists, /changes, /events, /metrics and /healthz over HTTP on this address (e.g. 127.0.0.1:8080, [::]:8080; port 0 picks a free one).",
-            valueName: "host:port"))
+            "Serve the lists, /changes, /events, /metrics and /healthz over HTTP on this address (e.g. 127.0.0.1:8080, [::]:8080; port 0 picks a free one), or on the listening socket systemd passes with 'systemd' (socket activation: filelistd-http@.socket). When systemd passes a socket (LISTEN_FDS) and --http is not given, filelistd serves on it too.",
+            valueName: "host:port|systemd"))
     var http: String?
 
     @Option(help: "This server's name in the hops its announcements carry (default: the host name).")
     var name: String?
 
     func validate() throws {
-        if let http {
-            do { _ = try ListServer.Configuration(listen: http) } catch { throw ValidationError("--http: \(error)") }
+        if let http, http != Self.systemdSockets {
+            do { _ = try ListServer.Configuration(listen: http) } catch {
+                throw ValidationError("--http: \(error) (or 'systemd' for the socket systemd passes)")
+            }
         }
     }
+
+    /// Whether the lists are served at all: --http, or sockets passed without it.
+    var serves: Bool { http != nil || Systemd.socketsPassed }
 
     func catalog(
         lists: [(path: String, file: String)], logger: Logger, publisher: PublishHealth? = nil
@@ -94,19 +102,46 @@ struct HTTPOptions: ParsableArguments {
         ListCatalog(lists: lists, host: name ?? ProcessInfo.processInfo.hostName, logger: logger, publisher: publisher)
     }
 
-    /// With --http, the figures go to the registry /metrics renders; before the daemon
+    /// When serving, the figures go to the registry /metrics renders; before the daemon
     /// and the server are made, as a metric is bound to the backend when it is made.
     /// Without it nothing is recorded.
     func bootstrapMetrics() {
-        if http != nil { MetricsExport.bootstrap() }
+        if serves { MetricsExport.bootstrap() }
     }
 
     /// Runs `loop` (the daemon's or the relay's) with the HTTP server beside it, when
     /// --http is given; SIGTERM ends the loop, then the change streams, then the server.
     func serve(_ catalog: @autoclosure () -> ListCatalog?, logger: Logger, loop: () throws -> Void) throws {
-        guard let http, let catalog = catalog() else { return try loop() }
+        guard serves, let catalog = catalog() else { return try loop() }
+        let passed = try Systemd.takeListeningSockets()
+        guard let http, http != Self.systemdSockets else {
+            try ListServing.run(
+                catalog: catalog, configuration: ListServer.Configuration(host: "", port: 0),
+                inheritedSockets: try Self.checked(passed), logger: logger, loop: loop)
+            return
+        }
+        if !passed.isEmpty {
+            logger.warning(
+                "systemd passed \(passed.count) socket(s), but --http \(http) binds its own; give --http systemd to serve on them")
+            for descriptor in passed { close(descriptor) }
+        }
         try ListServing.run(
             catalog: catalog, configuration: try ListServer.Configuration(listen: http), logger: logger, loop: loop)
+    }
+
+    /// The passed sockets, if there are some and each is a listening TCP socket.
+    static func checked(_ passed: [CInt]) throws -> [CInt] {
+        guard !passed.isEmpty else {
+            throw CommandFailure(
+                "--http systemd: systemd passed no socket (LISTEN_FDS is not set for this process); start filelistd through its .socket unit (filelistd-http@.socket), or give --http HOST:PORT"
+            )
+        }
+        for descriptor in passed where !Systemd.isListeningTCPSocket(descriptor) {
+            throw CommandFailure(
+                "--http systemd: descriptor \(descriptor) from systemd is not a listening TCP socket (the .socket unit needs ListenStream=[ADDRESS:]PORT)"
+            )
+        }
+        return passed
     }
 }
 
@@ -216,7 +251,7 @@ extension Filelistd {
             serving.bootstrapMetrics()
             let daemon = Daemon(configuration: configuration, logger: logger)
             var catalog: ListCatalog?
-            if serving.http != nil {
+            if serving.serves {
                 let served = serving.catalog(
                     lists: configuration.servedLists, logger: logger, publisher: daemon.health)
                 daemon.onPublish = { served.install($0) }
@@ -253,7 +288,7 @@ extension Filelistd {
             for list in lists where list.hasPrefix("/") || list.split(separator: "/").contains("..") {
                 throw ValidationError("--list '\(list)' must be a path below --dir")
             }
-            guard serving.http != nil else { throw ValidationError("a relay needs --http") }
+            guard serving.serves else { throw ValidationError("a relay needs --http (or a socket from systemd)") }
         }
 
         func run() throws {

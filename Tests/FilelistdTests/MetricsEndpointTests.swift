@@ -58,7 +58,11 @@ struct MetricsEndpointTests {
         #expect(missing.status == 404)
         #expect(Self.sample(try await Self.metrics(served.base), "filelistd_http_requests_total{status=\"404\"}") == 1)
 
-        try served.tree.file("releases/40/new.rpm", "new")
+        // Renamed in whole: written in place, a loaded machine can stretch the write past
+        // the settle time and publish twice (create, then content).
+        let staged = served.tree.path("../new.rpm.staged")
+        try Data("new".utf8).write(to: URL(fileURLWithPath: staged))
+        try FileManager.default.moveItem(atPath: staged, toPath: served.tree.path("releases/40/new.rpm"))
         _ = try await served.waitForNewList(after: etag)
         let after = try await Self.metrics(served.base)
         #expect(Self.sample(after, "filelistd_publishes_total") == publishes + 1, "\(after)")

@@ -1,6 +1,7 @@
 import ArgumentParser
 import BenchSupport
 import Foundation
+import Logging
 import MirrorClient
 
 #if canImport(Glibc)
@@ -39,7 +40,7 @@ struct DaemonRun: ParsableCommand {
         if http { process.arguments! += ["--http", "127.0.0.1:0"] }
         process.environment = ["NOTIFY_SOCKET": notify.path, "PATH": "/usr/bin:/bin"]
         let log = "\(scratch)/filelistd.log"
-        FileManager.default.createFile(atPath: log, contents: nil)
+        _ = FileManager.default.createFile(atPath: log, contents: nil)
         process.standardError = FileHandle(forWritingAtPath: log)
         let started = ContinuousClock.now
         try process.run()
@@ -67,7 +68,7 @@ struct DaemonRun: ParsableCommand {
         for run in 0..<5 {
             let before = inode(list)
             let start = ContinuousClock.now
-            FileManager.default.createFile(atPath: "\(changes)/single-\(run)", contents: nil)
+            _ = FileManager.default.createFile(atPath: "\(changes)/single-\(run)", contents: nil)
             _ = try waitForNewList(list, after: before, timeout: 60)
             single.append(seconds(since: start) - settle)
         }
@@ -75,9 +76,12 @@ struct DaemonRun: ParsableCommand {
         var announced: [Double] = []
         var servingRSS = 0
         var servingAnonymous = 0
+        var gzipSize = 0
+        var listSize = 0
         if http {
             let port = try servedPort(log: log)
-            let stream = UpstreamEvents(url: "http://127.0.0.1:\(port)/events", log: { _ in })
+            let stream = UpstreamEvents(
+                url: "http://127.0.0.1:\(port)/events", logger: Logger(label: "bench") { _ in SwiftLogNoOpLogHandler() })
             stream.start()
             while stream.latest.count == 0 { usleep(10_000) }
             for run in 0..<5 {
@@ -85,17 +89,19 @@ struct DaemonRun: ParsableCommand {
                 usleep(1_500_000)
                 let seen = stream.latest.count
                 let start = ContinuousClock.now
-                FileManager.default.createFile(atPath: "\(changes)/announced-\(run)", contents: nil)
+                _ = FileManager.default.createFile(atPath: "\(changes)/announced-\(run)", contents: nil)
                 while stream.latest.count == seen { usleep(2_000) }
                 announced.append(seconds(since: start) - settle)
             }
+            gzipSize = try waitForGzip("http://127.0.0.1:\(port)/\((list as NSString).lastPathComponent)")
+            listSize = (try FileManager.default.attributesOfItem(atPath: list)[.size] as? Int) ?? 0
             servingRSS = residentBytes(pid: process.processIdentifier)
             servingAnonymous = residentBytes(pid: process.processIdentifier, field: "RssAnon")
         }
 
         let before = inode(list)
         for file in 0..<10_000 {
-            FileManager.default.createFile(
+            _ = FileManager.default.createFile(
                 atPath: "\(changes)/burst/package-\(file)-1.0-1.fc40.x86_64.rpm", contents: nil)
         }
         let lastChange = ContinuousClock.now
@@ -133,6 +139,10 @@ struct DaemonRun: ParsableCommand {
                         "| --http: one new file to its announcement on /events (median of 5) | %.2f s (%.2f-%.2f) |",
                     median(announced), announced.min()!, announced.max()!))
             memory("--http: RSS after those changes", servingRSS, servingAnonymous)
+            print(
+                String(
+                    format: "| --http: the list, and its gzip form | %.1f MB, %.1f MB (%.1f times smaller) |",
+                    Double(listSize) / 1e6, Double(gzipSize) / 1e6, Double(listSize) / Double(max(gzipSize, 1))))
         }
     }
 

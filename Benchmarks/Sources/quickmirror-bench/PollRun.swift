@@ -117,22 +117,6 @@ struct PollRun: ParsableCommand {
         )
     }
 
-    /// Waits until `url` comes gzip-compressed (filelistd makes that form after the
-    /// generation is announced); returns its size.
-    func waitForGzip(_ url: String) throws -> Int {
-        let deadline = ContinuousClock.now + .seconds(120)
-        while ContinuousClock.now < deadline {
-            let answer = try curl([
-                "-s", "-o", "/dev/null", "-H", "Accept-Encoding: gzip", "-w", "%header{content-encoding} %{size_download}",
-                url,
-            ])
-            let fields = answer.split(separator: " ")
-            if fields.first == "gzip", let size = Int(fields.last ?? "") { return size }
-            usleep(100_000)
-        }
-        throw ValidationError("\(url) never came gzip-compressed")
-    }
-
     struct WrkResult {
         var rate: Double
         var latencyMilliseconds: Double
@@ -175,20 +159,6 @@ struct PollRun: ParsableCommand {
         throw ValidationError("\(url) gave no ETag")
     }
 
-    func curl(_ arguments: [String]) throws -> String { try capture("/usr/bin/curl", arguments) }
-
-    func capture(_ tool: String, _ arguments: [String]) throws -> String {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: tool)
-        process.arguments = arguments
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        try process.run()
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return String(decoding: data, as: UTF8.self)
-    }
-
     func start(_ tool: String, _ arguments: [String], log: String, environment: [String: String]? = nil) throws
         -> Process
     {
@@ -196,7 +166,7 @@ struct PollRun: ParsableCommand {
         process.executableURL = URL(fileURLWithPath: tool)
         process.arguments = arguments
         if let environment { process.environment = environment }
-        FileManager.default.createFile(atPath: log, contents: nil)
+        _ = FileManager.default.createFile(atPath: log, contents: nil)
         process.standardError = FileHandle(forWritingAtPath: log)
         process.standardOutput = FileHandle(forWritingAtPath: log)
         try process.run()

@@ -29,6 +29,36 @@ func servedPort(log: String) throws -> Int {
     return port
 }
 
+/// Waits until `url` comes gzip-compressed (filelistd makes that form after the
+/// generation is announced); returns its size.
+func waitForGzip(_ url: String) throws -> Int {
+    let deadline = ContinuousClock.now + .seconds(120)
+    while ContinuousClock.now < deadline {
+        let answer = try curl([
+            "-s", "-o", "/dev/null", "-H", "Accept-Encoding: gzip", "-w", "%header{content-encoding} %{size_download}",
+            url,
+        ])
+        let fields = answer.split(separator: " ")
+        if fields.first == "gzip", let size = Int(fields.last ?? "") { return size }
+        usleep(100_000)
+    }
+    throw ValidationError("\(url) never came gzip-compressed")
+}
+
+func curl(_ arguments: [String]) throws -> String { try capture("/usr/bin/curl", arguments) }
+
+func capture(_ tool: String, _ arguments: [String]) throws -> String {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: tool)
+    process.arguments = arguments
+    let pipe = Pipe()
+    process.standardOutput = pipe
+    try process.run()
+    let data = pipe.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    return String(decoding: data, as: UTF8.self)
+}
+
 func seconds(since start: ContinuousClock.Instant) -> Double {
     let elapsed = (ContinuousClock.now - start).components
     return Double(elapsed.seconds) + Double(elapsed.attoseconds) / 1e18
