@@ -81,7 +81,10 @@ let package = Package(
         // shared by the publisher, which records, and the HTTP side, which serves them.
         .target(name: "Monitoring", dependencies: [.product(name: "Metrics", package: "swift-metrics")]),
         // Announcements of new list generations, their hops, and the text/event-stream framing.
-        .target(name: "ChangeStream"),
+        .target(
+            name: "ChangeStream",
+            dependencies: ["LinuxCalls", .product(name: "SystemPackage", package: "swift-system")]
+        ),
         // What downstream mirrors see over HTTP: the lists with ETags, deltas, the SSE change stream.
         .target(
             name: "ListService",
