@@ -162,6 +162,14 @@ let package = Package(
             dependencies: ["MirrorClient", "FileList", "TreeFixtures", "quick-mirror", "create-filelist", "filelistd"]
         ),
         .testTarget(name: "PublishTests", dependencies: ["Publish", "TreeFixtures"]),
+        .testTarget(
+            name: "ListServiceTests",
+            dependencies: [
+                "ListService", "ChangeStream", "Publish", "Monitoring", "FileList", "TreeFixtures",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            ]
+        ),
         .testTarget(name: "CreateFilelistTests", dependencies: ["FileList", "TreeFixtures", "create-filelist"]),
     ]
 )
