@@ -170,6 +170,10 @@ let package = Package(
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ]
         ),
+        .testTarget(
+            name: "FilelistDaemonTests",
+            dependencies: ["FilelistDaemon", .product(name: "SystemPackage", package: "swift-system")]
+        ),
         .testTarget(name: "CreateFilelistTests", dependencies: ["FileList", "TreeFixtures", "create-filelist"]),
     ]
 )
