@@ -168,6 +168,7 @@ let package = Package(
                 "ListService", "ChangeStream", "Publish", "Monitoring", "FileList", "TreeFixtures",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "CompressNIO", package: "compress-nio"),
             ]
         ),
         .testTarget(

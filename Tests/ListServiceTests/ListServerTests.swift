@@ -1,7 +1,9 @@
 import ChangeStream
+import CompressNIO
 import FileList
 import Foundation
 import Hummingbird
+import NIOCore
 import Testing
 
 #if canImport(Glibc)
@@ -135,6 +137,41 @@ struct ListServerTests {
         #expect(
             keepAlive.notModified.headers.filter { $0.key != "date" && $0.key != "connection" }
                 == plain.notModified.headers.filter { $0.key != "date" && $0.key != "connection" })
+    }
+
+    @Test("the fast path sends the gzip form to a client that asks for it; its ETag makes a 304 on every route")
+    func gzipFromTheFastPath() async throws {
+        let lists = try PublishedLists()
+        let bytes = PublishedLists.content()
+        let digest = try lists.publish(bytes, generation: 1)
+        let gzipETag = ListCoding.gzipETag(digest: digest)
+        try await lists.asking(.plain) { ask in
+            // The catalog compresses each new version in the background: until then the
+            // plain list goes out.
+            var compressed = try await ask(Self.list, .get, [.acceptEncoding: "gzip"])
+            let clock = ContinuousClock()
+            let deadline = clock.now + .seconds(10)
+            while compressed.headers["etag"] != gzipETag && clock.now < deadline {
+                try await Task.sleep(for: .milliseconds(20))
+                compressed = try await ask(Self.list, .get, [.acceptEncoding: "gzip"])
+            }
+            #expect(compressed.status == 200)
+            #expect(compressed.headers["etag"] == gzipETag)
+            #expect(compressed.headers["content-encoding"] == "gzip")
+            var body = ByteBuffer(bytes: compressed.body)
+            #expect(Array(buffer: try body.decompress(with: .gzip())) == bytes)
+            let poll = try await ask(Self.list, .get, [.ifNoneMatch: gzipETag, .acceptEncoding: "gzip"])
+            #expect(poll.status == 304)
+            #expect(poll.headers["etag"] == gzipETag)
+        }
+        // The router sends the identity form only; a client that holds the gzip form is
+        // current there too.
+        for route in [Route.router, .keepAlive] {
+            try await lists.asking(route) { ask in
+                let poll = try await ask(Self.list, .get, [.ifNoneMatch: gzipETag, .acceptEncoding: "gzip"])
+                #expect(poll.status == 304, "\(route)")
+            }
+        }
     }
 
     @Test(
