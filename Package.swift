@@ -81,7 +81,10 @@ let package = Package(
         // shared by the publisher, which records, and the HTTP side, which serves them.
         .target(name: "Monitoring", dependencies: [.product(name: "Metrics", package: "swift-metrics")]),
         // Announcements of new list generations, their hops, and the text/event-stream framing.
-        .target(name: "ChangeStream"),
+        .target(
+            name: "ChangeStream",
+            dependencies: ["LinuxCalls", .product(name: "SystemPackage", package: "swift-system")]
+        ),
         // What downstream mirrors see over HTTP: the lists with ETags, deltas, the SSE change stream.
         .target(
             name: "ListService",
@@ -162,6 +165,19 @@ let package = Package(
             dependencies: ["MirrorClient", "FileList", "TreeFixtures", "quick-mirror", "create-filelist", "filelistd"]
         ),
         .testTarget(name: "PublishTests", dependencies: ["Publish", "TreeFixtures"]),
+        .testTarget(
+            name: "ListServiceTests",
+            dependencies: [
+                "ListService", "ChangeStream", "Publish", "Monitoring", "FileList", "TreeFixtures",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "CompressNIO", package: "compress-nio"),
+            ]
+        ),
+        .testTarget(
+            name: "FilelistDaemonTests",
+            dependencies: ["FilelistDaemon", .product(name: "SystemPackage", package: "swift-system")]
+        ),
         .testTarget(name: "CreateFilelistTests", dependencies: ["FileList", "TreeFixtures", "create-filelist"]),
     ]
 )

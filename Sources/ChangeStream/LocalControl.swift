@@ -1,4 +1,6 @@
 import Foundation
+import LinuxCalls
+import SystemPackage
 
 #if canImport(Glibc)
     import Glibc
@@ -34,35 +36,37 @@ public enum LocalControl {
     /// Sends one command line and returns the whole reply.
     public static func send(_ command: String, to path: String) throws(LocalControlError) -> String {
         guard path.utf8.count < 108 else { throw LocalControlError("control socket path '\(path)' is too long") }
-        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard fd >= 0 else { throw LocalControlError("socket: \(String(cString: strerror(errno)))") }
-        defer { close(fd) }
-        guard withAddress(path, { connect(fd, $0, $1) }) == 0 else {
-            throw LocalControlError("no filelistd answers on '\(path)': \(String(cString: strerror(errno)))")
+        let fd: FileDescriptor
+        do {
+            fd = try Linux.connectLocal(path: path)
+        } catch where error.call == "socket" {
+            throw LocalControlError("socket: \(error.errno)")
+        } catch {
+            throw LocalControlError("no filelistd answers on '\(path)': \(error.errno)")
         }
-        let request = Array("\(command)\n".utf8)
-        _ = request.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+        defer { try? fd.close() }
+        do {
+            try Linux.writeAll(fd, Array("\(command)\n".utf8), displayPath: path)
+        } catch {
+            throw LocalControlError("cannot send '\(command.prefix(40))' to filelistd on '\(path)': \(error.errno)")
+        }
         var reply: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 4096)
+        let chunk = UnsafeMutableRawBufferPointer.allocate(byteCount: 4096, alignment: 1)
+        defer { chunk.deallocate() }
         while true {
-            let count = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-            if count < 0 && errno == EINTR { continue }
-            if count <= 0 { break }
+            // The reply ends with the connection; a read that fails (the daemon went
+            // away) ends it too, with what came before it: the callers judge the text.
+            let count: Int
+            do { count = try Linux.read(fd, into: chunk, displayPath: path) } catch { break }
+            if count == 0 { break }
             reply += chunk[..<count]
         }
         return String(decoding: reply, as: UTF8.self)
     }
 
+    /// The socket address of `path`, for the daemon's side (`bind`).
     public static func withAddress<R>(_ path: String, _ body: (UnsafePointer<sockaddr>, socklen_t) -> R) -> R {
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        withUnsafeMutableBytes(of: &address.sun_path) { raw in
-            let bytes = Array(path.utf8.prefix(raw.count - 1))
-            raw.copyBytes(from: bytes + [0])
-        }
-        return withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { body($0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
-        }
+        Linux.withLocalAddress(path, body)
     }
 }
 

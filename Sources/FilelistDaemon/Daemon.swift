@@ -49,6 +49,8 @@ public final class Daemon {
         self.logger = logger
     }
 
+    private enum LoopInput { case events, signals, control }
+
     private var entries: Int { trees.reduce(0) { $0 + $1.index.count } }
     private var hasWork: Bool { trees.contains { $0.tracker.hasWork } }
     private var overflows: Int { trees.map { $0.tracker.overflows }.max() ?? 0 }
@@ -100,19 +102,14 @@ public final class Daemon {
         let watchdog = Systemd.watchdogInterval
         var nextWatchdog = watchdog.map { clock.now + $0 }
 
+        var loop = EventLoop<LoopInput>([
+            (.events, source.fileDescriptor), (.signals, signals.descriptor), (.control, control.descriptor),
+        ])
         while true {
-            var descriptors = [
-                pollfd(fd: source.fileDescriptor.rawValue, events: Int16(POLLIN), revents: 0),
-                pollfd(fd: signals.descriptor.rawValue, events: Int16(POLLIN), revents: 0),
-                pollfd(fd: control.descriptor.rawValue, events: Int16(POLLIN), revents: 0),
-            ]
-            let deadline = [nextDeadline(), nextWatchdog].compactMap { $0 }.min()
-            let timeout = deadline.map { Int32(max(0, min(Self.milliseconds($0 - clock.now), 3_600_000))) } ?? -1
-            let ready = poll(&descriptors, nfds_t(descriptors.count), timeout)
-            if ready < 0 && errno != EINTR { throw DaemonError("poll: \(Errno(rawValue: errno))") }
+            let ready = try loop.wait(timers: [nextDeadline(), nextWatchdog])
 
-            if descriptors[0].revents != 0 { try drain(source) }
-            if descriptors[1].revents != 0 {
+            if ready.contains(.events) { try drain(source) }
+            if ready.contains(.signals) {
                 for signal in signals.read() {
                     if signal == SIGHUP {
                         Systemd.notify("RELOADING=1\nMONOTONIC_USEC=\(Self.monotonicMicroseconds())")
@@ -127,7 +124,7 @@ public final class Daemon {
                     }
                 }
             }
-            if descriptors[2].revents != 0 {
+            if ready.contains(.control) {
                 while let client = control.accept() { try serve(client, source: source, warn: warn) }
             }
             if let next = nextWatchdog, clock.now >= next, let watchdog {
@@ -416,10 +413,6 @@ public final class Daemon {
 
     static func seconds(_ duration: Duration) -> String {
         String(format: "%.2f", Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18)
-    }
-
-    static func milliseconds(_ duration: Duration) -> Int64 {
-        duration.components.seconds * 1000 + duration.components.attoseconds / 1_000_000_000_000_000
     }
 
     static func monotonicMicroseconds() -> UInt64 {

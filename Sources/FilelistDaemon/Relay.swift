@@ -33,7 +33,9 @@ public final class Relay {
         self.status = status
     }
 
-    static let recheckMilliseconds: Int32 = 10_000
+    static let recheck: Duration = .seconds(10)
+
+    private enum LoopInput { case signals, control }
 
     /// Runs until SIGTERM or SIGINT.
     public func run() throws {
@@ -44,21 +46,19 @@ public final class Relay {
         let control = try ControlSocket(path: configuration.controlSocketPath)
         Systemd.notify("READY=1\nSTATUS=Serving the lists below \(root)")
         logger.info("relay ready", metadata: ["root": "\(root)", "control": "\(configuration.controlSocketPath)"])
+        var loop = EventLoop<LoopInput>([(.signals, signals.descriptor), (.control, control.descriptor)])
+        let clock = ContinuousClock()
         while true {
-            var descriptors = [
-                pollfd(fd: signals.descriptor.rawValue, events: Int16(POLLIN), revents: 0),
-                pollfd(fd: control.descriptor.rawValue, events: Int16(POLLIN), revents: 0),
-            ]
-            let ready = poll(&descriptors, 2, Self.recheckMilliseconds)
-            if ready < 0 && errno != EINTR { throw DaemonError("poll: \(Errno(rawValue: errno))") }
-            if ready == 0 {
+            // Only 10 quiet seconds bring the re-check: each command or signal starts them again.
+            let ready = try loop.wait(timers: [clock.now + Self.recheck])
+            if ready.isEmpty {
                 // Lists installed without a word (quick-mirror could not reach the socket,
                 // the relay was restarting, another tool): found by their new inode, and
                 // announced without upstream hops. A stat per list; nothing else.
                 _ = announce([])
                 continue
             }
-            if descriptors[0].revents != 0 {
+            if ready.contains(.signals) {
                 for signal in signals.read() {
                     if signal == SIGHUP {
                         _ = announce([])
@@ -70,7 +70,7 @@ public final class Relay {
                     return
                 }
             }
-            if descriptors[1].revents != 0 {
+            if ready.contains(.control) {
                 while let client = control.accept() {
                     defer { try? client.close() }
                     // Hops are a few hundred bytes each; a chain of dozens still fits.

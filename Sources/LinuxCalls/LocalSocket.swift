@@ -38,6 +38,37 @@ extension Linux {
         return descriptor
     }
 
+    /// A close-on-exec Unix stream socket connected to `path`: the client side of
+    /// `listenLocal`. It blocks, as a command-line client waits for its reply anyway.
+    public static func connectLocal(path: String) throws(SystemCallError) -> FileDescriptor {
+        let (fd, socketError) = retrying {
+            Glibc.socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        }
+        if let socketError { throw SystemCallError("socket", path: path, errno: socketError) }
+        let descriptor = FileDescriptor(rawValue: fd)
+        // Unlike TCP, an AF_UNIX connect interrupted by a signal leaves the socket
+        // unconnected, so calling it again is a clean retry.
+        if let error = retrying({ withLocalAddress(path) { Glibc.connect(fd, $0, $1) } }).1 {
+            try? descriptor.close()
+            throw SystemCallError("connect", path: path, errno: error)
+        }
+        return descriptor
+    }
+
+    /// Calls `body` with the `sockaddr_un` of `path` (cut to what the address holds; the
+    /// callers check the length first): the one owner of that layout, for both sides.
+    public static func withLocalAddress<R>(_ path: String, _ body: (UnsafePointer<sockaddr>, socklen_t) -> R) -> R {
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &address.sun_path) { raw in
+            let bytes = Array(path.utf8.prefix(raw.count - 1))
+            raw.copyBytes(from: bytes + [0])
+        }
+        return withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { body($0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+    }
+
     /// Accepts one pending connection, or nil when none is pending. Reads on it time out
     /// after `receiveTimeout` seconds, so a client that says nothing cannot stall a loop.
     public static func acceptLocal(_ listener: FileDescriptor, receiveTimeout seconds: Int) -> FileDescriptor? {

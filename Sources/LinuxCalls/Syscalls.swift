@@ -164,6 +164,25 @@ public enum Linux {
         }
     }
 
+    /// `read(2)` into `buffer`, retried on EINTR: the number of bytes read, 0 at the end.
+    public static func read(
+        _ fd: FileDescriptor, into buffer: UnsafeMutableRawBufferPointer, displayPath: @autoclosure () -> String
+    ) throws(SystemCallError) -> Int {
+        let (count, error) = retrying { Glibc.read(fd.rawValue, buffer.baseAddress, buffer.count) }
+        if let error { throw SystemCallError("read", path: displayPath(), errno: error) }
+        return count
+    }
+
+    /// `pread(2)` at `offset`, retried on EINTR: the number of bytes read, 0 at the end.
+    public static func pread(
+        _ fd: FileDescriptor, into buffer: UnsafeMutableRawBufferPointer, offset: Int64,
+        displayPath: @autoclosure () -> String
+    ) throws(SystemCallError) -> Int {
+        let (count, error) = retrying { Glibc.pread(fd.rawValue, buffer.baseAddress, buffer.count, off_t(offset)) }
+        if let error { throw SystemCallError("pread", path: displayPath(), errno: error) }
+        return count
+    }
+
     /// The `O_TMPFILE` flag, or nil where the C headers lack it.
     public static var temporaryFileFlag: Int32? {
         let flag = qm_o_tmpfile()

@@ -4,10 +4,12 @@ import CompressNIO
 import Crypto
 import FileList
 import Foundation
+import LinuxCalls
 import Logging
 import NIOCore
 import NIOHTTP1
 import Publish
+import SystemPackage
 
 #if canImport(Glibc)
     import Glibc
@@ -181,20 +183,16 @@ struct HTTPListFetcher {
     /// Writes straight from the response's buffer: a 100 MB list is not copied again.
     private func write(_ buffer: ByteBuffer, to target: String) throws(SyncError) {
         try makeParent(of: target)
-        let fd = open(target, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { throw SyncError("cannot write '\(target)': \(String(cString: strerror(errno)))") }
-        defer { close(fd) }
-        let failed = buffer.withUnsafeReadableBytes { bytes -> Int32? in
-            var offset = 0
-            while offset < bytes.count {
-                let n = Glibc.write(fd, bytes.baseAddress! + offset, bytes.count - offset)
-                if n < 0 && errno == EINTR { continue }
-                if n <= 0 { return errno }
-                offset += n
+        do throws(SystemCallError) {
+            let fd = try Linux.openat(nil, target, flags: O_WRONLY | O_CREAT | O_TRUNC, mode: 0o644)
+            defer { try? fd.close() }
+            let written = buffer.withUnsafeReadableBytes { bytes in
+                Result { () throws(SystemCallError) in try Linux.writeAll(fd, bytes, displayPath: target) }
             }
-            return nil
+            try written.get()
+        } catch {
+            throw SyncError("cannot write '\(target)': \(error.errno)")
         }
-        if let failed { throw SyncError("cannot write '\(target)': \(String(cString: strerror(failed)))") }
     }
 
     /// Gives a staged list upstream's mode and time, as rsync would: filelistd says both

@@ -1,4 +1,5 @@
 import FileList
+import LinuxCalls
 import SystemPackage
 
 #if canImport(Glibc)
@@ -9,26 +10,31 @@ import SystemPackage
 /// array the parser keeps, without Foundation's intermediate copy.
 public enum ListFile {
     public static func read(_ path: String) throws(SyncError) -> [UInt8] {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw SyncError("cannot read '\(path)': \(Errno(rawValue: errno))") }
-        defer { close(fd) }
-        var info = stat()
-        guard fstat(fd, &info) == 0 else { throw SyncError("cannot read '\(path)': \(Errno(rawValue: errno))") }
-        let size = Int(info.st_size)
-        var failure: Errno?
-        let bytes = [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
-            count = 0
-            HugePages.advise(UnsafeMutableRawBufferPointer(buffer))
-            while count < size {
-                let n = Glibc.read(fd, buffer.baseAddress! + count, size - count)
-                if n < 0 && errno == EINTR { continue }
-                if n < 0 { failure = Errno(rawValue: errno) }
-                if n <= 0 { break }
-                count += n
+        do throws(SystemCallError) {
+            let fd = try Linux.openat(nil, path, flags: O_RDONLY)
+            defer { try? fd.close() }
+            let size = Int(try Linux.fstat(fd, displayPath: path).st_size)
+            var failure: SystemCallError?
+            let bytes = [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
+                count = 0
+                HugePages.advise(UnsafeMutableRawBufferPointer(buffer))
+                while count < size {
+                    let rest = UnsafeMutableRawBufferPointer(rebasing: UnsafeMutableRawBufferPointer(buffer)[count...])
+                    do throws(SystemCallError) {
+                        let n = try Linux.read(fd, into: rest, displayPath: path)
+                        if n == 0 { break }
+                        count += n
+                    } catch {
+                        failure = error
+                        break
+                    }
+                }
             }
+            if let failure { throw failure }
+            return bytes
+        } catch {
+            throw SyncError("cannot read '\(path)': \(error.errno)")
         }
-        if let failure { throw SyncError("cannot read '\(path)': \(failure)") }
-        return bytes
     }
 
     /// Reads a list from its start in pieces, for readers that do not hold it (the old
@@ -60,22 +66,28 @@ public enum ListFile {
 
     /// A descriptor read forward, closed with the last reference to it.
     private final class OpenFile: @unchecked Sendable {
-        let fd: Int32
-        var offset: off_t = 0
+        let fd: FileDescriptor
+        let path: String
+        var offset: Int64 = 0
 
         init?(_ path: String) {
-            fd = open(path, O_RDONLY | O_CLOEXEC)
-            guard fd >= 0 else { return nil }
+            do {
+                fd = try Linux.openat(nil, path, flags: O_RDONLY)
+            } catch {
+                return nil
+            }
+            self.path = path
         }
 
-        deinit { close(fd) }
+        deinit { try? fd.close() }
 
         func read(into buffer: UnsafeMutableRawBufferPointer) -> Int {
-            while true {
-                let count = pread(fd, buffer.baseAddress, buffer.count, offset)
-                if count < 0 && errno == EINTR { continue }
-                if count > 0 { offset += off_t(count) }
-                return count < 0 ? -1 : count
+            do {
+                let count = try Linux.pread(fd, into: buffer, offset: offset, displayPath: path)
+                offset += Int64(count)
+                return count
+            } catch {
+                return -1
             }
         }
     }

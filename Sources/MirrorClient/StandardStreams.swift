@@ -1,3 +1,6 @@
+import LinuxCalls
+import SystemPackage
+
 #if canImport(Glibc)
     import Glibc
 #endif
@@ -25,15 +28,11 @@ public enum StandardStreams {
     public static func isTerminal(_ fd: Int32) -> Bool { isatty(fd) == 1 }
 
     static func write(_ text: String, to fd: Int32) {
-        var bytes = Array(text.utf8)
-        bytes.withUnsafeMutableBytes { buffer in
-            var offset = 0
-            while offset < buffer.count {
-                let written = Glibc.write(fd, buffer.baseAddress! + offset, buffer.count - offset)
-                if written < 0 && errno == EINTR { continue }
+        Array(text.utf8).withUnsafeBytes { buffer in
+            do {
+                try Linux.writeAll(FileDescriptor(rawValue: fd), buffer, displayPath: "standard stream \(fd)")
+            } catch {
                 // EPIPE, EBADF, ENOSPC...: there is nobody or nothing to tell.
-                if written <= 0 { return }
-                offset += written
             }
         }
     }

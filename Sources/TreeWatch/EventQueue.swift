@@ -1,3 +1,4 @@
+import LinuxCalls
 import SystemPackage
 
 #if canImport(Glibc)
@@ -13,11 +14,12 @@ enum EventQueue {
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 18, alignment: 8)
         defer { buffer.deallocate() }
         while true {
-            let count = read(descriptor.rawValue, buffer.baseAddress, buffer.count)
-            if count < 0 {
-                if errno == EINTR { continue }
-                if errno == EAGAIN { return }
-                throw WatchError("read(\(name)): \(Errno(rawValue: errno))")
+            let count: Int
+            do {
+                count = try Linux.read(descriptor, into: buffer, displayPath: name)
+            } catch {
+                if error.errno == .wouldBlock { return }
+                throw WatchError(error.description)
             }
             if count == 0 { return }
             body(buffer.baseAddress!, count)
