@@ -160,6 +160,8 @@ public enum Linux {
         while done < bytes.count {
             let (n, error) = retrying { Glibc.write(fd.rawValue, bytes.baseAddress! + done, bytes.count - done) }
             if let error { throw SystemCallError("write", path: displayPath(), errno: error) }
+            // Nothing written for a non-empty buffer would repeat forever.
+            guard n > 0 else { throw SystemCallError("write", path: displayPath(), errno: .ioError) }
             done += n
         }
     }
