@@ -86,6 +86,18 @@ struct HTTPServerTests {
     func compressedList() async throws {
         // A list of some megabytes: the kernel sends it in many pieces.
         let served = try Served(packages: 20_000)
+        do {
+            try await compressedList(served)
+        } catch {
+            // What the sockets hold says which side stopped (diagnosing a rare stall).
+            let port = served.base.split(separator: ":").last ?? ""
+            let sockets = try? Command.run("/usr/bin/ss", ["-tnpi", "( sport = :\(port) or dport = :\(port) )"])
+            Issue.record(
+                "\(error)\nsockets:\n\(sockets.map { String(decoding: $0.stdout, as: UTF8.self) } ?? "")\n\(served.daemon.log.suffix(3000))")
+        }
+    }
+
+    func compressedList(_ served: Served) async throws {
         let list = served.listBytes
         let digest = Self.sha256(list)
         let plain = try await HTTPProbe.get("\(served.base)/fullfiletimelist")

@@ -8,6 +8,7 @@ public enum HTTPProbe {
     static let client: HTTPClient = {
         var configuration = HTTPClient.Configuration.singletonConfiguration
         configuration.decompression = .disabled
+        configuration.timeout.read = .seconds(30)
         return HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: configuration)
     }()
 
