@@ -75,7 +75,9 @@ echo "demo update" > "$os/Packages/b/bash-5.2.27-1.fc40.x86_64.rpm"
 sleep 1.5
 "$daemon" status --config "$run/filelistd.conf" --runtime-directory "$run"
 grep bash-5.2.27 "$list"
-if "$bin" -d "$tree" -c -S fullfiletimelist-demo | cmp -s - "$list"; then
+# The daemon never lists its own outputs (the time list and, as Fedora publishes them, fullfilelist and
+# imagelist-MODULE); the one-shot generator is told to leave the same three out.
+if "$bin" -d "$tree" -c -S fullfiletimelist-demo -S fullfilelist -S imagelist-demo | cmp -s - "$list"; then
     echo "filelistd's list is byte-identical to create-filelist's"
 else
     echo "filelistd's list differs from create-filelist's" >&2
