@@ -19,16 +19,20 @@ public enum HTTPProbe {
         public var text: String { String(decoding: body, as: UTF8.self) }
     }
 
+    /// The whole response, gathered on SwiftNIO's threads: the body of a large list does
+    /// not wait for a Swift task to ask for each piece, so tests that block the
+    /// cooperative threads (running commands, waiting on processes) cannot stall it
+    /// into a read timeout.
     public static func get(_ url: String, headers: [String: String] = [:]) async throws
         -> Response
     {
-        var request = HTTPClientRequest(url: url)
+        var request = try HTTPClient.Request(url: url, method: .GET)
         for (name, value) in headers { request.headers.add(name: name, value: value) }
-        let response = try await client.execute(request, timeout: .seconds(30))
-        let body = try await response.body.collect(upTo: 1 << 30)
+        let response = try await client.execute(request: request, deadline: .now() + .seconds(60)).get()
         var fields: [String: String] = [:]
         for header in response.headers { fields[header.name.lowercased()] = header.value }
-        return Response(status: Int(response.status.code), headers: fields, body: Array(buffer: body))
+        return Response(
+            status: Int(response.status.code), headers: fields, body: response.body.map { Array(buffer: $0) } ?? [])
     }
 
     /// The events of `url` (a text/event-stream), until `count` arrived or `timeout` passed.
