@@ -164,7 +164,7 @@ let package = Package(
             name: "MirrorClientTests",
             dependencies: ["MirrorClient", "FileList", "TreeFixtures", "quick-mirror", "create-filelist", "filelistd"]
         ),
-        .testTarget(name: "PublishTests", dependencies: ["Publish", "TreeFixtures"]),
+        .testTarget(name: "PublishTests", dependencies: ["Publish", "LinuxCalls", "TreeFixtures"]),
         .testTarget(
             name: "ListServiceTests",
             dependencies: [

@@ -33,8 +33,14 @@ public enum LocalControl {
         "\(runtimeDirectory)/\(runtimeKey(root: root, runtimeDirectory: runtimeDirectory)).sock"
     }
 
-    /// Sends one command line and returns the whole reply.
-    public static func send(_ command: String, to path: String) throws(LocalControlError) -> String {
+    /// Sends one command and returns the whole reply.
+    public static func send(_ command: ControlCommand, to path: String) throws(LocalControlError) -> String {
+        try send(line: command.line, to: path)
+    }
+
+    /// Sends a line as typed, unchecked (what an operator sends with socat; the tests'
+    /// way to send a malformed command), and returns the whole reply.
+    public static func send(line command: String, to path: String) throws(LocalControlError) -> String {
         guard path.utf8.count < 108 else { throw LocalControlError("control socket path '\(path)' is too long") }
         let fd: FileDescriptor
         do {

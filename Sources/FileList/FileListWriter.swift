@@ -33,16 +33,50 @@ public enum FileListFormat {
         prefix: UnsafeBufferPointer<UInt8>, name: UnsafeBufferPointer<UInt8>,
         to out: inout [UInt8]
     ) {
-        appendDecimal(time, to: &out)
-        out.append(tab)
-        out.append(type.kind.rawValue)
-        if type.access != .open { out.append(type.access.rawValue) }
-        out.append(tab)
-        appendDecimal(size, to: &out)
-        out.append(tab)
+        // The numbers and the type are put together on the stack and appended at once:
+        // byte-by-byte appends made rendering a 100 MB list take twice as long.
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 48) { head in
+            var end = writeDecimal(time, into: head, at: 0)
+            head[end] = tab
+            head[end + 1] = type.kind.rawValue
+            end += 2
+            if type.access != .open {
+                head[end] = type.access.rawValue
+                end += 1
+            }
+            head[end] = tab
+            end = writeDecimal(size, into: head, at: end + 1)
+            head[end] = tab
+            out.append(contentsOf: UnsafeBufferPointer(rebasing: head[0..<(end + 1)]))
+        }
         out.append(contentsOf: prefix)
         out.append(contentsOf: name)
         out.append(newline)
+    }
+
+    /// Writes `value` in decimal at `start` (20 digits and a sign at most); returns the end.
+    @inlinable
+    static func writeDecimal(_ value: Int64, into out: UnsafeMutableBufferPointer<UInt8>, at start: Int) -> Int {
+        var position = start
+        if value < 0 {
+            out[position] = 0x2D
+            position += 1
+        }
+        var remaining = value.magnitude
+        var digits = 1
+        var scale: UInt64 = 10
+        while digits < 20 && remaining >= scale {
+            digits += 1
+            scale = scale &* 10
+        }
+        var index = position + digits
+        let end = index
+        repeat {
+            index -= 1
+            out[index] = UInt8(truncatingIfNeeded: remaining % 10) &+ 0x30
+            remaining /= 10
+        } while remaining > 0
+        return end
     }
 
     public static func appendLine(_ entry: FileListEntry, to out: inout [UInt8]) {

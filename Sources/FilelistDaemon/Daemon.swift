@@ -302,7 +302,10 @@ public final class Daemon {
         var replaced = false
         var failed = false
         var written: [Publication.File] = []
+        // Where the time goes, for the log: rendering and writing against making it durable.
+        var rendering = Duration.zero
         for group in groups {
+            let groupStarted = clock.now
             do {
                 var pathLists: [AtomicFile] = []
                 var timeLists: [AtomicFile] = []
@@ -320,6 +323,7 @@ public final class Daemon {
                     }
                     timeLists.append(file)
                 }
+                rendering += clock.now - groupStarted
                 // Time lists go last: a client that sees one finds the others in place.
                 // What this daemon published last is known by digest: not read back.
                 let outcomes =
@@ -353,6 +357,7 @@ public final class Daemon {
             metadata: [
                 "generation": "\(generation)", "entries": "\(entries)",
                 "path": "\(changed.map(\.listed.timeListPath).joined(separator: " "))",
+                "took": "\(Self.seconds(clock.now - started)) s", "rendering": "\(Self.seconds(rendering)) s",
             ])
         onPublish?(Publication(generation: generation, files: written))
     }
@@ -363,19 +368,20 @@ public final class Daemon {
         _ client: FileDescriptor, source: some EventSource, warn: @escaping @Sendable (ScanWarning) -> Void
     ) throws {
         defer { try? client.close() }
-        let command = ControlSocket.command(from: client)
         let reply: String
-        switch command {
-        case "status":
+        switch ControlSocket.command(from: client) {
+        case .success(.status):
             reply = status(source: source)
-        case "rescan":
+        case .success(.rescan):
             logger.info("rescan requested", metadata: ["by": "control socket"])
             let summary = try rescan(source: source, warn: warn)
             reply =
                 "rescan: \(summary.added) added, \(summary.removed) removed, \(summary.changed + summary.symlinksChanged) changed"
                 + " (drift the events had missed; 0 is expected)\nentries: \(entries)\ngeneration: \(generation)\n"
-        default:
-            reply = "unknown command '\(command)': use status or rescan\n"
+        case .success(.announce):
+            reply = "error: announce is for a relay; this daemon announces what it publishes: use status or rescan\n"
+        case .failure(let error):
+            reply = "error: \(error): use status or rescan\n"
         }
         ControlSocket.reply(reply, to: client)
     }
@@ -423,7 +429,7 @@ public final class Daemon {
 
     /// Sends a command to the daemon watching `configuration.root`; when none answers,
     /// says which daemon holds the tree and with which runtime directory.
-    public static func control(_ command: String, configuration: DaemonConfiguration) throws(DaemonError) -> String {
+    public static func control(_ command: ControlCommand, configuration: DaemonConfiguration) throws(DaemonError) -> String {
         do {
             return try LocalControl.send(command, to: configuration.controlSocketPath)
         } catch {

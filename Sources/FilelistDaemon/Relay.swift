@@ -12,8 +12,9 @@ import Systemd
 /// that passes its upstream's lists on unchanged), and announces each new generation
 /// when that program says so, with the chain of hops it came through.
 ///
-/// Control socket commands: `announce HOPS-JSON` (re-read the lists, announce if they
-/// changed; the reply is the announcement) and `status`. Every 10 s it also checks
+/// Control socket commands (`ControlCommand`): `announce HOPS-JSON` (re-read the lists,
+/// announce if they changed; the reply is the announcement), `rescan` (the same with no
+/// upstream hops, as SIGHUP) and `status`. Every 10 s it also checks
 /// whether a list was replaced without being announced.
 public final class Relay {
     let root: String
@@ -81,23 +82,16 @@ public final class Relay {
         }
     }
 
-    func handle(_ command: String) -> String {
-        if command == "status" { return status() }
-        guard command == "announce" || command.hasPrefix("announce ") else {
-            return "unknown command '\(command.prefix(40))': use announce HOPS or status\n"
-        }
-        let json = command.dropFirst("announce".count).trimmingCharacters(in: .whitespaces)
+    func handle(_ command: Result<ControlCommand, ControlCommandError>) -> String {
         let hops: [Hop]
-        do {
-            hops = json.isEmpty ? [] : try Announcement.hops(json: json)
-        } catch {
-            return "error: the hops are not a JSON array of hops: \(error)\n"
+        switch command {
+        case .success(.status): return status()
+        case .success(.announce(let upstream)): hops = upstream
+        // As SIGHUP: the lists are read again, and announced if they changed.
+        case .success(.rescan): hops = []
+        case .failure(let error): return "error: \(error): use announce HOPS, rescan or status\n"
         }
         guard let announcement = announce(hops) else { return "unchanged\n" }
         return announcement.json() + "\n"
-    }
-
-    public static func control(_ command: String, root: String, runtimeDirectory: String) throws -> String {
-        try ControlSocket.send(command, to: LocalControl.socketPath(root: root, runtimeDirectory: runtimeDirectory))
     }
 }

@@ -75,8 +75,9 @@ struct ControlSocket: ~Copyable {
     func accept() -> FileDescriptor? { Linux.acceptLocal(descriptor, receiveTimeout: 5) }
 
     /// Reads one command line (up to `limit` bytes) from a client.
-    static func command(from client: FileDescriptor, limit: Int = 256) -> String {
-        String(decoding: Linux.readLine(client, limit: limit), as: UTF8.self).trimmingCharacters(in: .whitespaces)
+    static func command(from client: FileDescriptor, limit: Int = 256) -> Result<ControlCommand, ControlCommandError> {
+        let line = String(decoding: Linux.readLine(client, limit: limit), as: UTF8.self)
+        return Result { () throws(ControlCommandError) in try ControlCommand(line: line) }
     }
 
     /// A client that went away before the reply loses only its own answer.
@@ -85,7 +86,7 @@ struct ControlSocket: ~Copyable {
     }
 
     /// Client side: sends one command and returns the whole reply.
-    static func send(_ command: String, to path: String) throws(DaemonError) -> String {
+    static func send(_ command: ControlCommand, to path: String) throws(DaemonError) -> String {
         do {
             return try LocalControl.send(command, to: path)
         } catch {

@@ -205,7 +205,7 @@ public final class SyncSession {
         let socket = LocalControl.socketPath(
             root: LocalControl.absolutePath(sync.configuration.destination), runtimeDirectory: runtime)
         do {
-            let reply = try LocalControl.send("announce \(Announcement.hopsJSON(hops))", to: socket)
+            let reply = try LocalControl.send(.announce(hops: hops), to: socket)
             if let announced = try? Announcement(json: reply) {
                 logger.info("announced downstream as generation \(announced.generation), route \(announced.route)")
             } else {

@@ -27,14 +27,11 @@ public final class AtomicFile {
     private var file: FileDescriptor?
     /// Set when the file system lacks O_TMPFILE and the temporary file has a name from the start.
     private var namedTemporary: String?
-    private var written: Int64 = 0
+    /// Set once the file is open; writes go through it, off the caller's thread.
+    private var writer: BackgroundWriter?
     /// Hashed as written, when asked: whoever serves the file gets its digest without
     /// reading it back.
     private let hasher: StreamingDigest?
-    private var writebackStarted: Int64 = 0
-    /// A 100 MB list takes 0.15 s to fsync at the end; starting writeback every few MB
-    /// while the scan still runs moves that work off the critical path.
-    private static let writebackChunk: Int64 = 8 << 20
 
     /// Temporary files are named `.<target>.tmp-<random>`; `create-filelist -s` skips them.
     public static func temporaryNamePrefix(for targetName: String) -> String { ".\(targetName).tmp-" }
@@ -67,6 +64,7 @@ public final class AtomicFile {
             }
             // The creation mode went through the umask; lists must be world-readable.
             try Linux.fchmod(file!, mode: mode, displayPath: target)
+            writer = BackgroundWriter(file: file!, displayPath: target)
         } catch {
             discard()
             try? directory.close()
@@ -79,19 +77,11 @@ public final class AtomicFile {
         try? directory.close()
     }
 
+    /// Hands the bytes to the writing thread; a failure shows at a later write or at `commit`.
     public func write(_ bytes: [UInt8]) throws(SystemCallError) {
-        guard let file else { throw SystemCallError("write", path: target, errno: .badFileDescriptor) }
-        do {
-            _ = try bytes.withUnsafeBytes { try file.writeAll($0) }
-        } catch {
-            throw SystemCallError("write", path: target, errno: error as? Errno ?? .ioError)
-        }
+        guard file != nil, let writer else { throw SystemCallError("write", path: target, errno: .badFileDescriptor) }
+        try writer.write(bytes)
         hasher?.update(bytes)
-        written += Int64(bytes.count)
-        if written - writebackStarted >= Self.writebackChunk {
-            Linux.startWriteback(file, offset: writebackStarted, length: written - writebackStarted)
-            writebackStarted = written
-        }
     }
 
     /// The SHA-256 (hex) of the bytes written so far; nil unless made with `hashing`.
@@ -129,8 +119,18 @@ public final class AtomicFile {
 
     /// First phase: unless unchanged, fsync the data and give it a temporary name.
     private func prepareCommit(ifChanged: Bool, targetDigest: String?) throws(SystemCallError) -> Outcome {
-        guard let file else { throw SystemCallError("commit", path: target, errno: .badFileDescriptor) }
-        if ifChanged, targetDigest.map({ $0 == digest && targetHasSize(written) }) ?? targetHoldsSameBytes(as: file) {
+        guard let file, let writer else { throw SystemCallError("commit", path: target, errno: .badFileDescriptor) }
+        let written: Int64
+        do {
+            written = try writer.finish()
+        } catch {
+            discard()
+            throw error
+        }
+        if ifChanged,
+            targetDigest.map({ $0 == digest && targetHasSize(written) })
+                ?? targetHoldsSameBytes(as: file, size: written)
+        {
             discard()
             return .unchanged
         }
@@ -168,6 +168,9 @@ public final class AtomicFile {
 
     /// Drops the new bytes; the target is left as it was.
     public func discard() {
+        // A chunk still being written must not land in a descriptor number reused later.
+        writer?.drain()
+        writer = nil
         if let namedTemporary { try? Linux.unlink(namedTemporary, in: directory) }
         namedTemporary = nil
         try? file?.close()
@@ -183,7 +186,7 @@ public final class AtomicFile {
         return info.st_mode & S_IFMT == S_IFREG && Int64(info.st_size) == size
     }
 
-    private func targetHoldsSameBytes(as file: FileDescriptor) -> Bool {
+    private func targetHoldsSameBytes(as file: FileDescriptor, size written: Int64) -> Bool {
         guard let existing = try? Linux.openat(directory, targetName, flags: O_RDONLY | O_NOFOLLOW) else {
             return false
         }

@@ -320,7 +320,7 @@ extension Filelistd {
             abstract: "Ask the running daemon for a full verification scan; print what it found.")
         @OptionGroup var tree: TreeOptions
         func run() throws {
-            print(try Daemon.control("rescan", configuration: try tree.configuration()), terminator: "")
+            print(try Daemon.control(.rescan, configuration: try tree.configuration()), terminator: "")
         }
     }
 
@@ -328,7 +328,7 @@ extension Filelistd {
         static let configuration = CommandConfiguration(abstract: "Print the running daemon's counters.")
         @OptionGroup var tree: TreeOptions
         func run() throws {
-            print(try Daemon.control("status", configuration: try tree.configuration()), terminator: "")
+            print(try Daemon.control(.status, configuration: try tree.configuration()), terminator: "")
         }
     }
 }

@@ -230,14 +230,14 @@ struct HTTPServerTests {
             "fedora/fullfiletimelist-fedora", "[Version]\n2\n\n[Files]\n2\td\t0\tx\n\n[Checksums SHA1]\n\n[End]\n")
         let upstream = [Hop(host: "origin", generation: 41)]
         let socket = LocalControl.socketPath(root: mirror.root, runtimeDirectory: runtime.root)
-        let reply = try LocalControl.send("announce \(Announcement.hopsJSON(upstream))", to: socket)
+        let reply = try LocalControl.send(.announce(hops: upstream), to: socket)
         let announcement = try Announcement(json: reply)
         #expect(announcement.hops.map(\.host) == ["origin", "tier1"])
         #expect(announcement.hops.first?.generation == 41)
         let second = try await HTTPProbe.get("\(base)/fedora/fullfiletimelist-fedora")
         #expect(second.headers["etag"] == announcement.lists["fedora/fullfiletimelist-fedora"])
         #expect(second.headers["etag"] != first.headers["etag"])
-        #expect(try LocalControl.send("announce not-json", to: socket).hasPrefix("error: "))
-        #expect(try LocalControl.send("announce []", to: socket) == "unchanged\n")
+        #expect(try LocalControl.send(line: "announce not-json", to: socket).hasPrefix("error: "))
+        #expect(try LocalControl.send(.announce(hops: []), to: socket) == "unchanged\n")
     }
 }

@@ -172,7 +172,7 @@ struct MetricsEndpointTests {
         try mirror.file(
             "fedora/fullfiletimelist-fedora", "[Version]\n2\n\n[Files]\n1\td\t0\tx\n\n[Checksums SHA1]\n\n[End]\n")
         let socket = LocalControl.socketPath(root: mirror.root, runtimeDirectory: runtime.root)
-        _ = try LocalControl.send("announce []", to: socket)
+        _ = try LocalControl.send(.announce(hops: []), to: socket)
         let after = try await HTTPProbe.get("\(base)/healthz")
         #expect(after.status == 200, "\(after.text)")
         let figures = try await Self.metrics(base)

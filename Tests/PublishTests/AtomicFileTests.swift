@@ -1,4 +1,5 @@
 import Foundation
+import LinuxCalls
 import Publish
 import Testing
 import TreeFixtures
@@ -17,6 +18,30 @@ struct AtomicFileTests {
         let attributes = try FileManager.default.attributesOfItem(atPath: tree.path("list"))
         #expect((attributes[.posixPermissions] as? Int) == 0o644)
         #expect(try tree.names() == ["list"])
+    }
+
+    @Test("a write that finds the file system full fails the commit, naming the path; the old list stays")
+    func fullFileSystem() throws {
+        let small = try TemporaryTree("tmpfs")
+        let mounted = Command.runShell("mount -t tmpfs -o size=256k quickmirror-test \(small.root)")
+        try #require(mounted == 0, "mounting a small tmpfs needs CAP_SYS_ADMIN")
+        defer { _ = Command.runShell("umount \(small.root)") }
+        try small.file("list", "old\n")
+        let file = try AtomicFile(target: small.path("list"), hashing: true)
+        // Writes happen on a thread of their own: the failure may show at a later write
+        // or only at the commit, but it must show, and nothing may be renamed.
+        var failure: SystemCallError?
+        do {
+            for _ in 0..<64 { try file.write([UInt8](repeating: 0x41, count: 16 << 10)) }
+            try file.commit()
+        } catch {
+            failure = error
+        }
+        #expect(failure?.errno == .noSpace, "\(String(describing: failure))")
+        #expect(failure.map { "\($0)".contains(small.path("list")) } == true)
+        #expect(try small.read("list") == Array("old\n".utf8))
+        file.discard()
+        #expect(try small.names() == ["list"])
     }
 
     @Test("with ifChanged, identical bytes leave the old file as it was: same inode, same mtime")
