@@ -239,5 +239,13 @@ struct HTTPServerTests {
         #expect(second.headers["etag"] != first.headers["etag"])
         #expect(try LocalControl.send(line: "announce not-json", to: socket).hasPrefix("error: "))
         #expect(try LocalControl.send(.announce(hops: []), to: socket) == "unchanged\n")
+        // rescan re-reads the lists as SIGHUP does: a list replaced without a word is
+        // announced with the relay as the only hop.
+        #expect(try LocalControl.send(.rescan, to: socket) == "unchanged\n")
+        try mirror.file(
+            "fedora/fullfiletimelist-fedora", "[Version]\n2\n\n[Files]\n3\td\t0\tx\n\n[Checksums SHA1]\n\n[End]\n")
+        let rescanned = try Announcement(json: try LocalControl.send(.rescan, to: socket))
+        #expect(rescanned.hops.map(\.host) == ["tier1"])
+        #expect(rescanned.generation == announcement.generation + 1)
     }
 }
