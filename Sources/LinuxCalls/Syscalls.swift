@@ -185,6 +185,29 @@ public enum Linux {
         return count
     }
 
+    /// Fills `buffer` from `offset` by as many `pread(2)`s as it takes; fewer bytes only
+    /// at the end of the file. The number of bytes read.
+    public static func preadFully(
+        _ fd: FileDescriptor, into buffer: UnsafeMutableRawBufferPointer, offset: Int64,
+        displayPath: @autoclosure () -> String
+    ) throws(SystemCallError) -> Int {
+        var done = 0
+        while done < buffer.count {
+            let n = try pread(
+                fd, into: UnsafeMutableRawBufferPointer(rebasing: buffer[done...]), offset: offset + Int64(done),
+                displayPath: displayPath())
+            if n == 0 { break }
+            done += n
+        }
+        return done
+    }
+
+    /// `stat(2)` of a path, following symbolic links; nil when it cannot be stat'ed.
+    public static func statPath(_ path: String) -> Glibc.stat? {
+        var info = Glibc.stat()
+        return fstatat(AT_FDCWD, path, &info, 0) == 0 ? info : nil
+    }
+
     /// The `O_TMPFILE` flag, or nil where the C headers lack it.
     public static var temporaryFileFlag: Int32? {
         let flag = qm_o_tmpfile()

@@ -1,6 +1,7 @@
 import ChangeStream
 import HTTPTypes
 import Hummingbird
+import LinuxCalls
 import Publish
 import Synchronization
 import SystemPackage
@@ -106,23 +107,21 @@ public final class ListVersion: Sendable {
     private static func openFile(_ file: String) throws(ListServiceError) -> (FileDescriptor, stat) {
         let descriptor: FileDescriptor
         do {
-            descriptor = try FileDescriptor.open(FilePath(file), .readOnly, options: [.closeOnExec], retryOnInterrupt: true)
+            descriptor = try Linux.openat(nil, file, flags: O_RDONLY)
         } catch {
-            throw ListServiceError("cannot open list '\(file)': \(error)")
+            throw ListServiceError("cannot open list '\(file)': \(error.errno)")
         }
-        var info = stat()
-        guard fstat(descriptor.rawValue, &info) == 0 else {
-            let failure = Errno(rawValue: errno)
+        do {
+            return (descriptor, try Linux.fstat(descriptor, displayPath: file))
+        } catch {
             try? descriptor.close()
-            throw ListServiceError("cannot stat list '\(file)': \(failure)")
+            throw ListServiceError("cannot stat list '\(file)': \(error.errno)")
         }
-        return (descriptor, info)
     }
 
     /// Whether this version is the file now at `file` (a relay's lists change behind its back).
     func isCurrent(at file: String) -> Bool {
-        var info = stat()
-        return stat(file, &info) == 0 && FileIdentity(info) == identity
+        Linux.statPath(file).map { FileIdentity($0) == identity } ?? false
     }
 
     /// The whole content again (to compute a delta from the previous version).
@@ -133,50 +132,38 @@ public final class ListVersion: Sendable {
     func chunk(at offset: Int, count: Int) throws(ListServiceError) -> ByteBuffer {
         let wanted = max(0, min(count, size - offset))
         var buffer = ByteBufferAllocator().buffer(capacity: wanted)
-        var failure: (any Error)?
+        var failure: SystemCallError?
         buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: wanted) { raw in
-            var done = 0
-            while done < wanted {
-                do {
-                    let n = try descriptor.read(
-                        fromAbsoluteOffset: Int64(offset + done),
-                        into: UnsafeMutableRawBufferPointer(rebasing: raw[done..<wanted]))
-                    if n == 0 { break }
-                    done += n
-                } catch {
-                    failure = error
-                    break
-                }
+            do throws(SystemCallError) {
+                return try Linux.preadFully(
+                    descriptor, into: UnsafeMutableRawBufferPointer(rebasing: raw[0..<wanted]), offset: Int64(offset),
+                    displayPath: path)
+            } catch {
+                failure = error
+                return 0
             }
-            return done
         }
-        if let failure { throw ListServiceError("cannot read list '\(path)': \(failure)") }
+        if let failure { throw ListServiceError("cannot read list '\(path)': \(failure.errno)") }
         guard buffer.readableBytes == wanted else { throw ListServiceError("list '\(path)' shrank while it was sent") }
         return buffer
     }
 }
 
-/// Exactly `size` bytes from `start` (pread, retried on EINTR by swift-system).
+/// Exactly `size` bytes from `start`.
 private func readAll(_ descriptor: FileDescriptor, size: Int, at start: Int = 0, name: String) throws(ListServiceError)
     -> [UInt8]
 {
-    var failure: (any Error)?
+    var failure: SystemCallError?
     let bytes = [UInt8](unsafeUninitializedCapacity: max(size, 0)) { buffer, count in
-        count = 0
-        while count < size {
-            do {
-                let n = try descriptor.read(
-                    fromAbsoluteOffset: Int64(start + count),
-                    into: UnsafeMutableRawBufferPointer(UnsafeMutableBufferPointer(rebasing: buffer[count..<size])))
-                if n == 0 { break }
-                count += n
-            } catch {
-                failure = error
-                break
-            }
+        do throws(SystemCallError) {
+            count = try Linux.preadFully(
+                descriptor, into: UnsafeMutableRawBufferPointer(buffer), offset: Int64(start), displayPath: name)
+        } catch {
+            failure = error
+            count = 0
         }
     }
-    if let failure { throw ListServiceError("cannot read list '\(name)': \(failure)") }
+    if let failure { throw ListServiceError("cannot read list '\(name)': \(failure.errno)") }
     guard bytes.count == size else { throw ListServiceError("list '\(name)' shrank while it was read") }
     return bytes
 }
