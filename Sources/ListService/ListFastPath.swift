@@ -97,17 +97,17 @@ final class ListFastPath: ChannelDuplexHandler, RemovableChannelHandler {
         }
         guard !path.utf8.contains(UInt8(ascii: "?")), let version = catalog.version(of: ListServer.listPath(path))
         else { return false }
-        let compressed = gzip ? version.compressed : nil
+        let form = version.representation(acceptingGzip: gzip)
         if let match, version.isMatched(by: match) {
-            var fields = compressed?.notModifiedHeaders ?? version.notModifiedHeaders
+            var fields = form.notModifiedHeaders
             fields[.date] = currentDate(second)
             fields[.server] = serverName
-            last = (epoch, second, path, gzip, compressed?.etag ?? version.etag, fields)
+            last = (epoch, second, path, gzip, form.etag, fields)
             FastPathCounts.notModified.increment()
             respond(.notModified, fields, context: context)
             return true
         }
-        var fields = compressed?.headers ?? version.headers
+        var fields = form.headers
         fields[.date] = currentDate(second)
         fields[.server] = serverName
         guard request.method == .get else {
@@ -125,10 +125,8 @@ final class ListFastPath: ChannelDuplexHandler, RemovableChannelHandler {
             // for file I/O, not for this. Each response gets its own descriptor: a
             // handle allows one user at a time, and the version outlives the response.
             file = NIOFileHandle(
-                _deprecatedTakingOwnershipOfDescriptor: try Linux.duplicate(
-                    compressed?.descriptor ?? version.descriptor, displayPath: path
-                ).rawValue)
-            body = FileRegion(fileHandle: file, readerIndex: 0, endIndex: compressed?.size ?? version.size)
+                _deprecatedTakingOwnershipOfDescriptor: try Linux.duplicate(form.descriptor, displayPath: path).rawValue)
+            body = FileRegion(fileHandle: file, readerIndex: 0, endIndex: form.size)
         } catch {
             return false
         }

@@ -101,8 +101,9 @@ public enum ListServer {
         }
     }
 
-    /// The same answer as `ListFastPath` gives, in plain form, for the requests it hands
-    /// on (pipelined behind another, or with a `Connection` header).
+    /// The same answer as `ListFastPath` gives (the same representation, plain or gzip),
+    /// for the requests it hands on (pipelined behind another, or with a `Connection`
+    /// header), streamed from the same file.
     static func list(_ catalog: ListCatalog, _ request: Request, head: Bool) -> Response {
         let path = listPath(request)
         guard let version = catalog.version(of: path) else {
@@ -111,16 +112,19 @@ public enum ListServer {
             return catalog.lists.contains(path)
                 ? Response(status: .serviceUnavailable, headers: [.retryAfter: "5"]) : Response(status: .notFound)
         }
+        let gzip = request.headers[.acceptEncoding].map { ListCoding.acceptsGzip(Substring($0).utf8) } ?? false
+        let form = version.representation(acceptingGzip: gzip)
         if let match = request.headers[.ifNoneMatch], version.isMatched(by: match) {
-            return Response(status: .notModified, headers: version.notModifiedHeaders)
+            return Response(status: .notModified, headers: form.notModifiedHeaders)
         }
-        if head { return Response(status: .ok, headers: version.headers) }
+        if head { return Response(status: .ok, headers: form.headers) }
         return Response(
-            status: .ok, headers: version.headers,
-            body: ResponseBody(contentLength: version.size) { writer in
+            status: .ok, headers: form.headers,
+            body: ResponseBody(contentLength: form.size) { writer in
                 var offset = 0
-                while offset < version.size {
-                    let chunk = try version.chunk(at: offset, count: 1 << 20)
+                while offset < form.size {
+                    let chunk = try ListVersion.chunk(
+                        of: form.descriptor, size: form.size, at: offset, count: 1 << 20, path: version.path)
                     guard chunk.readableBytes > 0 else { break }
                     offset += chunk.readableBytes
                     try await writer.write(chunk)

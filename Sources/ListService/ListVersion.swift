@@ -70,6 +70,27 @@ public final class ListVersion: Sendable {
 
     func attach(_ compressed: CompressedList) { compressedForm.withLock { $0 = compressed } }
 
+    /// What a GET or HEAD of this version sends, in the form the client gets: gzip when
+    /// it accepts gzip and that form is made, else the plain list. One choice for the
+    /// fast path and the router alike.
+    struct Representation {
+        let descriptor: FileDescriptor
+        let size: Int
+        let etag: String
+        let headers: HTTPFields
+        let notModifiedHeaders: HTTPFields
+    }
+
+    func representation(acceptingGzip: Bool) -> Representation {
+        if acceptingGzip, let compressed {
+            return Representation(
+                descriptor: compressed.descriptor, size: compressed.size, etag: compressed.etag,
+                headers: compressed.headers, notModifiedHeaders: compressed.notModifiedHeaders)
+        }
+        return Representation(
+            descriptor: descriptor, size: size, etag: etag, headers: headers, notModifiedHeaders: notModifiedHeaders)
+    }
+
     /// Whether `ifNoneMatch` names this version in either representation: a client that
     /// has the content is current, whichever coding brought it.
     func isMatched(by ifNoneMatch: String) -> Bool {
@@ -130,6 +151,12 @@ public final class ListVersion: Sendable {
     /// Up to `count` bytes from `offset`, read straight into the buffer that is sent;
     /// an empty buffer at the end.
     func chunk(at offset: Int, count: Int) throws(ListServiceError) -> ByteBuffer {
+        try Self.chunk(of: descriptor, size: size, at: offset, count: count, path: path)
+    }
+
+    static func chunk(of descriptor: FileDescriptor, size: Int, at offset: Int, count: Int, path: String)
+        throws(ListServiceError) -> ByteBuffer
+    {
         let wanted = max(0, min(count, size - offset))
         var buffer = ByteBufferAllocator().buffer(capacity: wanted)
         var failure: SystemCallError?
