@@ -24,3 +24,11 @@ swift build --build-tests
 swift test --skip-build
 # Install into a scratch prefix and check what an operator would get (units, man pages).
 Scripts/check-install.sh
+# README's first command, end to end (the build above is the one it uses).
+demo_log=$(mktemp /tmp/quickmirror-demo.XXXXXX.log)
+if ! Scripts/demo.sh "$(mktemp -d /tmp/quickmirror-demo-test.XXXXXX)" > "$demo_log" 2>&1; then
+    cat "$demo_log" >&2
+    echo "test.sh: Scripts/demo.sh failed (above)" >&2
+    exit 1
+fi
+echo "test.sh: Scripts/demo.sh ran to its end (log: $demo_log)"
