@@ -6,12 +6,14 @@
 #   Benchmarks/run.sh plan --entries 1000000       quick-mirror planning from two lists
 #   Benchmarks/run.sh delta --entries 1000000      /changes: delta size, make and apply times
 #   Benchmarks/run.sh poll --files 200000          conditional GETs and whole lists: filelistd vs nginx
+#   Benchmarks/run.sh cache                         mirror-cache hits and misses vs nginx
 set -euo pipefail
 cd "$(dirname "$0")"
 what=${1:-filelist}
 shift || true
 swift build -c release --package-path .. --product create-filelist
 swift build -c release --package-path .. --product filelistd
+[[ $what == cache ]] && swift build -c release --package-path .. --product mirror-cache
 swift build -c release
 case "$what" in
     filelist) exec .build/release/filelist-bench --tool ../.build/release/create-filelist "$@" ;;
@@ -20,5 +22,6 @@ case "$what" in
     plan) exec .build/release/quickmirror-bench plan "$@" ;;
     delta) exec .build/release/quickmirror-bench delta "$@" ;;
     poll) exec .build/release/quickmirror-bench poll --tool ../.build/release/filelistd "$@" ;;
-    *) echo "run.sh: unknown benchmark '$what' (filelist, daemon, index, plan, delta or poll)" >&2; exit 2 ;;
+    cache) exec .build/release/quickmirror-bench cache --tool ../.build/release/mirror-cache "$@" ;;
+    *) echo "run.sh: unknown benchmark '$what' (filelist, daemon, index, plan, delta, poll or cache)" >&2; exit 2 ;;
 esac

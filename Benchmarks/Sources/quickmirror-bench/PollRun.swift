@@ -42,30 +42,7 @@ struct PollRun: ParsableCommand {
         let ours = "http://127.0.0.1:\(try servedPort(log: log))/fullfiletimelist"
 
         let nginxPort = try freePort()
-        let nginxConf = "\(scratch)/nginx.conf"
-        try """
-        daemon off;
-        worker_processes auto;
-        user root;
-        pid \(scratch)/nginx.pid;
-        error_log \(scratch)/nginx-error.log;
-        events { worker_connections 1024; }
-        http {
-            access_log off;
-            sendfile on;
-            etag on;
-            gzip_static on;
-            default_type text/plain;
-            client_body_temp_path \(scratch)/nginx-body;
-            proxy_temp_path \(scratch)/nginx-proxy;
-            fastcgi_temp_path \(scratch)/nginx-fastcgi;
-            uwsgi_temp_path \(scratch)/nginx-uwsgi;
-            scgi_temp_path \(scratch)/nginx-scgi;
-            server { listen 127.0.0.1:\(nginxPort); root \(www); }
-        }
-
-        """.write(toFile: nginxConf, atomically: true, encoding: .utf8)
-        let nginx = try start("/usr/sbin/nginx", ["-c", nginxConf, "-p", scratch], log: "\(scratch)/nginx.log")
+        let nginx = try startNginx(scratch: scratch, port: nginxPort, root: www)
         defer { stop(nginx) }
         let theirs = "http://127.0.0.1:\(nginxPort)/fullfiletimelist"
 
@@ -88,13 +65,15 @@ struct PollRun: ParsableCommand {
         let gzipSize = try waitForGzip(ours)
         let nginxGzipSize = (try FileManager.default.attributesOfItem(atPath: list + ".gz")[.size] as? Int) ?? 0
 
-        let nginx304 = try wrk(theirs, etag: theirTag)
-        let ours304 = try wrk(ours, etag: ourTag)
-        let floor304 = try wrk(floorURL, etag: floorTag)
-        let nginxGet = try wrk(theirs, etag: nil)
-        let oursGet = try wrk(ours, etag: nil)
-        let nginxGzip = try wrk(theirs, etag: nil, gzip: true)
-        let oursGzip = try wrk(ours, etag: nil, gzip: true)
+        let nginx304 = try wrk(theirs, etag: theirTag, threads: threads, connections: connections, duration: duration)
+        let ours304 = try wrk(ours, etag: ourTag, threads: threads, connections: connections, duration: duration)
+        let floor304 = try wrk(floorURL, etag: floorTag, threads: threads, connections: connections, duration: duration)
+        let nginxGet = try wrk(theirs, etag: nil, threads: threads, connections: connections, duration: duration)
+        let oursGet = try wrk(ours, etag: nil, threads: threads, connections: connections, duration: duration)
+        let nginxGzip = try wrk(
+            theirs, etag: nil, gzip: true, threads: threads, connections: connections, duration: duration)
+        let oursGzip = try wrk(
+            ours, etag: nil, gzip: true, threads: threads, connections: connections, duration: duration)
 
         print(
             "list of \(files) entries (\(size / 1_000_000) MB) from \(tree); wrk -t\(threads) -c\(connections) -d\(duration)s, \(ProcessInfo.processInfo.activeProcessorCount) cores\n"
@@ -115,83 +94,5 @@ struct PollRun: ParsableCommand {
         print(
             "\nlist \(size) bytes; filelistd's gzip form \(gzipSize) bytes (\(String(format: "%.1f", Double(size) / Double(max(gzipSize, 1))))x smaller); `gzip -1`, which nginx serves, \(nginxGzipSize) bytes"
         )
-    }
-
-    struct WrkResult {
-        var rate: Double
-        var latencyMilliseconds: Double
-    }
-
-    func wrk(_ url: String, etag: String?, gzip: Bool = false) throws -> WrkResult {
-        var arguments = ["-t\(threads)", "-c\(connections)", "-d\(duration)s", "--latency"]
-        if let etag { arguments += ["-H", "If-None-Match: \(etag)"] }
-        if gzip { arguments += ["-H", "Accept-Encoding: gzip"] }
-        let output = try capture("/usr/bin/wrk", arguments + [url])
-        let lines = output.split(separator: "\n")
-        guard let rateLine = lines.first(where: { $0.hasPrefix("Requests/sec:") }),
-            let rate = Double(rateLine.split(separator: " ").last ?? ""),
-            let latencyLine = lines.first(where: { $0.trimmingCharacters(in: .whitespaces).hasPrefix("Latency ") }),
-            let mean = latencyLine.split(separator: " ").dropFirst().first
-        else { throw ValidationError("cannot read wrk's output:\n\(output)") }
-        if output.contains("Non-2xx or 3xx") || output.contains("Socket errors") {
-            FileHandle.standardError.write(Data("wrk \(url):\n\(output)\n".utf8))
-        }
-        let units: [(String, Double)] = [("us", 0.001), ("ms", 1), ("s", 1000)]
-        guard let (unit, scale) = units.first(where: { mean.hasSuffix($0.0) }),
-            let value = Double(mean.dropLast(unit.count))
-        else { throw ValidationError("cannot read wrk's latency '\(mean)'") }
-        return WrkResult(rate: rate, latencyMilliseconds: value * scale)
-    }
-
-    /// The server's ETag for `url`, from a GET whose body is dropped.
-    func etag(_ url: String, status expected: String = "200") throws -> String {
-        let deadline = ContinuousClock.now + .seconds(60)
-        while ContinuousClock.now < deadline {
-            let headers = (try? curl(["-s", "-o", "/dev/null", "-D", "-", url])) ?? ""
-            let lines = headers.split(whereSeparator: \.isNewline)
-            if lines.first?.contains(" \(expected)") == true,
-                let line = lines.first(where: { $0.lowercased().hasPrefix("etag:") })
-            {
-                return line.dropFirst("etag:".count).trimmingCharacters(in: .whitespaces)
-            }
-            usleep(100_000)
-        }
-        throw ValidationError("\(url) gave no ETag")
-    }
-
-    func start(_ tool: String, _ arguments: [String], log: String, environment: [String: String]? = nil) throws
-        -> Process
-    {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: tool)
-        process.arguments = arguments
-        if let environment { process.environment = environment }
-        _ = FileManager.default.createFile(atPath: log, contents: nil)
-        process.standardError = FileHandle(forWritingAtPath: log)
-        process.standardOutput = FileHandle(forWritingAtPath: log)
-        try process.run()
-        return process
-    }
-
-    func stop(_ process: Process) {
-        kill(process.processIdentifier, SIGTERM)
-        process.waitUntilExit()
-    }
-
-    /// A port nothing listens on now (the kernel's pick for a socket bound to port 0).
-    func freePort() throws -> Int {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(fd) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0
-            }
-        }
-        guard bound else { throw ValidationError("cannot find a free port") }
-        return Int(UInt16(bigEndian: address.sin_port))
     }
 }
