@@ -62,7 +62,7 @@ let package = Package(
         .target(
             name: "Publish",
             dependencies: [
-                "LinuxCalls", .product(name: "SystemPackage", package: "swift-system"),
+                "LinuxCalls", "FileList", .product(name: "SystemPackage", package: "swift-system"),
                 .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),

@@ -326,18 +326,28 @@ public final class Daemon {
                 rendering += clock.now - groupStarted
                 // Time lists go last: a client that sees one finds the others in place.
                 // What this daemon published last is known by digest: not read back.
-                let outcomes =
+                let pathOutcomes =
                     try AtomicFile.commitTogether(pathLists, ifChanged: true, targetDigests: publishedDigests)
-                    + AtomicFile.commitTogether(timeLists, ifChanged: true, targetDigests: publishedDigests)
-                replaced = replaced || outcomes.contains(.replaced)
+                let timeOutcomes =
+                    try AtomicFile.commitTogether(timeLists, ifChanged: true, targetDigests: publishedDigests)
+                replaced = replaced || (pathOutcomes + timeOutcomes).contains(.replaced)
+                var deltas: [String: FileListDelta] = [:]
+                for (tree, (file, outcome)) in zip(group, zip(timeLists, timeOutcomes)) {
+                    if outcome == .replaced, let base = publishedDigests[file.target], let result = file.digest {
+                        deltas[file.target] = journalDelta(of: tree, from: base, to: result)
+                    }
+                    tree.index.startJournal(algorithms: configuration.options.algorithms)
+                }
                 for file in pathLists + timeLists {
                     guard let digest = file.digest else { continue }
                     publishedDigests[file.target] = digest
-                    written.append(Publication.File(target: file.target, digest: digest))
+                    written.append(Publication.File(target: file.target, digest: digest, delta: deltas[file.target]))
                 }
                 for tree in group { metrics.entries(tree.index.count, list: servedPath(of: tree)) }
             } catch {
-                // The old lists stay in place; try again shortly.
+                // The old lists stay in place (or some of them: a rename that failed
+                // midway); try again shortly, and let the server diff the next lists.
+                for tree in group { tree.index.dropJournal() }
                 failed = true
                 logger.error(
                     "cannot publish the list; keeping the old one and retrying",
@@ -360,6 +370,19 @@ public final class Daemon {
                 "took": "\(Self.seconds(clock.now - started)) s", "rendering": "\(Self.seconds(rendering)) s",
             ])
         onPublish?(Publication(generation: generation, files: written))
+    }
+
+    /// The delta to the list just published from the one before, from what the index
+    /// recorded changing; nil (the server diffs the two lists) when it has no record.
+    private func journalDelta(of tree: WatchedTree, from base: String, to result: String) -> FileListDelta? {
+        do {
+            return try tree.index.journalDelta(base: base, result: result, algorithms: configuration.options.algorithms)
+        } catch {
+            logger.warning(
+                "no delta from the index; the lists will be compared",
+                metadata: ["list": "\(tree.listed.timeListPath)", "error": "\(error)"])
+            return nil
+        }
     }
 
     // MARK: Operators

@@ -2,6 +2,7 @@ import ChangeStream
 import FileList
 import Foundation
 import Logging
+import Metrics
 import Monitoring
 import Publish
 import Synchronization
@@ -103,8 +104,10 @@ public final class ListCatalog: Sendable {
     /// lists is read here; deltas from the previous versions follow on the queue.
     public func install(_ publication: Publication, upstream: [Hop] = []) {
         var versions: [ListVersion] = []
+        var given: [String: FileListDelta] = [:]
         for file in publication.files {
             guard let path = paths[file.target] else { continue }
+            given[path] = file.delta
             do {
                 versions.append(try ListVersion.published(file.target, path: path, digest: file.digest))
             } catch {
@@ -122,7 +125,7 @@ public final class ListCatalog: Sendable {
         // Before the announcement: a client that reacts to it at once waits for its delta.
         let pending = replaced.isEmpty ? nil : beginDeltas()
         announce(generation: publication.generation, upstream: upstream, changed: !replaced.isEmpty)
-        if let pending { makeDeltas(replaced, pending) }
+        if let pending { makeDeltas(replaced, given: given, pending) }
         compress(replaced.map(\.1))
     }
 
@@ -248,8 +251,17 @@ public final class ListCatalog: Sendable {
         return group
     }
 
+    private static let deltasFromIndex = Counter(
+        label: MetricNames.deltasMade, dimensions: [(MetricNames.Label.source, MetricNames.DeltaSource.index)])
+    private static let deltasFromComparison = Counter(
+        label: MetricNames.deltasMade, dimensions: [(MetricNames.Label.source, MetricNames.DeltaSource.comparison)])
+
     /// Makes the deltas to just-installed versions on the queue; `/changes` waits for them.
-    private func makeDeltas(_ replaced: [(ListVersion?, ListVersion)], _ group: DispatchGroup) {
+    /// A delta the publisher made from its index is taken as it is when it leads from the
+    /// version served before to this one; other lists are compared (one merge walk).
+    private func makeDeltas(
+        _ replaced: [(ListVersion?, ListVersion)], given: [String: FileListDelta] = [:], _ group: DispatchGroup
+    ) {
         queue.async {
             defer {
                 self.pendingDeltas.withLock { if $0 === group { $0 = nil } }
@@ -260,8 +272,15 @@ public final class ListCatalog: Sendable {
                     self.record(nil, for: version)
                     continue
                 }
+                if let delta = given[version.path], delta.base == previous.digest, delta.result == version.digest {
+                    Self.deltasFromIndex.increment()
+                    self.record(delta, for: version)
+                    continue
+                }
                 do {
-                    self.record(self.delta(from: previous, to: version, newBytes: try version.bytes()), for: version)
+                    let delta = self.delta(from: previous, to: version, newBytes: try version.bytes())
+                    if delta != nil { Self.deltasFromComparison.increment() }
+                    self.record(delta, for: version)
                 } catch {
                     self.logger.warning("no delta for this list", metadata: ["list": "\(version.path)", "error": "\(error)"])
                     self.record(nil, for: version)

@@ -36,11 +36,22 @@ public enum MetricNames {
     public static let listTransfers = "filelistd_list_transfers_total"
     /// Gauge: open `/events` streams.
     public static let subscribers = "filelistd_sse_subscribers"
+    /// Counter `{source}`: deltas made for new generations, `index` (from what the
+    /// publisher's index recorded changing: nothing read) or `comparison` (the two lists
+    /// compared: a relay's lists, the first generation after a failed publish, a change
+    /// of more than 50,000 paths).
+    public static let deltasMade = "filelistd_deltas_made_total"
 
     public enum Label {
         public static let list = "list"
         public static let status = "status"
         public static let kind = "kind"
+        public static let source = "source"
+    }
+
+    public enum DeltaSource {
+        public static let index = "index"
+        public static let comparison = "comparison"
     }
 
     public enum TransferKind {

@@ -1,3 +1,5 @@
+import FileList
+
 /// What a publisher hands to whoever serves its lists once new ones are in place:
 /// "generation N: these files, with these digests". The publisher owns the generation
 /// number; a server announces it as given and never reads back what was just written
@@ -8,10 +10,14 @@ public struct Publication: Sendable, Equatable {
         public var target: String
         /// SHA-256 of its bytes, hex, computed while they were written.
         public var digest: String
+        /// The delta from the list this one replaced, when the publisher knows what it
+        /// changed (from its index, not from the files); the server makes it otherwise.
+        public var delta: FileListDelta?
 
-        public init(target: String, digest: String) {
+        public init(target: String, digest: String, delta: FileListDelta? = nil) {
             self.target = target
             self.digest = digest
+            self.delta = delta
         }
     }
 

@@ -103,6 +103,13 @@ extension TreeIndex {
         let index = Int(node)
         let old = flags[index]
         let new = NodeFlags(kind: entry.type.kind, access: entry.type.access, isListed: entry.isListed, inUse: true)
+        if journal != nil {
+            // A directory hidden or shown takes its whole subtree out of the list or back.
+            if !isNew && old.kind == .directory && old.isListed != new.isListed {
+                journalSubtree(below: node)
+            }
+            journalLine(of: node)
+        }
         if !isNew {
             if old.raw != new.raw || time[index] != entry.time || size[index] != entry.size { change.changed += 1 }
             if old.kind == .directory && new.kind != .directory {
@@ -176,6 +183,12 @@ extension TreeIndex {
 
     /// Frees a node and its subtree; the caller takes it out of its parent's children.
     private mutating func removeSubtree(_ node: NodeID, change: inout DirectoryChange) {
+        // Every line first: once a directory's slot is freed, its children no longer
+        // have a path to be recorded by.
+        if journal != nil {
+            journalLine(of: node)
+            journalSubtree(below: node)
+        }
         var stack = [node]
         while let current = stack.popLast() {
             if let below = children.removeValue(forKey: current) { stack.append(contentsOf: below) }

@@ -39,12 +39,19 @@ extension TreeIndex {
                 }
             }
         }
+        buffer += trailer(algorithms: algorithms)
+        try output(buffer)
+    }
+
+    /// The list's bytes from the empty line that ends `[Files]`: checksums and `[End]`.
+    public func trailer(algorithms: [ChecksumAlgorithm]) -> [UInt8] {
         var listed: [FileChecksum] = []
         for (node, hex) in checksums where flags[Int(node)].isListed {
             listed.append(FileChecksum(path: path(of: node), hex: hex))
         }
-        FileListFormat.appendTrailer(checksums: listed, algorithms: algorithms, to: &buffer)
-        try output(buffer)
+        var bytes: [UInt8] = []
+        FileListFormat.appendTrailer(checksums: listed, algorithms: algorithms, to: &bytes)
+        return bytes
     }
 
     /// The whole list in memory, for tests.

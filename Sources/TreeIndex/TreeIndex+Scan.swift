@@ -69,6 +69,10 @@ extension TreeIndex {
     mutating func setListed(_ node: NodeID, _ listed: Bool) -> Bool {
         let old = flags[Int(node)]
         guard old.isListed != listed else { return false }
+        if journal != nil {
+            if old.kind == .directory { journalSubtree(below: node) }
+            journalLine(of: node)
+        }
         flags[Int(node)] = NodeFlags(kind: old.kind, access: old.access, isListed: listed, inUse: true)
         listedCount += listed ? 1 : -1
         return true

@@ -40,6 +40,8 @@ public struct TreeIndex: ~Copyable {
     var checksums: [NodeID: [ChecksumAlgorithm: String]] = [:]
 
     public internal(set) var listedCount = 0
+    /// The lines changed since the list was last published; nil until a publisher starts it.
+    var journal: ListJournal?
 
     public init() {}
 

@@ -79,6 +79,9 @@ struct MetricsEndpointTests {
         #expect(delta.status == 200)
         let deltas = try await Self.metrics(served.base)
         #expect(Self.sample(deltas, "filelistd_list_transfers_total{kind=\"delta\"}") == 1, "\(deltas)")
+        // The daemon's index said what changed: the delta was made without comparing lists.
+        #expect((Self.sample(deltas, "filelistd_deltas_made_total{source=\"index\"}") ?? 0) >= 1, "\(deltas)")
+        #expect(Self.sample(deltas, "filelistd_deltas_made_total{source=\"comparison\"}") == nil, "\(deltas)")
 
         let rescan = try served.daemon.control("rescan")
         #expect(rescan.contains("0 added"), "\(rescan)")
