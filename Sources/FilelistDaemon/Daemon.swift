@@ -302,6 +302,7 @@ public final class Daemon {
         var replaced = false
         var failed = false
         var written: [Publication.File] = []
+        var renamed: [AtomicFile] = []
         // Where the time goes, for the log: rendering and writing against making it durable.
         var rendering = Duration.zero
         for group in groups {
@@ -326,10 +327,13 @@ public final class Daemon {
                 rendering += clock.now - groupStarted
                 // Time lists go last: a client that sees one finds the others in place.
                 // What this daemon published last is known by digest: not read back.
-                let pathOutcomes =
-                    try AtomicFile.commitTogether(pathLists, ifChanged: true, targetDigests: publishedDigests)
-                let timeOutcomes =
-                    try AtomicFile.commitTogether(timeLists, ifChanged: true, targetDigests: publishedDigests)
+                // The renames' own durability (a journal commit) is waited for after the
+                // announcement: until then a crash leaves the previous lists, whole.
+                let pathOutcomes = try AtomicFile.commitTogether(
+                    pathLists, ifChanged: true, targetDigests: publishedDigests, syncDirectoryLater: true)
+                let timeOutcomes = try AtomicFile.commitTogether(
+                    timeLists, ifChanged: true, targetDigests: publishedDigests, syncDirectoryLater: true)
+                renamed += zip(pathLists + timeLists, pathOutcomes + timeOutcomes).filter { $0.1 == .replaced }.map(\.0)
                 replaced = replaced || (pathOutcomes + timeOutcomes).contains(.replaced)
                 var deltas: [String: FileListDelta] = [:]
                 for (tree, (file, outcome)) in zip(group, zip(timeLists, timeOutcomes)) {
@@ -370,6 +374,15 @@ public final class Daemon {
                 "took": "\(Self.seconds(clock.now - started)) s", "rendering": "\(Self.seconds(rendering)) s",
             ])
         onPublish?(Publication(generation: generation, files: written))
+        for file in renamed {
+            do {
+                try file.syncDirectory()
+            } catch {
+                logger.error(
+                    "the new list is in place, but its rename may not survive a crash",
+                    metadata: ["path": "\(file.target)", "error": "\(error)"])
+            }
+        }
     }
 
     /// The delta to the list just published from the one before, from what the index
