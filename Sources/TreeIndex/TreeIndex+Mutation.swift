@@ -103,7 +103,9 @@ extension TreeIndex {
         let index = Int(node)
         let old = flags[index]
         let new = NodeFlags(kind: entry.type.kind, access: entry.type.access, isListed: entry.isListed, inUse: true)
-        if journal != nil {
+        // Only a line that changes is recorded: re-reading a directory of thousands of
+        // files for one new name must not record the thousands.
+        if journal != nil && (isNew || old.raw != new.raw || time[index] != entry.time || size[index] != entry.size) {
             // A directory hidden or shown takes its whole subtree out of the list or back.
             if !isNew && old.kind == .directory && old.isListed != new.isListed {
                 journalSubtree(below: node)
