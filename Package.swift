@@ -12,6 +12,7 @@ let package = Package(
         .library(name: "Publish", targets: ["Publish"]),
         .library(name: "TreeIndex", targets: ["TreeIndex"]),
         .library(name: "MirrorClient", targets: ["MirrorClient"]),
+        .library(name: "UpstreamListing", targets: ["UpstreamListing"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),

@@ -6,6 +6,7 @@
 #   Benchmarks/run.sh plan --entries 1000000       quick-mirror planning from two lists
 #   Benchmarks/run.sh delta --entries 1000000      /changes: delta size, make and apply times
 #   Benchmarks/run.sh poll --files 200000          conditional GETs and whole lists: filelistd vs nginx
+#   Benchmarks/run.sh listing --entries 1000000    mirror-cache's listing: memory per entry, lookups, generations
 set -euo pipefail
 cd "$(dirname "$0")"
 what=${1:-filelist}
@@ -20,5 +21,6 @@ case "$what" in
     plan) exec .build/release/quickmirror-bench plan "$@" ;;
     delta) exec .build/release/quickmirror-bench delta "$@" ;;
     poll) exec .build/release/quickmirror-bench poll --tool ../.build/release/filelistd "$@" ;;
-    *) echo "run.sh: unknown benchmark '$what' (filelist, daemon, index, plan, delta or poll)" >&2; exit 2 ;;
+    listing) exec .build/release/quickmirror-bench listing "$@" ;;
+    *) echo "run.sh: unknown benchmark '$what' (filelist, daemon, index, plan, delta, poll or listing)" >&2; exit 2 ;;
 esac

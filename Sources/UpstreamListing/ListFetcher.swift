@@ -68,7 +68,7 @@ struct ListFetcher: Sendable {
         do {
             // The future API gathers the body on SwiftNIO's threads (see HTTPProbe).
             return try await ListHTTPClient.shared.execute(
-                request: request, deadline: .now() + .nanoseconds(Int64(timeout.components.seconds) * 1_000_000_000)
+                request: request, deadline: .now() + .seconds(timeout.components.seconds)
             ).get()
         } catch {
             throw ListTransportError("cannot fetch \(url): \(error)")

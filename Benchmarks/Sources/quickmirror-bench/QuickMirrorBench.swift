@@ -6,8 +6,11 @@ import Foundation
 struct QuickMirrorBench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "quickmirror-bench",
-        abstract: "Measure filelistd on a generated tree, the index alone, quick-mirror's planning, and list deltas.",
-        subcommands: [DaemonRun.self, PollRun.self, IndexRun.self, PlanRun.self, PlanOnce.self, DeltaRun.self])
+        abstract:
+            "Measure filelistd on a generated tree, the index alone, quick-mirror's planning, list deltas, and mirror-cache's listing.",
+        subcommands: [DaemonRun.self, PollRun.self, IndexRun.self, PlanRun.self, PlanOnce.self, DeltaRun.self,
+            ListingRun.self,
+        ])
 }
 
 /// Resident set of a process, from /proc: all of it (`VmRSS`), or only its anonymous
