@@ -16,11 +16,11 @@ final class RunningListing: Sendable {
         let generations = Mutex<[ListGeneration]>([])
     }
 
-    init(listServer: String, lists: [String], pollInterval: Duration) throws {
+    init(listServer: String, lists: [String], pollInterval: Duration, requestTimeout: Duration = .seconds(20)) throws {
         let log = CapturedLog()
         self.log = log
         let listing = try UpstreamListing(
-            listServer: listServer, lists: lists, pollInterval: pollInterval, requestTimeout: .seconds(20),
+            listServer: listServer, lists: lists, pollInterval: pollInterval, requestTimeout: requestTimeout,
             logger: log.logger)
         self.listing = listing
         runner = Task { try await listing.run() }

@@ -14,12 +14,14 @@ final class StaticWebServer: @unchecked Sendable {
     private let scratch: TemporaryTree
     private let process: Process
 
-    init() throws {
+    /// `port`: one a test picked beforehand (`LoopbackSocket.closedPort()`), to start
+    /// the server where a client already knocks.
+    init(port: Int? = nil) throws {
         documents = try TemporaryTree("www")
         scratch = try TemporaryTree("nginx")
         // The kernel's pick, released for nginx to bind: nothing else on the machine
         // binds loopback ports the kernel is about to hand out again in between.
-        let port = try LoopbackSocket.closedPort()
+        let port = try port ?? LoopbackSocket.closedPort()
         let configuration = scratch.path("nginx.conf")
         try """
         daemon off;

@@ -109,4 +109,27 @@ struct WebServerListingTests {
         let generations = await running.generations(after: 0, covering: 9)
         #expect(generations.count == 1 && generations.first?.changed.count == 7 && generations.first?.removed.count == 2)
     }
+
+    @Test("an upstream that is down, then has no list, is logged naming the URL; the list loads once it is there")
+    func unreachableThenServed() async throws {
+        let port = try LoopbackSocket.closedPort()
+        // AsyncHTTPClient tries to connect again until the request's deadline.
+        let running = try RunningListing(
+            listServer: "http://127.0.0.1:\(port)", lists: [Self.listPath], pollInterval: .milliseconds(200),
+            requestTimeout: .seconds(2))
+        let listing = running.listing
+        let url = "http://127.0.0.1:\(port)/\(Self.listPath)"
+        func failures() -> [CapturedLog.Record] { running.log.matching("list not refreshed") }
+        #expect(
+            await running.wait { failures().contains { $0.metadata["error"]?.contains("cannot fetch \(url)") == true } },
+            "\(running.log.all)")
+        #expect(listing.listed("fedora/linux/releases/40/same.rpm") == nil)
+        #expect(listing.isCovered("fedora/linux/releases/40/same.rpm"))
+
+        let server = try StaticWebServer(port: port)
+        #expect(await running.wait { failures().contains { $0.metadata["error"]?.contains("HTTP 404") == true } })
+        try server.publish(Self.listPath, ListedLinesTests.old.text, mtime: Self.firstTime)
+        #expect(await running.wait { listing.listed("fedora/linux/releases/40/same.rpm") == ListedFile(mtime: 100, size: 10) })
+        #expect(running.generations.isEmpty)
+    }
 }
