@@ -41,7 +41,8 @@ struct LineChanges: Equatable {
         }
         // Checksums name few paths: compared whole.
         var seen = Set(changed)
-        for path in Set(old.sha256.keys).union(new.sha256.keys) where old.sha256[path] != new.sha256[path] {
+        let (oldSums, newSums) = (old.sha256ByPath, new.sha256ByPath)
+        for path in Set(oldSums.keys).union(newSums.keys) where oldSums[path] != newSums[path] {
             guard !seen.contains(path), let before = old.fingerprint(path), let after = new.fingerprint(path),
                 before.type == after.type
             else { continue }

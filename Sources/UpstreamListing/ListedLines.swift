@@ -1,5 +1,9 @@
 import FileList
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 /// One version of one list, held for lookups on every request: the list's bytes and a
 /// 24-byte record per line (`CompactFileList`), and an open-addressing table of line
 /// indexes keyed by the path's 128-bit `PathKey`. A lookup hashes the asked path once,
@@ -11,9 +15,10 @@ final class ListedLines: Sendable {
     let list: CompactFileList
     /// Line index + 1, 0 for an empty slot; a power-of-two count, at most 3/4 full.
     private let slots: [UInt32]
-    /// SHA-256 by entry path, from the `[Checksums SHA256]` section (a few paths: the
-    /// `repomd.xml` files, or the names an operator chose).
-    let sha256: [[UInt8]: String]
+    /// SHA-256 by line index, from the `[Checksums SHA256]` section (a few paths: the
+    /// `repomd.xml` files, or the names an operator chose). By index, so that a lookup
+    /// allocates nothing.
+    let sha256: [Int: String]
 
     /// Reads a list as strictly as quick-mirror does; a malformed list throws the
     /// reader's error, which names `source` and the line.
@@ -33,8 +38,10 @@ final class ListedLines: Sendable {
             }
         }
         self.slots = slots
-        var sha256: [[UInt8]: String] = [:]
-        for line in list.checksums[.sha256] ?? [] { sha256[line.path] = line.hex.lowercased() }
+        var sha256: [Int: String] = [:]
+        for checksum in list.checksums[.sha256] ?? [] {
+            if let index = Self.line(checksum.path, in: list, slots: slots) { sha256[index] = checksum.hex.lowercased() }
+        }
         self.sha256 = sha256
     }
 
@@ -54,18 +61,28 @@ final class ListedLines: Sendable {
     /// The line of a file or symlink at `path` (relative to the list's directory). With
     /// a path listed twice (no generator writes that), the first line wins.
     func line(_ path: some Collection<UInt8>) -> Int? {
-        if let found = path.withContiguousStorageIfAvailable({ line(bytes: $0) }) { return found }
-        return Array(path).withUnsafeBufferPointer { line(bytes: $0) }
+        Self.line(path, in: list, slots: slots)
     }
 
-    private func line(bytes path: UnsafeBufferPointer<UInt8>) -> Int? {
+    private static func line(_ path: some Collection<UInt8>, in list: CompactFileList, slots: [UInt32]) -> Int? {
+        if let found = path.withContiguousStorageIfAvailable({ line(bytes: $0, in: list, slots: slots) }) {
+            return found
+        }
+        return Array(path).withUnsafeBufferPointer { line(bytes: $0, in: list, slots: slots) }
+    }
+
+    private static func line(bytes path: UnsafeBufferPointer<UInt8>, in list: CompactFileList, slots: [UInt32]) -> Int? {
         let mask = slots.count - 1
         var slot = Self.hash(path) & mask
         return list.bytes.withUnsafeBufferPointer { bytes in
             while slots[slot] != 0 {
                 let index = Int(slots[slot] - 1)
                 let candidate = UnsafeBufferPointer(rebasing: bytes[Self.pathRange(list, index)])
-                if candidate.count == path.count && candidate.elementsEqual(path) { return index }
+                if candidate.count == path.count
+                    && (path.isEmpty || memcmp(candidate.baseAddress!, path.baseAddress!, path.count) == 0)
+                {
+                    return index
+                }
                 slot = (slot + 1) & mask
             }
             return nil
@@ -76,14 +93,19 @@ final class ListedLines: Sendable {
     /// `UpstreamListing`) and for a path the list does not name.
     func listed(_ path: some Collection<UInt8>) -> ListedFile? {
         guard let index = line(path), list.type(index).kind == .file else { return nil }
-        return ListedFile(mtime: list.time(index), size: list.size(index), sha256: sha256[Array(path)])
+        return ListedFile(mtime: list.time(index), size: list.size(index), sha256: sha256[index])
     }
 
     /// What a generation compares: the line's time, type and size, and its checksum.
     func fingerprint(_ path: some Collection<UInt8>) -> Fingerprint? {
         guard let index = line(path) else { return nil }
         return Fingerprint(
-            time: list.time(index), type: list.type(index), size: list.size(index), sha256: sha256[Array(path)])
+            time: list.time(index), type: list.type(index), size: list.size(index), sha256: sha256[index])
+    }
+
+    /// The SHA-256 of each path the checksum section names, by path.
+    var sha256ByPath: [[UInt8]: String] {
+        Dictionary(sha256.map { (Array(list.path($0.key)), $0.value) }, uniquingKeysWith: { first, _ in first })
     }
 
     struct Fingerprint: Equatable {
