@@ -59,7 +59,8 @@ struct LineChanges: Equatable {
             let count = min(buffer.count, bytes.count - cursor.offset)
             guard count > 0 else { return 0 }
             bytes.withUnsafeBytes { source in
-                buffer.copyMemory(from: UnsafeRawBufferPointer(rebasing: source[cursor.offset..<(cursor.offset + count)]))
+                buffer.copyMemory(
+                    from: UnsafeRawBufferPointer(rebasing: source[cursor.offset..<(cursor.offset + count)]))
             }
             cursor.offset += count
             return count

@@ -58,7 +58,8 @@ struct ListFetcher: Sendable {
                 bytes: bytes, etag: etag, lastModified: response.headers.first(name: "Last-Modified"))
             return .new(version, transfer: compressed.map { "whole list, \($0) bytes gzip" } ?? "whole list")
         default:
-            throw ListTransportError("cannot fetch \(url): HTTP \(response.status.code) \(response.status.reasonPhrase)")
+            throw ListTransportError(
+                "cannot fetch \(url): HTTP \(response.status.code) \(response.status.reasonPhrase)")
         }
     }
 

@@ -40,7 +40,9 @@ final class ListedLines: Sendable {
         self.slots = slots
         var sha256: [Int: String] = [:]
         for checksum in list.checksums[.sha256] ?? [] {
-            if let index = Self.line(checksum.path, in: list, slots: slots) { sha256[index] = checksum.hex.lowercased() }
+            if let index = Self.line(checksum.path, in: list, slots: slots) {
+                sha256[index] = checksum.hex.lowercased()
+            }
         }
         self.sha256 = sha256
     }
@@ -71,7 +73,8 @@ final class ListedLines: Sendable {
         return Array(path).withUnsafeBufferPointer { line(bytes: $0, in: list, slots: slots) }
     }
 
-    private static func line(bytes path: UnsafeBufferPointer<UInt8>, in list: CompactFileList, slots: [UInt32]) -> Int? {
+    private static func line(bytes path: UnsafeBufferPointer<UInt8>, in list: CompactFileList, slots: [UInt32]) -> Int?
+    {
         let mask = slots.count - 1
         var slot = Self.hash(path) & mask
         return list.bytes.withUnsafeBufferPointer { bytes in

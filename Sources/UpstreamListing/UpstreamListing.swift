@@ -106,7 +106,8 @@ public final class UpstreamListing: ListedFiles, Sendable {
                 } catch {
                     if Task.isCancelled { return }
                     failed = true
-                    logger.error("list not refreshed", metadata: ["list": "\(locations[index].path)", "error": "\(error)"])
+                    logger.error(
+                        "list not refreshed", metadata: ["list": "\(locations[index].path)", "error": "\(error)"])
                 }
             }
             failures = failed ? failures + 1 : 0

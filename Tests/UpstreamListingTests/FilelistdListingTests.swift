@@ -70,7 +70,8 @@ struct FilelistdListingTests {
         let running = try RunningListing(
             listServer: upstream.base, lists: ["fullfiletimelist"], pollInterval: .seconds(60))
         let listing = running.listing
-        try #require(await running.wait { listing.listed("releases/40/Packages/kept.rpm") != nil }, "\(running.log.all)")
+        try #require(
+            await running.wait { listing.listed("releases/40/Packages/kept.rpm") != nil }, "\(running.log.all)")
         let list = try upstream.publishedList()
         Self.expectListed(listing, matches: list)
         #expect(list.entries.count > 200)
@@ -94,14 +95,16 @@ struct FilelistdListingTests {
         let running = try RunningListing(
             listServer: upstream.base, lists: ["fullfiletimelist"], pollInterval: .seconds(60))
         let listing = running.listing
-        try #require(await running.wait { listing.listed("releases/40/Packages/kept.rpm") != nil }, "\(running.log.all)")
+        try #require(
+            await running.wait { listing.listed("releases/40/Packages/kept.rpm") != nil }, "\(running.log.all)")
         let deltasBefore = try await upstream.metric("filelistd_list_transfers_total{kind=\"delta\"}") ?? 0
         let before = try #require(listing.listed("releases/40/Packages/rewritten.rpm"))
 
         // Past the second of the first scan, so that the rewrite's time is another.
         sleepPastNextSecond()
         try upstream.tree.file("releases/40/Packages/rewritten.rpm", "REWRITTEN contents")
-        let grown = try FileHandle(forWritingTo: URL(fileURLWithPath: upstream.tree.path("releases/40/Packages/grown.rpm")))
+        let grown = try FileHandle(
+            forWritingTo: URL(fileURLWithPath: upstream.tree.path("releases/40/Packages/grown.rpm")))
         try grown.seekToEnd()
         try grown.write(contentsOf: Data(" and more".utf8))
         try grown.close()

@@ -30,7 +30,9 @@ extension ListText.Line {
         .init(time: time, type: "f", size: size, path: path)
     }
 
-    static func directory(_ path: String, _ time: Int64) -> Self { .init(time: time, type: "d", size: 4096, path: path) }
+    static func directory(_ path: String, _ time: Int64) -> Self {
+        .init(time: time, type: "d", size: 4096, path: path)
+    }
 
     static func symlink(_ path: String, _ time: Int64, target: String) -> Self {
         .init(time: time, type: "l", size: Int64(target.utf8.count), path: path)

@@ -92,7 +92,8 @@ struct ListedLinesTests {
     @Test("a malformed list is refused with its source and line")
     func malformed() throws {
         var text = Self.old.text
-        text = text.replacingOccurrences(of: "100\tf\t10\treleases/40/grown.rpm", with: "100\tf\tten\treleases/40/grown.rpm")
+        text = text.replacingOccurrences(
+            of: "100\tf\t10\treleases/40/grown.rpm", with: "100\tf\tten\treleases/40/grown.rpm")
         #expect {
             try ListedLines(bytes: Array(text.utf8), source: "http://127.0.0.1/list")
         } throws: { error in
@@ -117,7 +118,9 @@ struct ListedLinesTests {
         if let entry { #expect(location.requestPath(Array(entry.utf8)) == request) }
     }
 
-    @Test("a list path that leaves the upstream's root is refused, naming it", arguments: ["../list", "/list", "a//b", ""])
+    @Test(
+        "a list path that leaves the upstream's root is refused, naming it",
+        arguments: ["../list", "/list", "a//b", ""])
     func badLocations(list: String) {
         #expect {
             try ListLocation(list)

@@ -60,11 +60,12 @@ struct WebServerListingTests {
         try #require(generations.count == 1, "\(generations)")
         let prefix = "fedora/linux/releases/"
         #expect(
-            Set(generations[0].changed) == Set(
-                [
-                    "40/rewritten.rpm", "40/grown.rpm", "40/became-file", "repointed", "40/restricted.rpm",
-                    "40/repodata/resummed.xml", "40/added.rpm",
-                ].map { prefix + $0 }))
+            Set(generations[0].changed)
+                == Set(
+                    [
+                        "40/rewritten.rpm", "40/grown.rpm", "40/became-file", "repointed", "40/restricted.rpm",
+                        "40/repodata/resummed.xml", "40/added.rpm",
+                    ].map { prefix + $0 }))
         #expect(generations[0].changed.count == 7)
         #expect(Set(generations[0].removed) == Set(["40/deleted.rpm", "40/became-directory"].map { prefix + $0 }))
         #expect(generations[0].removed.count == 2)
@@ -88,17 +89,23 @@ struct WebServerListingTests {
         let (server, running) = try await Self.started()
         let listing = running.listing
         let good = ListedLinesTests.old.text
-        let broken = good.replacingOccurrences(of: "100\tf\t10\treleases/40/grown.rpm", with: "100\tf\tbig\treleases/40/grown.rpm")
+        let broken = good.replacingOccurrences(
+            of: "100\tf\t10\treleases/40/grown.rpm", with: "100\tf\tbig\treleases/40/grown.rpm")
         try #require(broken != good)
-        let line = try #require(broken.split(separator: "\n", omittingEmptySubsequences: false).firstIndex { $0.contains("big") }) + 1
+        let line =
+            try #require(
+                broken.split(separator: "\n", omittingEmptySubsequences: false).firstIndex { $0.contains("big") }) + 1
         try server.publish(Self.listPath, broken, mtime: Self.firstTime + 20)
 
-        #expect(await running.wait { !running.log.matching("malformed list refused; keeping the previous version").isEmpty })
+        #expect(
+            await running.wait { !running.log.matching("malformed list refused; keeping the previous version").isEmpty }
+        )
         let refusal = try #require(running.log.matching("malformed list refused; keeping the previous version").first)
         #expect(refusal.level == .error)
         #expect(refusal.metadata["list"] == Self.listPath)
         #expect(refusal.metadata["line"] == String(line))
-        #expect(refusal.metadata["error"]?.contains("\(server.base)/\(Self.listPath): line \(line)") == true, "\(refusal)")
+        #expect(
+            refusal.metadata["error"]?.contains("\(server.base)/\(Self.listPath): line \(line)") == true, "\(refusal)")
         #expect(listing.listed("fedora/linux/releases/40/grown.rpm") == ListedFile(mtime: 100, size: 10))
         #expect(listing.listed("fedora/linux/releases/40/deleted.rpm") == ListedFile(mtime: 100, size: 10))
         try await Task.sleep(for: .milliseconds(500))
@@ -107,7 +114,8 @@ struct WebServerListingTests {
         // Mended upstream: the next good list is compared with the last good one.
         try server.publish(Self.listPath, ListedLinesTests.new.text, mtime: Self.firstTime + 30)
         let generations = await running.generations(after: 0, covering: 9)
-        #expect(generations.count == 1 && generations.first?.changed.count == 7 && generations.first?.removed.count == 2)
+        #expect(
+            generations.count == 1 && generations.first?.changed.count == 7 && generations.first?.removed.count == 2)
     }
 
     @Test("an upstream that is down, then has no list, is logged naming the URL; the list loads once it is there")
@@ -121,7 +129,9 @@ struct WebServerListingTests {
         let url = "http://127.0.0.1:\(port)/\(Self.listPath)"
         func failures() -> [CapturedLog.Record] { running.log.matching("list not refreshed") }
         #expect(
-            await running.wait { failures().contains { $0.metadata["error"]?.contains("cannot fetch \(url)") == true } },
+            await running.wait {
+                failures().contains { $0.metadata["error"]?.contains("cannot fetch \(url)") == true }
+            },
             "\(running.log.all)")
         #expect(listing.listed("fedora/linux/releases/40/same.rpm") == nil)
         #expect(listing.isCovered("fedora/linux/releases/40/same.rpm"))
@@ -129,7 +139,10 @@ struct WebServerListingTests {
         let server = try StaticWebServer(port: port)
         #expect(await running.wait { failures().contains { $0.metadata["error"]?.contains("HTTP 404") == true } })
         try server.publish(Self.listPath, ListedLinesTests.old.text, mtime: Self.firstTime)
-        #expect(await running.wait { listing.listed("fedora/linux/releases/40/same.rpm") == ListedFile(mtime: 100, size: 10) })
+        #expect(
+            await running.wait {
+                listing.listed("fedora/linux/releases/40/same.rpm") == ListedFile(mtime: 100, size: 10)
+            })
         #expect(running.generations.isEmpty)
     }
 }

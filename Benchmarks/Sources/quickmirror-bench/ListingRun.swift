@@ -82,19 +82,27 @@ struct ListingRun: ParsableCommand {
             delivered = generation.withLock { $0 }
         }
         let (next, at) = delivered!
-        let generationSeconds = Double((at - published).components.attoseconds) / 1e18
+        let generationSeconds =
+            Double((at - published).components.attoseconds) / 1e18
             + Double((at - published).components.seconds)
 
         print("a list of \(entries) entries (\(files) files, \(listBytes / 1_000_000) MB) served by nginx\n")
         print("| what | figure |")
         print("| --- | --- |")
         print(String(format: "| first load (GET, validate, index) | %.2f s |", loadSeconds))
-        print(String(format: "| held by the listing (bytes, records, table) | %.0f bytes/entry |", Double(held) / Double(entries)))
-        print(String(format: "| process anonymous memory grown by the load | %.0f bytes/entry |", Double(anonymous) / Double(entries)))
+        print(
+            String(
+                format: "| held by the listing (bytes, records, table) | %.0f bytes/entry |",
+                Double(held) / Double(entries)))
+        print(
+            String(
+                format: "| process anonymous memory grown by the load | %.0f bytes/entry |",
+                Double(anonymous) / Double(entries)))
         print(String(format: "| `listed` of every path | %.0f ns each |", lookupSeconds * 1e9 / Double(paths.count)))
         print(
             String(
-                format: "| new version (%d lines changed) to generation, poll 0.1 s | %.2f s (%d changed, %d removed) |",
+                format:
+                    "| new version (%d lines changed) to generation, poll 0.1 s | %.2f s (%d changed, %d removed) |",
                 changed, generationSeconds, next.changed.count, next.removed.count))
     }
 }

@@ -8,7 +8,8 @@ struct QuickMirrorBench: ParsableCommand {
         commandName: "quickmirror-bench",
         abstract:
             "Measure filelistd on a generated tree, the index alone, quick-mirror's planning, list deltas, and mirror-cache's listing.",
-        subcommands: [DaemonRun.self, PollRun.self, IndexRun.self, PlanRun.self, PlanOnce.self, DeltaRun.self,
+        subcommands: [
+            DaemonRun.self, PollRun.self, IndexRun.self, PlanRun.self, PlanOnce.self, DeltaRun.self,
             ListingRun.self,
         ])
 }
