@@ -23,9 +23,10 @@ final class RunningListing: Sendable {
             listServer: listServer, lists: lists, pollInterval: pollInterval, requestTimeout: requestTimeout,
             logger: log.logger)
         self.listing = listing
-        runner = Task { try await listing.run() }
+        let executor = DedicatedExecutor()
+        runner = Task(executorPreference: executor) { try await listing.run() }
         let received = self.received
-        collector = Task {
+        collector = Task(executorPreference: executor) {
             for await generation in listing.generations { received.generations.withLock { $0.append(generation) } }
         }
     }
