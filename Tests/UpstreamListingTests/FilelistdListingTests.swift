@@ -100,26 +100,30 @@ struct FilelistdListingTests {
         let deltasBefore = try await upstream.metric("filelistd_list_transfers_total{kind=\"delta\"}") ?? 0
         let before = try #require(listing.listed("releases/40/Packages/rewritten.rpm"))
 
-        // Past the second of the first scan, so that the rewrite's time is another.
+        // Past the second of the first scan, so that the rewrite's time is another. Written
+        // in place: FileManager's atomic writes pass through a temporary name, which the
+        // daemon may list (and then remove) in a generation of its own.
         sleepPastNextSecond()
-        try upstream.tree.file("releases/40/Packages/rewritten.rpm", "REWRITTEN contents")
-        let grown = try FileHandle(
-            forWritingTo: URL(fileURLWithPath: upstream.tree.path("releases/40/Packages/grown.rpm")))
+        let packages = URL(fileURLWithPath: upstream.tree.path("releases/40/Packages"))
+        try Data("REWRITTEN contents".utf8).write(to: packages.appendingPathComponent("rewritten.rpm"))
+        let grown = try FileHandle(forWritingTo: packages.appendingPathComponent("grown.rpm"))
         try grown.seekToEnd()
         try grown.write(contentsOf: Data(" and more".utf8))
         try grown.close()
-        try FileManager.default.removeItem(atPath: upstream.tree.path("releases/40/Packages/deleted.rpm"))
-        try upstream.tree.file("releases/40/Packages/added.rpm", "added")
+        try FileManager.default.removeItem(at: packages.appendingPathComponent("deleted.rpm"))
+        try Data("added".utf8).write(to: packages.appendingPathComponent("added.rpm"))
 
         let generations = await running.generations(after: 0, covering: 4)
-        let changed = generations.flatMap(\.changed)
-        let removed = generations.flatMap(\.removed)
+        // The daemon may publish the four changes in more than one generation: their union
+        // is what the tree did.
+        let changed = Set(generations.flatMap(\.changed))
+        let removed = Set(generations.flatMap(\.removed))
         #expect(
-            changed.sorted() == [
+            changed == [
                 "releases/40/Packages/added.rpm", "releases/40/Packages/grown.rpm",
                 "releases/40/Packages/rewritten.rpm",
             ], "\(running.log.all)")
-        #expect(removed == ["releases/40/Packages/deleted.rpm"])
+        #expect(removed == ["releases/40/Packages/deleted.rpm"], "\(generations)")
         #expect(generations.map(\.generation) == Array(1...max(1, generations.count)))
 
         Self.expectListed(listing, matches: try upstream.publishedList())
