@@ -13,6 +13,7 @@ let package = Package(
         .library(name: "TreeIndex", targets: ["TreeIndex"]),
         .library(name: "MirrorClient", targets: ["MirrorClient"]),
         .library(name: "UpstreamListing", targets: ["UpstreamListing"]),
+        .library(name: "ListTransport", targets: ["ListTransport"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
