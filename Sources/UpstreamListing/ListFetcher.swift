@@ -28,8 +28,11 @@ struct ListFetcher: Sendable {
                 return .unchanged
             case .ok:
                 do {
-                    let rebuilt = try ListDeltaAnswer.rebuilt(
-                        response.body ?? ByteBuffer(), url: url, since: digest, installed: held.bytes)
+                    let installed = held.bytes
+                    let rebuilt = try await ListWork.run {
+                        try ListDeltaAnswer.rebuilt(
+                            response.body ?? ByteBuffer(), url: url, since: digest, installed: installed)
+                    }
                     let version = ListVersionHeld(bytes: rebuilt.list, etag: "\"\(rebuilt.digest)\"", lastModified: nil)
                     return .new(version, transfer: "delta of \(rebuilt.edits) edits")
                 } catch {
@@ -50,8 +53,10 @@ struct ListFetcher: Sendable {
         case .notModified where held != nil:
             return .unchanged
         case .ok:
-            let (body, etag, compressed) = try ListBody.decoded(response, url: url)
-            let bytes = Array(buffer: body)
+            let (bytes, etag, compressed) = try await ListWork.run {
+                let (body, etag, compressed) = try ListBody.decoded(response, url: url)
+                return (Array(buffer: body), etag, compressed)
+            }
             // A server without validators sends the same bytes again: not a new version.
             if let held, held.bytes == bytes { return .unchanged }
             let version = ListVersionHeld(

@@ -1,3 +1,4 @@
+import FileList
 import ListTransport
 import Logging
 import Synchronization
@@ -128,18 +129,22 @@ public final class UpstreamListing: ListedFiles, Sendable {
     )? {
         let location = locations[index]
         guard case .new(let version, let transfer) = try await fetcher.fetch(location, held: held) else { return nil }
+        let source = ListURL.list(base: fetcher.base, path: location.path)
+        let previous = current.withLock { $0[index] }
         let lines: ListedLines
+        let changes: LineChanges?
         do {
-            lines = try ListedLines(bytes: version.bytes, source: ListURL.list(base: fetcher.base, path: location.path))
-        } catch {
+            (lines, changes) = try await ListWork.run {
+                let lines = try ListedLines(bytes: version.bytes, source: source)
+                return (lines, previous.map { LineChanges(old: $0, new: lines) })
+            }
+        } catch let error as FileListError {
             // The previous version stays; its validators too, so the next poll asks again.
             logger.error(
                 "malformed list refused; keeping the previous version",
                 metadata: ["list": "\(location.path)", "line": "\(error.line)", "error": "\(error)"])
             return nil
         }
-        let previous = current.withLock { $0[index] }
-        let changes = previous.map { LineChanges(old: $0, new: lines) }
         current.withLock { $0[index] = lines }
         held = version
         guard let changes else {
