@@ -12,6 +12,8 @@ let package = Package(
         .library(name: "Publish", targets: ["Publish"]),
         .library(name: "TreeIndex", targets: ["TreeIndex"]),
         .library(name: "MirrorClient", targets: ["MirrorClient"]),
+        .library(name: "UpstreamListing", targets: ["UpstreamListing"]),
+        .library(name: "ListTransport", targets: ["ListTransport"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -118,10 +120,35 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // Asking a list server for lists the way a downstream does (gzip, deltas, the change
+        // stream): shared by quick-mirror and mirror-cache.
+        .target(
+            name: "ListTransport",
+            dependencies: [
+                "FileList", "ChangeStream", "Publish",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "CompressNIO", package: "compress-nio"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ]
+        ),
+        // The upstream's lists as mirror-cache reads them: what each path's line says, and
+        // which paths each new generation changed.
+        .target(
+            name: "UpstreamListing",
+            dependencies: [
+                "FileList", "ListTransport", "ChangeStream",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ]
+        ),
         .target(
             name: "MirrorClient",
             dependencies: [
-                "FileList", "TreeScan", "Publish", "LinuxCalls", "ChangeStream", "Systemd",
+                "FileList", "TreeScan", "Publish", "LinuxCalls", "ChangeStream", "Systemd", "ListTransport",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "CompressNIO", package: "compress-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -179,5 +206,13 @@ let package = Package(
             dependencies: ["FilelistDaemon", .product(name: "SystemPackage", package: "swift-system")]
         ),
         .testTarget(name: "CreateFilelistTests", dependencies: ["FileList", "TreeFixtures", "create-filelist"]),
+        .testTarget(
+            name: "UpstreamListingTests",
+            dependencies: [
+                "UpstreamListing", "FileList", "TreeFixtures", "filelistd",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]
+        ),
     ]
 )

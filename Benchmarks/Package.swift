@@ -33,6 +33,8 @@ let package = Package(
                 .product(name: "TreeIndex", package: "QuickMirror"),
                 .product(name: "TreeScan", package: "QuickMirror"),
                 .product(name: "FileList", package: "QuickMirror"),
+                .product(name: "UpstreamListing", package: "QuickMirror"),
+                .product(name: "ListTransport", package: "QuickMirror"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),

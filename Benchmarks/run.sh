@@ -6,6 +6,7 @@
 #   Benchmarks/run.sh plan --entries 1000000       quick-mirror planning from two lists
 #   Benchmarks/run.sh delta --entries 1000000      /changes: delta size, make and apply times
 #   Benchmarks/run.sh poll --files 200000          conditional GETs and whole lists: filelistd vs nginx
+#   Benchmarks/run.sh listing --entries 1000000    mirror-cache's listing: memory per entry, lookups, generations
 #   Benchmarks/run.sh cache                         mirror-cache hits and misses vs nginx
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -13,7 +14,7 @@ what=${1:-filelist}
 shift || true
 swift build -c release --package-path .. --product create-filelist
 swift build -c release --package-path .. --product filelistd
-[[ $what == cache ]] && swift build -c release --package-path .. --product mirror-cache
+if [[ $what == cache ]]; then swift build -c release --package-path .. --product mirror-cache; fi
 swift build -c release
 case "$what" in
     filelist) exec .build/release/filelist-bench --tool ../.build/release/create-filelist "$@" ;;
@@ -22,6 +23,7 @@ case "$what" in
     plan) exec .build/release/quickmirror-bench plan "$@" ;;
     delta) exec .build/release/quickmirror-bench delta "$@" ;;
     poll) exec .build/release/quickmirror-bench poll --tool ../.build/release/filelistd "$@" ;;
+    listing) exec .build/release/quickmirror-bench listing "$@" ;;
     cache) exec .build/release/quickmirror-bench cache --tool ../.build/release/mirror-cache "$@" ;;
-    *) echo "run.sh: unknown benchmark '$what' (filelist, daemon, index, plan, delta, poll or cache)" >&2; exit 2 ;;
+    *) echo "run.sh: unknown benchmark '$what' (filelist, daemon, index, plan, delta, poll, listing or cache)" >&2; exit 2 ;;
 esac

@@ -1,4 +1,5 @@
 import Foundation
+import ListTransport
 import Synchronization
 
 #if canImport(Glibc)

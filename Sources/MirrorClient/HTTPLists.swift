@@ -5,6 +5,7 @@ import Crypto
 import FileList
 import Foundation
 import LinuxCalls
+import ListTransport
 import Logging
 import NIOCore
 import NIOHTTP1
@@ -42,8 +43,8 @@ struct HTTPListFetcher {
     ) {
         let hasInstalled = FileManager.default.fileExists(atPath: installed)
         let etag = hasInstalled ? savedETag : nil
-        if let etag, let digest = Self.digest(ofETag: etag) {
-            let url = "\(base)/changes?list=\(Self.queryEscaped(path))&since=\(digest)"
+        if let etag, let digest = ListURL.digest(ofETag: etag) {
+            let url = ListURL.changes(base: base, path: path, since: digest)
             let response = try get(url)
             switch response.status {
             case .notModified:
@@ -51,15 +52,11 @@ struct HTTPListFetcher {
                 return (etag, .unchanged)
             case .ok:
                 do {
-                    let delta = try FileListDelta(decoding: Array(buffer: response.body ?? ByteBuffer()), source: url)
-                    guard delta.base == digest else { throw SyncError("it starts from another version") }
-                    let bytes = try delta.applied(to: try ListFile.read(installed))
-                    guard ListDigest.hex(of: bytes) == delta.result else {
-                        throw SyncError("the result's SHA-256 is not the one it names")
-                    }
-                    try write(bytes, to: target)
+                    let rebuilt = try ListDeltaAnswer.rebuilt(
+                        response.body ?? ByteBuffer(), url: url, since: digest, installed: try ListFile.read(installed))
+                    try write(rebuilt.list, to: target)
                     try setAttributes(from: response.headers, on: target)
-                    return ("\"\(delta.result)\"", .delta(edits: delta.editCount))
+                    return ("\"\(rebuilt.digest)\"", .delta(edits: rebuilt.edits))
                 } catch {
                     logger.warning("the delta for \(path) from \(base) is not usable (\(error)); fetching the whole list", metadata: ["item": "o"])
                 }
@@ -67,63 +64,25 @@ struct HTTPListFetcher {
                 break  // 410 Gone: too old for the server's journal; 404: not a filelistd.
             }
         }
-        let url = "\(base)/\(path.split(separator: "/").map { Self.pathEscaped(String($0)) }.joined(separator: "/"))"
+        let url = ListURL.list(base: base, path: path)
         let response = try get(url, ifNoneMatch: etag, acceptGzip: true)
         switch response.status {
         case .notModified where etag != nil:
             try link(installed, target)
             return (etag, .unchanged)
         case .ok:
-            let (body, bodyETag, compressed) = try Self.decoded(response, url: url)
+            let (body, bodyETag, compressed): (ByteBuffer, String?, Int?)
+            do {
+                (body, bodyETag, compressed) = try ListBody.decoded(response, url: url)
+            } catch {
+                throw SyncError(error.description)
+            }
             try write(body, to: target)
             try setAttributes(from: response.headers, on: target)
             return (bodyETag, .whole(compressed: compressed))
         default:
             throw SyncError("cannot fetch \(url): HTTP \(response.status.code) \(response.status.reasonPhrase)")
         }
-    }
-
-    /// The list a whole-list answer carries, and the ETag to keep for it. A gzip body
-    /// from filelistd names the SHA-256 of the list in its ETag: the decompressed bytes
-    /// must have it, and the identity ETag is kept (the one `/changes` knows). Any other
-    /// server's ETag is kept as it came. `compressed` is the size that crossed the network.
-    static func decoded(_ response: HTTPClient.Response, url: String) throws(SyncError) -> (
-        list: ByteBuffer, etag: String?, compressed: Int?
-    ) {
-        let etag = response.headers.first(name: "ETag")
-        var body = response.body ?? ByteBuffer()
-        let coding = response.headers.first(name: "Content-Encoding")?.lowercased()
-        guard let coding, coding != "identity" else { return (body, etag, nil) }
-        let compressed = body.readableBytes
-        guard coding == ListCoding.gzip || coding == "x-gzip" else {
-            throw SyncError("cannot read \(url): it came in an encoding this client did not ask for (\(coding))")
-        }
-        var plain: ByteBuffer
-        do {
-            // gzip's trailer holds the size of the content (modulo 4 GiB): one buffer of
-            // that size is enough, unless the trailer lies, then buffers grow as needed.
-            var sized = body
-            plain = ByteBufferAllocator().buffer(capacity: Self.gzipSizeHint(body))
-            do {
-                try sized.decompress(to: &plain, with: .gzip())
-            } catch let error as CompressNIOError where error == .bufferOverflow {
-                plain = try body.decompress(with: .gzip())
-            }
-        } catch {
-            throw SyncError("cannot read \(url): its gzip body does not decompress (\(error))")
-        }
-        guard let etag, let digest = ListCoding.digest(ofGzipETag: etag) else { return (plain, etag, compressed) }
-        guard ListDigest.hex(plain.withUnsafeReadableBytes { SHA256.hash(data: $0) }) == digest else {
-            throw SyncError("cannot use \(url): the decompressed list's SHA-256 is not the one its ETag names")
-        }
-        return (plain, "\"\(digest)\"", compressed)
-    }
-
-    private static func gzipSizeHint(_ body: ByteBuffer) -> Int {
-        guard body.readableBytes >= 18,
-            let size = body.getInteger(at: body.writerIndex - 4, endianness: .little, as: UInt32.self)
-        else { return 1 << 16 }
-        return min(Int(size) + 1, 64 * body.readableBytes + (1 << 16))
     }
 
     /// One request, retried with a doubling pause while the server is unreachable or
@@ -225,24 +184,6 @@ struct HTTPListFetcher {
         } catch {
             throw SyncError("cannot create '\(parent)': \(error.localizedDescription)")
         }
-    }
-
-    /// A filelistd ETag is `"<64 hex digits>"`; other servers' ETags have no delta.
-    static func digest(ofETag etag: String) -> String? {
-        let bare = etag.trimmingCharacters(in: CharacterSet(charactersIn: "\""))
-        return bare.count == 64 && bare.allSatisfy(\.isHexDigit) ? bare.lowercased() : nil
-    }
-
-    static func queryEscaped(_ text: String) -> String {
-        text.addingPercentEncoding(
-            withAllowedCharacters: .urlQueryAllowed.subtracting(CharacterSet(charactersIn: "&=+#")))
-            ?? text
-    }
-
-    static func pathEscaped(_ component: String) -> String {
-        component.addingPercentEncoding(
-            withAllowedCharacters: .urlPathAllowed.subtracting(CharacterSet(charactersIn: "/")))
-            ?? component
     }
 }
 

@@ -32,8 +32,7 @@ struct CacheRun: ParsableCommand {
         try FileManager.default.createDirectory(atPath: scratch, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: scratch) }
 
-        let nginxPort = try freePort()
-        let nginx = try startNginx(scratch: scratch, port: nginxPort, root: files)
+        let (nginx, nginxPort) = try startNginx(serving: files, scratch: scratch)
         defer { stop(nginx) }
         let upstream = "http://127.0.0.1:\(nginxPort)"
         try waitForHTTP(upstream + "/big/file.iso")

@@ -2,7 +2,7 @@ import ArgumentParser
 import BenchSupport
 import Foundation
 import Logging
-import MirrorClient
+import ListTransport
 
 #if canImport(Glibc)
     import Glibc

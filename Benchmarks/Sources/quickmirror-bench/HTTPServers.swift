@@ -5,8 +5,8 @@ import Foundation
     import Glibc
 #endif
 
-/// What the HTTP benchmarks share: the servers they start (ours, and nginx as the
-/// yardstick), and wrk, read the same way for every server in a run.
+/// What the HTTP benchmarks share beside the servers they start (ChildProcesses.swift):
+/// wrk, read the same way for every server in a run, and the waits for a server.
 
 struct WrkResult {
     var rate: Double
@@ -62,52 +62,6 @@ func etag(_ url: String, status expected: String = "200") throws -> String {
     throw ValidationError("\(url) gave no ETag")
 }
 
-/// nginx serving `root` on 127.0.0.1:`port`, as a mirror would: sendfile, ETags, a
-/// `.gz` beside a file served to clients that ask for gzip.
-func startNginx(scratch: String, port: Int, root: String) throws -> Process {
-    let configuration = "\(scratch)/nginx.conf"
-    try """
-    daemon off;
-    worker_processes auto;
-    user root;
-    pid \(scratch)/nginx.pid;
-    error_log \(scratch)/nginx-error.log;
-    events { worker_connections 1024; }
-    http {
-        access_log off;
-        sendfile on;
-        etag on;
-        gzip_static on;
-        default_type text/plain;
-        client_body_temp_path \(scratch)/nginx-body;
-        proxy_temp_path \(scratch)/nginx-proxy;
-        fastcgi_temp_path \(scratch)/nginx-fastcgi;
-        uwsgi_temp_path \(scratch)/nginx-uwsgi;
-        scgi_temp_path \(scratch)/nginx-scgi;
-        server { listen 127.0.0.1:\(port); root \(root); }
-    }
-
-    """.write(toFile: configuration, atomically: true, encoding: .utf8)
-    return try start("/usr/sbin/nginx", ["-c", configuration, "-p", scratch], log: "\(scratch)/nginx.log")
-}
-
-func start(_ tool: String, _ arguments: [String], log: String, environment: [String: String]? = nil) throws -> Process {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: tool)
-    process.arguments = arguments
-    if let environment { process.environment = environment }
-    _ = FileManager.default.createFile(atPath: log, contents: nil)
-    process.standardError = FileHandle(forWritingAtPath: log)
-    process.standardOutput = FileHandle(forWritingAtPath: log)
-    try process.run()
-    return process
-}
-
-func stop(_ process: Process) {
-    kill(process.processIdentifier, SIGTERM)
-    process.waitUntilExit()
-}
-
 /// Waits until something answers HTTP on `url`.
 func waitForHTTP(_ url: String, timeout: Duration = .seconds(60)) throws {
     let deadline = ContinuousClock.now + timeout
@@ -116,21 +70,4 @@ func waitForHTTP(_ url: String, timeout: Duration = .seconds(60)) throws {
         usleep(100_000)
     }
     throw ValidationError("nothing answers on \(url)")
-}
-
-/// A port nothing listens on now (the kernel's pick for a socket bound to port 0).
-func freePort() throws -> Int {
-    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    defer { close(fd) }
-    var address = sockaddr_in()
-    address.sin_family = sa_family_t(AF_INET)
-    address.sin_addr.s_addr = inet_addr("127.0.0.1")
-    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-    let bound = withUnsafeMutablePointer(to: &address) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-            bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0
-        }
-    }
-    guard bound else { throw ValidationError("cannot find a free port") }
-    return Int(UInt16(bigEndian: address.sin_port))
 }

@@ -41,8 +41,7 @@ struct PollRun: ParsableCommand {
         notify.drain()
         let ours = "http://127.0.0.1:\(try servedPort(log: log))/fullfiletimelist"
 
-        let nginxPort = try freePort()
-        let nginx = try startNginx(scratch: scratch, port: nginxPort, root: www)
+        let (nginx, nginxPort) = try startNginx(serving: www, scratch: scratch)
         defer { stop(nginx) }
         let theirs = "http://127.0.0.1:\(nginxPort)/fullfiletimelist"
 

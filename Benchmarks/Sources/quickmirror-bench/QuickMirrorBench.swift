@@ -6,9 +6,11 @@ import Foundation
 struct QuickMirrorBench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "quickmirror-bench",
-        abstract: "Measure filelistd on a generated tree, the index alone, quick-mirror's planning, and list deltas.",
+        abstract:
+            "Measure filelistd on a generated tree, the index alone, quick-mirror's planning, list deltas, mirror-cache's listing, and mirror-cache against nginx.",
         subcommands: [
-            DaemonRun.self, PollRun.self, IndexRun.self, PlanRun.self, PlanOnce.self, DeltaRun.self, CacheRun.self,
+            DaemonRun.self, PollRun.self, IndexRun.self, PlanRun.self, PlanOnce.self, DeltaRun.self,
+            ListingRun.self, CacheRun.self,
         ])
 }
 

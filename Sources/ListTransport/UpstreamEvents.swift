@@ -7,7 +7,8 @@ import NIOHTTP1
 import Synchronization
 
 /// Follows an upstream filelistd's `/events` stream on a thread of its own, reconnecting
-/// with backoff; `quick-mirror follow` looks at `latest` between syncs.
+/// with backoff; `quick-mirror follow` looks at `latest` between syncs, and so does
+/// mirror-cache's listing between polls.
 ///
 /// A connection that carries nothing, not even the server's heartbeat comment, for
 /// `silenceLimit` is taken as dead and replaced: a stream through a dropped NAT entry
@@ -28,6 +29,7 @@ public final class UpstreamEvents: Sendable {
     let silenceLimit: Duration
     private let state = Mutex(Latest())
     private let lastByte = Mutex(ContinuousClock.now)
+    private let stopped = Atomic(false)
 
     public init(url: String, silenceLimit: Duration = .seconds(45), logger: Logger) {
         self.url = url
@@ -41,14 +43,21 @@ public final class UpstreamEvents: Sendable {
         Thread.detachNewThread { [self] in self.connectForever() }
     }
 
+    /// Ends the stream and the reconnecting: a follower that runs until cancelled stops
+    /// its stream with it (within the 0.2 s the connection's thread waits at a time).
+    public func stop() { stopped.store(true, ordering: .relaxed) }
+
+    private var isStopped: Bool { stopped.load(ordering: .relaxed) }
+
     // Each connection is its own non-inlined function: with the whole attempt inlined
     // into the endless loop, Swift 6.3's optimizer (loop-invariant code motion) did not
     // finish compiling this file in release builds.
     private func connectForever() {
         var failures = 0
-        while true {
+        while !isStopped {
             failures = connectOnce(failures: failures)
-            Thread.sleep(forTimeInterval: min(pow(2, Double(min(failures, 6))), 60))
+            let pause = ContinuousClock.now + .seconds(min(pow(2, Double(min(failures, 6))), 60))
+            while !isStopped && ContinuousClock.now < pause { Thread.sleep(forTimeInterval: 0.2) }
         }
     }
 
@@ -67,7 +76,7 @@ public final class UpstreamEvents: Sendable {
             let finished = DispatchSemaphore(value: 0)
             task.futureResult.whenComplete { _ in finished.signal() }
             while finished.wait(timeout: .now() + 0.2) == .timedOut {
-                if ContinuousClock.now - lastByte.withLock({ $0 }) > silenceLimit { task.cancel() }
+                if isStopped || ContinuousClock.now - lastByte.withLock({ $0 }) > silenceLimit { task.cancel() }
             }
         } catch {
             logger.info("change stream \(url): \(error)")

@@ -1,0 +1,27 @@
+import FileList
+import NIOCore
+import Publish
+
+/// A `/changes` answer applied to the list it starts from. filelistd's ETag is the
+/// list's SHA-256, so the rebuilt bytes are checked against the digest the delta names:
+/// a delta that does not decode, starts elsewhere or gives other bytes is refused, and
+/// the caller fetches the whole list rather than guess.
+public enum ListDeltaAnswer {
+    public static func rebuilt(
+        _ body: ByteBuffer, url: String, since digest: String, installed: [UInt8]
+    ) throws(ListTransportError) -> (list: [UInt8], digest: String, edits: Int) {
+        let delta: FileListDelta
+        let bytes: [UInt8]
+        do {
+            delta = try FileListDelta(decoding: Array(buffer: body), source: url)
+            guard delta.base == digest else { throw ListTransportError("it starts from another version") }
+            bytes = try delta.applied(to: installed)
+        } catch {
+            throw ListTransportError("\(error)")
+        }
+        guard ListDigest.hex(of: bytes) == delta.result else {
+            throw ListTransportError("the result's SHA-256 is not the one it names")
+        }
+        return (bytes, delta.result, delta.editCount)
+    }
+}
