@@ -120,13 +120,13 @@ struct FetchTransfer: Sendable {
             if let etag = validators.etag { headers.append(("If-None-Match", etag)) }
             if let lastModified = validators.lastModified { headers.append(("If-Modified-Since", lastModified)) }
         }
-        let carryOn = Mutex(true)
+        let carryOn = Shared(true)
         let url = origin + fetch.target.upstreamPath
         try await upstream.get(
             url, headers: headers,
             head: { response in
                 let go = try self.accept(response, offset: offset, progress: progress)
-                carryOn.withLock { $0 = go }
+                carryOn.value = go
                 return go
             },
             chunk: { buffer in
@@ -134,7 +134,7 @@ struct FetchTransfer: Sendable {
                     throw CancellationError()
                 }
             })
-        guard carryOn.withLock({ $0 }) else { return false }
+        guard carryOn.value else { return false }
         let total = progress.state.withLock { $0.info?.total }
         if !progress.state.withLock({ $0.storing }) { return false }
         if let total, fetch.written != total {
@@ -208,32 +208,37 @@ struct FetchTransfer: Sendable {
     /// Appends a chunk; false once storing stopped (the disk is full): the readers then
     /// take the rest from the upstream themselves.
     private func write(_ buffer: ByteBuffer, descriptor: FileDescriptor, progress: Progress) throws -> Bool {
-        var bytes = buffer.readableBytesView[...]
-        let skip = progress.state.withLock { state -> Int64 in
-            let drop = min(state.skip, Int64(bytes.count))
+        var buffer = buffer
+        let skip = progress.state.withLock { state -> Int in
+            let drop = min(state.skip, Int64(buffer.readableBytes))
             state.skip -= drop
-            return drop
+            return Int(drop)
         }
-        bytes = bytes.dropFirst(Int(skip))
-        guard !bytes.isEmpty else { return true }
+        buffer.moveReaderIndex(forwardBy: skip)
+        guard buffer.readableBytes > 0 else { return true }
         let offset = fetch.written
-        if let total = progress.state.withLock({ $0.info?.total }), offset + Int64(bytes.count) > total {
+        if let total = progress.state.withLock({ $0.info?.total }), offset + Int64(buffer.readableBytes) > total {
             throw Mismatch(description: "upstream sent more than its Content-Length")
         }
-        var done = 0
-        let failure: Errno? = bytes.withUnsafeBytes { raw in
+        // Hashing costs a core at line rate: only when the list has a checksum to match.
+        let hashing = fetch.listed?.sha256 != nil
+        let (done, failure) = buffer.withUnsafeReadableBytes { raw -> (Int, Errno?) in
+            var done = 0
+            var failure: Errno?
             while done < raw.count {
                 let n = pwrite(descriptor.rawValue, raw.baseAddress! + done, raw.count - done, off_t(offset) + off_t(done))
                 if n < 0 {
                     if errno == EINTR { continue }
-                    return Errno(rawValue: errno)
+                    failure = Errno(rawValue: errno)
+                    break
                 }
                 done += n
             }
-            return nil
+            if hashing {
+                progress.state.withLock { $0.hasher.update(bufferPointer: UnsafeRawBufferPointer(rebasing: raw[0..<done])) }
+            }
+            return (done, failure)
         }
-        // Hashing costs a core at line rate: only when the list has a checksum to match.
-        if fetch.listed?.sha256 != nil { progress.state.withLock { $0.hasher.update(data: bytes.prefix(done)) } }
         fetch.appended(Int64(done))
         if let failure {
             logger.warning(

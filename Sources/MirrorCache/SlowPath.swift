@@ -138,8 +138,8 @@ extension MirrorCache {
                 connection.cut()
                 log.done(status: status.code, bytes: sent, how: "\(how), cut: \(reason)")
                 return true
-            case .passThrough(let from):
-                precondition(from == offset, "a reader passes through only where storing stopped")
+            case .passThrough:
+                // Everything before `offset` has been sent; the upstream gives the rest.
                 sent += try await continueFromUpstream(target, from: offset, to: end, connection)
                 break reading
             }
@@ -183,8 +183,8 @@ extension MirrorCache {
         let path = target.upstreamPath + (query.map { "?" + $0 } ?? "")
         var lastError: (any Error)?
         for origin in target.origins {
-            let answered = Mutex<UInt?>(nil)
-            let sent = Mutex<Int64>(0)
+            let answered = Shared<UInt?>(nil)
+            let sent = Shared<Int64>(0)
             do {
                 try await upstream.get(
                     origin + path, method: connection.isHead ? .HEAD : .GET, headers: headers,
@@ -197,19 +197,19 @@ extension MirrorCache {
                             if let value = response.headers.first(name: name) { fields.add(name: name, value: value) }
                         }
                         fields.add(name: "date", value: HTTPDate.format(secondsSinceEpoch: time(nil)))
-                        answered.withLock { $0 = response.status.code }
+                        answered.value = response.status.code
                         try await connection.head(HTTPResponseStatus(statusCode: Int(response.status.code)), fields)
                         return !connection.isHead
                     },
                     chunk: { buffer in
                         try await connection.body(buffer)
-                        sent.withLock { $0 += Int64(buffer.readableBytes) }
+                        sent.update { $0 += Int64(buffer.readableBytes) }
                     })
                 try await connection.end()
-                log.done(status: answered.withLock { $0 } ?? 0, bytes: sent.withLock { $0 }, how: "pass")
+                log.done(status: answered.value ?? 0, bytes: sent.value, how: "pass")
                 return
             } catch {
-                if answered.withLock({ $0 }) != nil { throw error }
+                if answered.value != nil { throw error }
                 metrics.upstreamErrors.increment()
                 lastError = error
             }
@@ -228,38 +228,38 @@ extension MirrorCache {
         let last = end.map { "\($0 - 1)" } ?? ""
         var lastError: any Error = Upstream.BadStatus(status: 0)
         for origin in target.origins {
-            let sent = Mutex<Int64>(0)
-            let skip = Mutex<Int64>(0)
+            let sent = Shared<Int64>(0)
+            let skip = Shared<Int64>(0)
             do {
                 try await upstream.get(
                     origin + target.upstreamPath, headers: [("Accept-Encoding", "identity"), ("Range", "bytes=\(offset)-\(last)")],
                     head: { response in
                         switch response.status.code {
                         case 206 where Upstream.contentRange(response)?.start == offset: break
-                        case 200: skip.withLock { $0 = offset }
+                        case 200: skip.value = offset
                         default: throw Upstream.BadStatus(status: Int(response.status.code))
                         }
                         return true
                     },
                     chunk: { buffer in
                         var buffer = buffer
-                        let drop = skip.withLock { skip in
+                        let drop = skip.update { skip in
                             let drop = min(skip, Int64(buffer.readableBytes))
                             skip -= drop
                             return drop
                         }
                         buffer.moveReaderIndex(forwardBy: Int(drop))
                         if let end {
-                            let room = end - offset - sent.withLock { $0 }
+                            let room = end - offset - sent.value
                             if Int64(buffer.readableBytes) > room { buffer = buffer.getSlice(at: buffer.readerIndex, length: Int(max(0, room)))! }
                         }
                         try await connection.body(buffer)
-                        sent.withLock { $0 += Int64(buffer.readableBytes) }
+                        sent.update { $0 += Int64(buffer.readableBytes) }
                     })
-                if let end, offset + sent.withLock({ $0 }) != end { throw Truncated(got: offset + sent.withLock { $0 }, total: end) }
-                return sent.withLock { $0 }
+                if let end, offset + sent.value != end { throw Truncated(got: offset + sent.value, total: end) }
+                return sent.value
             } catch {
-                if sent.withLock({ $0 }) > 0 { throw error }
+                if sent.value > 0 { throw error }
                 metrics.upstreamErrors.increment()
                 lastError = error
             }

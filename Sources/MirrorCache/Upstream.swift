@@ -37,8 +37,8 @@ final class Upstream: Sendable {
         head: @escaping @Sendable (HTTPClientResponse) async throws -> Bool,
         chunk: @escaping @Sendable (ByteBuffer) async throws -> Void
     ) async throws {
-        let lastProgress = Mutex(ContinuousClock.now)
-        let waiting = Mutex(true)
+        let lastProgress = Shared(ContinuousClock.now)
+        let waiting = Shared(true)
         let timeout = stallTimeout
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { [client, metrics] in
@@ -47,28 +47,28 @@ final class Upstream: Sendable {
                 for (name, value) in headers { request.headers.add(name: name, value: value) }
                 // The stall watch bounds each wait; this deadline only catches a runaway.
                 let response = try await client.execute(request, timeout: .hours(24))
-                waiting.withLock { $0 = false }
+                waiting.value = false
                 guard try await head(response) else { return }
-                lastProgress.withLock { $0 = .now }
-                waiting.withLock { $0 = true }
+                lastProgress.value = .now
+                waiting.value = true
                 for try await buffer in response.body {
-                    waiting.withLock { $0 = false }
+                    waiting.value = false
                     metrics.bytesFromUpstream.increment(by: Int64(buffer.readableBytes))
                     try await chunk(buffer)
-                    lastProgress.withLock { $0 = .now }
-                    waiting.withLock { $0 = true }
+                    lastProgress.value = .now
+                    waiting.value = true
                 }
             }
             group.addTask {
                 while true {
                     try await Task.sleep(for: .milliseconds(100))
-                    let quiet = ContinuousClock.now - lastProgress.withLock { $0 }
-                    if waiting.withLock({ $0 }), quiet > timeout {
+                    let quiet = ContinuousClock.now - lastProgress.value
+                    if waiting.value, quiet > timeout {
                         let seconds = Double(timeout.components.seconds)
                             + Double(timeout.components.attoseconds) / 1e18
                         throw Stalled(seconds: seconds)
                     }
-                    if !waiting.withLock({ $0 }) { lastProgress.withLock { $0 = .now } }
+                    if !waiting.value { lastProgress.value = .now }
                 }
             }
             defer { group.cancelAll() }

@@ -11,19 +11,20 @@
 /// - Gentoo and others: `Manifest*`, `timestamp*`, `*.md5sum`/`SHA256SUMS`-style check files,
 ///   the lists themselves (`fullfiletimelist*`, `fullfilelist`, `imagelist*`).
 public enum VolatileNames {
+    static let exact: Set<String> = [
+        "repomd.xml", "repomd.xml.asc", "repomd.xml.key", "metalink", "mirrorlist", "Release", "Release.gpg",
+        "InRelease", "fullfilelist", "SHA256SUMS", "SHA512SUMS", "MD5SUMS", "CHECKSUM",
+    ]
+    static let prefixes = [
+        "Packages", "Sources", "Contents-", "Translation-", "Manifest", "timestamp", "fullfiletimelist", "imagelist",
+    ]
+
     public static func isVolatile(_ path: String) -> Bool {
         let components = path.split(separator: "/")
         guard let name = components.last.map(String.init) else { return false }
         if components.contains("by-hash") { return false }
-        let exact: Set<String> = [
-            "repomd.xml", "repomd.xml.asc", "repomd.xml.key", "metalink", "mirrorlist", "Release", "Release.gpg",
-            "InRelease", "fullfilelist", "SHA256SUMS", "SHA512SUMS", "MD5SUMS", "CHECKSUM",
-        ]
         if exact.contains(name) { return true }
-        let prefixes = [
-            "Packages", "Sources", "Contents-", "Translation-", "Manifest", "timestamp", "fullfiletimelist", "imagelist",
-        ]
-        if prefixes.contains(where: name.hasPrefix) { return true }
+        if prefixes.contains(where: { name.hasPrefix($0) }) { return true }
         if name.contains(".sqlite") || name.hasSuffix("-CHECKSUM") || name.hasSuffix(".md5sum") { return true }
         if components.dropLast().last == "repodata" {
             // `<64 hex>-primary.xml.gz`: the name holds the checksum of the contents.

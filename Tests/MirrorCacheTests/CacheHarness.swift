@@ -127,7 +127,7 @@ enum Client {
                 }
             }
         }
-        guard connected else { throw LoopbackSocket.Failure(description: "raw connect: \(String(cString: strerror(errno)))") }
+        guard connected else { throw RawFailure(description: "raw connect: \(String(cString: strerror(errno)))") }
         var timeout = timeval(tv_sec: 10, tv_usec: 0)
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
         let bytes = Array(request.utf8)
@@ -141,6 +141,10 @@ enum Client {
         }
         return String(decoding: answer, as: UTF8.self)
     }
+}
+
+struct RawFailure: Error, CustomStringConvertible {
+    var description: String
 }
 
 /// An upstream tree with files of random bytes.
@@ -171,12 +175,6 @@ final class UpstreamTree: Sendable {
     func setTime(_ path: String, _ seconds: Int) {
         var times = [timespec(tv_sec: seconds, tv_nsec: 0), timespec(tv_sec: seconds, tv_nsec: 0)]
         utimensat(AT_FDCWD, tree.path(path), &times, 0)
-    }
-
-    func line(_ path: String, sha256: Bool = false) throws -> ListedFile {
-        let bytes = try tree.read(path)
-        return ListedFile(
-            mtime: try tree.listTime(path), size: Int64(bytes.count), sha256: sha256 ? Client.sha256(bytes) : nil)
     }
 }
 

@@ -69,10 +69,10 @@ struct FaultTests {
         #expect(harness.partialFiles().isEmpty)
     }
 
-    /// A cache directory on a 2 MiB tmpfs: a file larger than the disk passes through; two
-    /// files that fit alone but not together both reach their clients (one of them runs
-    /// out of space mid-write and continues from the upstream); the least recently used
-    /// file is evicted for a new one.
+    /// A cache directory on a 2 MiB tmpfs: a file larger than the disk passes through;
+    /// two files that fit alone but not together both reach their clients (one of them
+    /// runs out of space mid-write and continues from the upstream), and a stored copy is
+    /// never a wrong one.
     @Test func fullDiskStillServes() async throws {
         let mountPoint = try TemporaryTree("tmpfs")
         guard Command.runShell("mount -t tmpfs -o size=2m mirror-cache-test \(mountPoint.root)") == 0 else {
@@ -103,12 +103,31 @@ struct FaultTests {
         let storedB = harness.stored("b.iso")
         #expect(storedA == nil || storedA == a)
         #expect(storedB == nil || storedB == b)
-        #expect(storedA != nil || storedB != nil, "one of them fits")
+        #expect(storedA == nil || storedB == nil, "both cannot fit")
 
         server.throttle(bytesPerSecond: nil)
+        try await Task.sleep(for: .milliseconds(200))
         let gotC = await Client.get(harness.url + "/c.iso", keep: false)
         #expect(gotC.status == 200 && gotC.sha256 == Client.sha256(c))
         #expect(harness.stored("c.iso") == c, "room was made by evicting")
+        #expect(harness.partialFiles().isEmpty)
+    }
+
+    /// Over --max-size, the least recently used file goes to make room for a new one.
+    @Test func maxSizeEvictsLeastRecentlyUsed() async throws {
+        let tree = try UpstreamTree()
+        let names = ["a.rpm", "b.rpm", "c.rpm"]
+        for (index, name) in names.enumerated() { try tree.file(name, size: 400_000, seed: UInt64(index)) }
+        let server = try ThrottledFileServer(root: tree.root)
+        let harness = try await CacheHarness(upstreams: [server]) { $0.maxSize = 1_000_000 }
+        defer { Task { await harness.stop() } }
+        _ = await Client.get(harness.url + "/a.rpm")
+        _ = await Client.get(harness.url + "/b.rpm")
+        _ = await Client.get(harness.url + "/a.rpm")  // a is now more recent than b
+        _ = await Client.get(harness.url + "/c.rpm")
+        #expect(harness.stored("a.rpm") != nil)
+        #expect(harness.stored("b.rpm") == nil, "the least recently used")
+        #expect(harness.stored("c.rpm") != nil)
         #expect(harness.cache.metricsText.contains("mirror_cache_evictions_total 1"))
     }
 
@@ -127,6 +146,7 @@ struct FaultTests {
         #expect(revalidated.status == 200 && revalidated.body == metadata)
         #expect(server.gets("/repo/repodata/repomd.xml") == 2)
         server.setDown(true)
+        try await Task.sleep(for: .seconds(1.1))
         let package2 = await Client.get(harness.url + "/repo/p.rpm")
         let metadata2 = await Client.get(harness.url + "/repo/repodata/repomd.xml")
         #expect(package2.status == 200 && package2.body == package)

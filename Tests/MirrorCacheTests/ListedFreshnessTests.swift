@@ -16,9 +16,16 @@ struct ListedFreshnessTests {
         let tree = try UpstreamTree()
         let listed = HandListed()
         let paths = ["f/same-size.rpm", "f/grows.rpm", "f/repodata/repomd.xml", "f/untouched.rpm"]
+        // Lines made by hand: the list's time is the test's to choose (a file's ctime is not).
+        func list(_ path: String, _ bytes: [UInt8], time: Int64) {
+            listed.set(
+                path,
+                ListedFile(
+                    mtime: time, size: Int64(bytes.count),
+                    sha256: path.hasSuffix("repomd.xml") ? Client.sha256(bytes) : nil))
+        }
         for (index, path) in paths.enumerated() {
-            try tree.file(path, size: 20_000 + index, seed: UInt64(index), mtime: 1_700_000_000)
-            listed.set(path, try tree.line(path, sha256: path.hasSuffix("repomd.xml")))
+            list(path, try tree.file(path, size: 20_000 + index, seed: UInt64(index)), time: 1_700_000_000)
         }
         let server = try ThrottledFileServer(root: tree.root)
         let harness = try await CacheHarness(upstreams: [server], listed: listed)
@@ -31,10 +38,13 @@ struct ListedFreshnessTests {
             #expect(Int64(info.st_mtim.tv_sec) == listed.listed(path)?.mtime)
         }
 
-        let sameSize = try tree.file("f/same-size.rpm", size: 20_000, seed: 99, mtime: 1_700_000_100)
-        let grown = try tree.file("f/grows.rpm", size: 30_000, seed: 98, mtime: 1_700_000_100)
-        let repomd = try tree.file("f/repodata/repomd.xml", size: 20_002, seed: 97, mtime: 1_700_000_000)
-        for path in paths.prefix(3) { listed.set(path, try tree.line(path, sha256: path.hasSuffix("repomd.xml"))) }
+        // A rewrite with the same size, a size change, and repomd.xml with only its checksum changed.
+        let sameSize = try tree.file("f/same-size.rpm", size: 20_000, seed: 99)
+        let grown = try tree.file("f/grows.rpm", size: 30_000, seed: 98)
+        let repomd = try tree.file("f/repodata/repomd.xml", size: 20_002, seed: 97)
+        list("f/same-size.rpm", sameSize, time: 1_700_000_100)
+        list("f/grows.rpm", grown, time: 1_700_000_100)
+        list("f/repodata/repomd.xml", repomd, time: 1_700_000_000)
         server.resetCounts()
 
         #expect(await Client.get(harness.url + "/f/same-size.rpm").body == sameSize)
@@ -75,9 +85,8 @@ struct ListedFreshnessTests {
         let tree = try UpstreamTree()
         try tree.file("h/repodata/repomd.xml", size: 5000)
         let listed = HandListed()
-        var line = try tree.line("h/repodata/repomd.xml")
-        line.sha256 = String(repeating: "0", count: 64)
-        listed.set("h/repodata/repomd.xml", line)
+        listed.set(
+            "h/repodata/repomd.xml", ListedFile(mtime: 1_700_000_000, size: 5000, sha256: String(repeating: "0", count: 64)))
         let server = try ThrottledFileServer(root: tree.root)
         let harness = try await CacheHarness(upstreams: [server], listed: listed)
         defer { Task { await harness.stop() } }
