@@ -209,6 +209,8 @@ let package = Package(
             dependencies: [
                 "MirrorCache", "UpstreamListing", "TreeFixtures", "mirror-cache",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),

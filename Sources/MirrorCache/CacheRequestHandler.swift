@@ -80,7 +80,7 @@ final class CacheRequestHandler: ChannelInboundHandler, RemovableChannelHandler 
     }
 
     private func sendHit(
-        _ descriptor: FileDescriptor, _ info: stat, target: RequestTarget, range: ByteRange?,
+        _ descriptor: SystemPackage.FileDescriptor, _ info: stat, target: RequestTarget, range: ByteRange?,
         _ connection: ClientConnection, context: ChannelHandlerContext, log: RequestLog
     ) {
         let mtime = Int64(info.st_mtim.tv_sec)

@@ -43,7 +43,7 @@ public final class CacheStore: Sendable {
     func metaPath(_ key: String) -> String { directory + "/.meta/" + key }
 
     /// The complete object, opened for reading (not following a symlink), with its stat.
-    func openComplete(_ key: String) -> (FileDescriptor, stat)? {
+    func openComplete(_ key: String) -> (SystemPackage.FileDescriptor, stat)? {
         let fd = open(path(key), O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
         guard fd >= 0 else { return nil }
         var info = stat()
@@ -51,7 +51,7 @@ public final class CacheStore: Sendable {
             close(fd)
             return nil
         }
-        return (FileDescriptor(rawValue: fd), info)
+        return (SystemPackage.FileDescriptor(rawValue: fd), info)
     }
 
     func validators(_ key: String) -> Validators? {
@@ -83,7 +83,7 @@ public final class CacheStore: Sendable {
     }
 
     /// A new file for a fetch in progress, and its name.
-    func makePartial() throws -> (FileDescriptor, String) {
+    func makePartial() throws -> (SystemPackage.FileDescriptor, String) {
         let name = directory + "/.partial/" + UUID().uuidString
         let fd = try Linux.openat(nil, name, flags: O_RDWR | O_CREAT | O_EXCL, mode: 0o644)
         return (fd, name)
@@ -92,7 +92,7 @@ public final class CacheStore: Sendable {
     /// Gives a verified partial file its final name: data on disk first (fsync), then the
     /// record, then the atomic rename over any older copy.
     func commit(
-        partial: String, descriptor: FileDescriptor, key: String, mtime: Int64?, size: Int64, validators: Validators
+        partial: String, descriptor: SystemPackage.FileDescriptor, key: String, mtime: Int64?, size: Int64, validators: Validators
     ) throws {
         if let mtime {
             var times = [timespec(tv_sec: time_t(mtime), tv_nsec: 0), timespec(tv_sec: time_t(mtime), tv_nsec: 0)]

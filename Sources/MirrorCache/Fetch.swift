@@ -44,7 +44,7 @@ final class Fetch: Sendable {
         var verified = false
         var failure: String?
         var storageStopped: Int64?
-        var descriptor: FileDescriptor?
+        var descriptor: SystemPackage.FileDescriptor?
         var headWaiters: [CheckedContinuation<Head, Never>] = []
         var progressWaiters: [CheckedContinuation<Void, Never>] = []
         var notified: (bytes: Int64, at: ContinuousClock.Instant) = (0, .now)
@@ -75,7 +75,7 @@ final class Fetch: Sendable {
 
     /// A descriptor of the partial file the reader owns (and closes); nil when the fetch
     /// has no file any more (finished or stopped storing): look again.
-    func attachReader() -> FileDescriptor? {
+    func attachReader() -> SystemPackage.FileDescriptor? {
         state.withLock { state in
             guard let descriptor = state.descriptor else { return nil }
             return try? Linux.duplicate(descriptor, displayPath: target.key)
@@ -119,7 +119,7 @@ final class Fetch: Sendable {
 
     func supersede() { state.withLock { $0.superseded = true } }
 
-    func setDescriptor(_ descriptor: FileDescriptor) { state.withLock { $0.descriptor = descriptor } }
+    func setDescriptor(_ descriptor: SystemPackage.FileDescriptor) { state.withLock { $0.descriptor = descriptor } }
 
     func setHead(_ head: Head) {
         let waiters = state.withLock { state in
@@ -152,7 +152,7 @@ final class Fetch: Sendable {
 
     /// The fetch's file descriptor closes once no new reader can attach (readers hold
     /// their own duplicates).
-    func closeDescriptor() -> FileDescriptor? {
+    func closeDescriptor() -> SystemPackage.FileDescriptor? {
         state.withLock { state in
             defer { state.descriptor = nil }
             return state.descriptor

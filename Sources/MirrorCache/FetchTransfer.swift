@@ -42,7 +42,7 @@ struct FetchTransfer: Sendable {
     }
 
     func run() async {
-        let (descriptor, partial): (FileDescriptor, String)
+        let (descriptor, partial): (SystemPackage.FileDescriptor, String)
         do {
             (descriptor, partial) = try store.makePartial()
         } catch {
@@ -111,7 +111,7 @@ struct FetchTransfer: Sendable {
 
     /// One request to one upstream; true when the body ended complete, false when there
     /// is nothing to store (not modified, an error status, storing stopped).
-    private func attempt(origin: String, descriptor: FileDescriptor, progress: Progress) async throws -> Bool {
+    private func attempt(origin: String, descriptor: SystemPackage.FileDescriptor, progress: Progress) async throws -> Bool {
         let offset = fetch.written
         var headers: [(String, String)] = [("Accept-Encoding", "identity")]
         if offset > 0 {
@@ -207,7 +207,7 @@ struct FetchTransfer: Sendable {
 
     /// Appends a chunk; false once storing stopped (the disk is full): the readers then
     /// take the rest from the upstream themselves.
-    private func write(_ buffer: ByteBuffer, descriptor: FileDescriptor, progress: Progress) throws -> Bool {
+    private func write(_ buffer: ByteBuffer, descriptor: SystemPackage.FileDescriptor, progress: Progress) throws -> Bool {
         var buffer = buffer
         let skip = progress.state.withLock { state -> Int in
             let drop = min(state.skip, Int64(buffer.readableBytes))
@@ -265,7 +265,7 @@ struct FetchTransfer: Sendable {
         }
     }
 
-    private func commit(descriptor: FileDescriptor, partial: String, progress: Progress) {
+    private func commit(descriptor: SystemPackage.FileDescriptor, partial: String, progress: Progress) {
         let (info, storable) = progress.state.withLock { ($0.info, $0.storable) }
         guard let info, storable, !fetch.isSuperseded else {
             fetch.verify()

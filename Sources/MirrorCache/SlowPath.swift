@@ -152,7 +152,7 @@ extension MirrorCache {
     /// A complete stored object, from a task (the hit path on the event loop does the same
     /// without one).
     func sendComplete(
-        _ descriptor: FileDescriptor, _ info: stat, target: RequestTarget, range: ByteRange?,
+        _ descriptor: SystemPackage.FileDescriptor, _ info: stat, target: RequestTarget, range: ByteRange?,
         _ connection: ClientConnection
     ) async throws -> (UInt, Int64) {
         let file = NIOFileHandle(_deprecatedTakingOwnershipOfDescriptor: descriptor.rawValue)

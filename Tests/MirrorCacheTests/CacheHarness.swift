@@ -4,6 +4,7 @@ import Foundation
 import Logging
 import MirrorCache
 import NIOCore
+import NIOHTTP1
 import NIOPosix
 import Synchronization
 import TreeFixtures
@@ -89,7 +90,7 @@ enum Client {
             for (name, value) in response.headers { received.headers[name.lowercased()] = value }
             for try await chunk in response.body {
                 if received.firstByte == nil { received.firstByte = .now }
-                hasher.update(data: chunk.readableBytesView)
+                chunk.withUnsafeReadableBytes { hasher.update(bufferPointer: $0) }
                 if keep { received.body += chunk.readableBytesView }
             }
         } catch {

@@ -32,7 +32,7 @@ struct CoalescingTests {
         let expected = Client.sha256(origin)
         #expect(results.allSatisfy { $0.status == 200 && $0.complete && $0.sha256 == expected })
         let upstreamFirst = try #require(server.firstBodyByte("/pub/big.iso"))
-        let latest = results.compactMap(\.firstByte).max()
+        let latest = results.compactMap { $0.firstByte }.max()
         #expect(results.allSatisfy { $0.firstByte != nil })
         if let latest { #expect(latest - upstreamFirst < .seconds(1), "the slowest client's first byte") }
         #expect(harness.stored("pub/big.iso").map(Client.sha256) == expected)

@@ -95,7 +95,7 @@ public final class ThrottledFileServer: Sendable {
     private func startAccepting(_ fd: Int32) {
         let thread = Thread { [self] in
             while true {
-                let connection = accept4(fd, nil, nil, Int32(SOCK_CLOEXEC.rawValue))
+                let connection = accept(fd, nil, nil)
                 if connection < 0 {
                     if errno == EINTR { continue }
                     return
