@@ -47,10 +47,12 @@ final class CacheRequestHandler: ChannelInboundHandler, RemovableChannelHandler 
             return simple(context, connection, .forbidden, "\(peer.address) is not in --allow\n", log: log)
         }
         if head.method == .CONNECT {
-            return simple(
-                context, connection, .methodNotAllowed,
-                "CONNECT is refused: HTTPS cannot be cached without breaking it; point the client at this cache's reverse URL (http://HOST:PORT/PATH) instead\n",
-                log: log)
+            // A response to CONNECT carries no body (RFC 9112), so the reason goes in the
+            // status line, which curl and proxies print.
+            let refusal = HTTPResponseStatus.custom(
+                code: 405,
+                reasonPhrase: "CONNECT refused: HTTPS cannot be cached; use the cache's reverse URL http://HOST:PORT/PATH")
+            return simple(context, connection, refusal, "", log: log)
         }
         guard head.method == .GET || head.method == .HEAD else {
             return simple(context, connection, .methodNotAllowed, "only GET and HEAD are served\n", log: log)
