@@ -108,7 +108,16 @@ enum Client {
 
     /// A request written byte for byte (no client library normalizes its target), and the
     /// whole answer as text.
-    static func raw(port: Int, _ request: String, from source: String = "127.0.0.1") throws -> String {
+    static func raw(port: Int, _ request: String, from source: String = "127.0.0.1") async throws -> String {
+        try await OffPool.run { try rawBlocking(port: port, request, from: source) }
+    }
+
+    /// A shell command line (curl, mount), off the task pool.
+    static func shell(_ line: String) async -> Int32 {
+        (try? await OffPool.run { Command.runShell(line) }) ?? -1
+    }
+
+    private static func rawBlocking(port: Int, _ request: String, from source: String) throws -> String {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         defer { close(fd) }
         var local = sockaddr_in()
@@ -141,6 +150,17 @@ enum Client {
             answer += buffer[0..<n]
         }
         return String(decoding: answer, as: UTF8.self)
+    }
+}
+
+/// Runs blocking work (a socket read, a child process) on a thread of its own: the
+/// test's task pool has as many threads as cores (two here), and the cache under test
+/// needs them to answer the very request being waited for.
+enum OffPool {
+    static func run<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { continuation in
+            Thread { continuation.resume(with: Result { try body() }) }.start()
+        }
     }
 }
 
