@@ -5,6 +5,7 @@ import Foundation
 import LinuxCalls
 import Logging
 import NIOCore
+import NIOPosix
 import Synchronization
 import SystemPackage
 
@@ -95,7 +96,7 @@ struct FetchTransfer: Sendable {
         let storing = progress.state.withLock { $0.storing }
         switch outcome {
         case .success where storing:
-            commit(descriptor: descriptor, partial: partial, progress: progress)
+            await commit(descriptor: descriptor, partial: partial, progress: progress)
         case .success:
             break
         case .failure(let error):
@@ -265,30 +266,30 @@ struct FetchTransfer: Sendable {
         }
     }
 
-    private func commit(descriptor: SystemPackage.FileDescriptor, partial: String, progress: Progress) {
+    private func commit(descriptor: SystemPackage.FileDescriptor, partial: String, progress: Progress) async {
         let (info, storable) = progress.state.withLock { ($0.info, $0.storable) }
         guard let info, storable, !fetch.isSuperseded else {
             fetch.verify()
             return
         }
+        let (store, key, size) = (self.store, fetch.target.key, fetch.written)
+        let validators = CacheStore.Validators(
+            etag: info.etag, lastModified: info.lastModified, sha256: fetch.listed?.sha256?.lowercased())
         do {
-            try store.commit(
-                partial: partial, descriptor: descriptor, key: fetch.target.key, mtime: info.mtime,
-                size: fetch.written,
-                validators: .init(etag: info.etag, lastModified: info.lastModified, sha256: fetch.listed?.sha256))
+            // fsync can take a while on a busy disk: a thread of NIO's pool waits for it,
+            // not one of the few that run every client's task.
+            try await NIOThreadPool.singleton.runIfActive {
+                try store.commit(
+                    partial: partial, descriptor: descriptor, key: key, mtime: info.mtime, size: size,
+                    validators: validators)
+            }
         } catch {
             // Names a directory cannot hold (a file where a directory should be...): the
             // clients still get their bytes.
-            logger.warning("cannot store", metadata: ["path": "\(fetch.target.key)", "error": "\(error)"])
+            logger.warning("cannot store", metadata: ["path": "\(key)", "error": "\(error)"])
         }
         fetch.verify()
     }
-}
-
-/// A complete body that disagrees with the list: not retried, not stored, and the
-/// clients' connections are cut before their last byte.
-struct Rejected: Error, CustomStringConvertible {
-    var description: String
 }
 
 /// The upstream's body ended before its Content-Length: resumable, unlike a mismatch.
@@ -296,4 +297,10 @@ struct Truncated: Error, CustomStringConvertible {
     var got: Int64
     var total: Int64
     var description: String { "body cut at \(got) of \(total) bytes" }
+}
+
+/// A complete body that disagrees with the list: not retried, not stored, and the
+/// clients' connections are cut before their last byte.
+struct Rejected: Error, CustomStringConvertible {
+    var description: String
 }

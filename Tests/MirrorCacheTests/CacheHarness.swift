@@ -3,6 +3,7 @@ import Crypto
 import Foundation
 import Logging
 import MirrorCache
+import Testing
 import NIOCore
 import NIOHTTP1
 import NIOPosix
@@ -65,6 +66,13 @@ struct Received: Sendable {
     var error: String?
 
     var complete: Bool { error == nil }
+}
+
+extension Received: CustomTestStringConvertible {
+    /// What a failed expectation shows: not megabytes of body.
+    var testDescription: String {
+        "status \(status), \(body.count) bytes kept, sha256 \(sha256.prefix(12)), error \(error ?? "none")"
+    }
 }
 
 enum Client {
