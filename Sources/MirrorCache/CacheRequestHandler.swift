@@ -76,7 +76,7 @@ final class CacheRequestHandler: ChannelInboundHandler, RemovableChannelHandler 
             try? descriptor.close()
         }
         let cache = self.cache
-        Task {
+        Task(executorPreference: cache.executor) {
             await cache.serveSlowly(target: target, query: query, uri: head.uri, range: range, connection, log: log)
         }
     }

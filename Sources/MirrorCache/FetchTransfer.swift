@@ -158,6 +158,8 @@ struct FetchTransfer: Sendable {
                 progress.state.withLock { $0.storing = false }
                 return false
             case 400..<500, 300..<400:
+                // Gone upstream: a copy kept from before must not outlive it.
+                if status == 404 || status == 410 { store.remove(fetch.target.key) }
                 fetch.setHead(.status(status, response.status.reasonPhrase))
                 progress.state.withLock { $0.storing = false }
                 return false

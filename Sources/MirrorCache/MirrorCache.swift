@@ -21,6 +21,7 @@ public final class MirrorCache: Sendable {
     let logger: Logger
     let group: MultiThreadedEventLoopGroup
     let upstream: Upstream
+    let executor: LoopTaskExecutor
     private let fetches = Mutex<[String: Fetch]>([:])
     private let server = Mutex<(any Channel)?>(nil)
     private let prefetcher: Prefetcher
@@ -46,7 +47,8 @@ public final class MirrorCache: Sendable {
         clientConfiguration.timeout.connect = .seconds(10)
         let client = HTTPClient(eventLoopGroupProvider: .shared(group), configuration: clientConfiguration)
         upstream = Upstream(client: client, stallTimeout: configuration.stallTimeout, metrics: metrics, logger: logger)
-        prefetcher = Prefetcher(limit: configuration.prefetchConcurrency)
+        executor = LoopTaskExecutor(group: group)
+        prefetcher = Prefetcher(limit: configuration.prefetchConcurrency, executor: executor)
     }
 
     public struct ConfigurationError: Error, CustomStringConvertible {
@@ -155,8 +157,9 @@ public final class MirrorCache: Sendable {
     }
 
     /// Whether a complete cached copy may be served as it is. A listed path is compared
-    /// with its list line (time, size, checksum); others go by name: volatile metadata
-    /// after `--volatile-ttl`, the rest until evicted.
+    /// with its list line (time, size, checksum); a path the lists cover but do not name
+    /// is asked for upstream; others go by name: volatile metadata after
+    /// `--volatile-ttl`, the rest until evicted.
     func freshness(_ target: RequestTarget, _ info: stat) -> Freshness {
         if let path = target.listedPath, let listed, let line = listed.listed(path) {
             guard Int64(info.st_mtim.tv_sec) == line.mtime, Int64(info.st_size) == line.size else {
@@ -166,6 +169,11 @@ public final class MirrorCache: Sendable {
                 return .refetch(line)
             }
             return .fresh
+        }
+        if let path = target.listedPath, let listed, listed.isCovered(path) {
+            // Below a listed directory but not in the list: new upstream and the list lags,
+            // or gone and the copy is stale. Either way the upstream decides, each time.
+            return .refetch(nil)
         }
         let name = target.listedPath ?? target.key
         guard VolatileNames.isVolatile(name) else { return .fresh }
@@ -187,7 +195,7 @@ public final class MirrorCache: Sendable {
         }
         if isNew {
             let transfer = FetchTransfer(fetch: fetch, store: store, upstream: upstream, metrics: metrics, logger: logger)
-            Task {
+            Task(executorPreference: executor) { [self] in
                 await transfer.run()
                 fetches.withLock { map in
                     if map[target.key] === fetch { map[target.key] = nil }

@@ -10,8 +10,12 @@ final class Prefetcher: Sendable {
     }
     private let state = Mutex(State())
     let limit: Int
+    let executor: any TaskExecutor
 
-    init(limit: Int) { self.limit = max(1, limit) }
+    init(limit: Int, executor: any TaskExecutor) {
+        self.limit = max(1, limit)
+        self.executor = executor
+    }
 
     func submit(_ job: @escaping Job) {
         let start = state.withLock { state -> Bool in
@@ -20,7 +24,7 @@ final class Prefetcher: Sendable {
             state.running += 1
             return true
         }
-        if start { Task { await drain() } }
+        if start { Task(executorPreference: executor) { [self] in await drain() } }
     }
 
     private func drain() async {

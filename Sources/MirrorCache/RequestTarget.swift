@@ -12,8 +12,14 @@ public struct RequestTarget: Sendable, Hashable {
     public var listedPath: String?
     /// Base URLs to fetch from, in order of preference, each without a trailing slash.
     public var origins: [String]
-    /// The path to append to an origin: re-encoded components, leading slash.
-    public var upstreamPath: String
+    /// The decoded path below the origin, components joined by `/`.
+    var decodedPath: String
+
+    /// The path to append to an origin: re-encoded components, leading slash. Made when
+    /// asked (a miss), not for every hit.
+    public var upstreamPath: String {
+        "/" + decodedPath.split(separator: "/").map { Self.encode(String($0)) }.joined(separator: "/")
+    }
 
     public enum Rejection: Error, Equatable, CustomStringConvertible {
         case malformed(String)
@@ -43,12 +49,7 @@ public struct RequestTarget: Sendable, Hashable {
         if rest.hasPrefix("/") {
             let components = try checkedComponents(rest, original: target)
             let path = components.joined(separator: "/")
-            return (
-                RequestTarget(
-                    key: "reverse/" + path, listedPath: path, origins: upstreams,
-                    upstreamPath: "/" + components.map(encode).joined(separator: "/")),
-                query
-            )
+            return (RequestTarget(key: "reverse/" + path, listedPath: path, origins: upstreams, decodedPath: path), query)
         }
         let scheme = "http://"
         guard rest.lowercased().hasPrefix(scheme) else { throw .malformed(target) }
@@ -56,12 +57,10 @@ public struct RequestTarget: Sendable, Hashable {
         let authorityEnd = rest.firstIndex(of: "/") ?? rest.endIndex
         let authority = rest[..<authorityEnd].lowercased()
         guard isHost(authority) else { throw .malformed(target) }
-        let components = try checkedComponents(rest[authorityEnd...], original: target)
+        let path = try checkedComponents(rest[authorityEnd...], original: target).joined(separator: "/")
         return (
             RequestTarget(
-                key: "proxy/\(authority)/" + components.joined(separator: "/"), listedPath: nil,
-                origins: ["http://\(authority)"],
-                upstreamPath: "/" + components.map(encode).joined(separator: "/")),
+                key: "proxy/\(authority)/" + path, listedPath: nil, origins: ["http://\(authority)"], decodedPath: path),
             query
         )
     }

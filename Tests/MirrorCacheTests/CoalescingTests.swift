@@ -32,9 +32,15 @@ struct CoalescingTests {
         let expected = Client.sha256(origin)
         #expect(results.allSatisfy { $0.status == 200 && $0.complete && $0.sha256 == expected })
         let upstreamFirst = try #require(server.firstBodyByte("/pub/big.iso"))
-        let latest = results.compactMap { $0.firstByte }.max()
-        #expect(results.allSatisfy { $0.firstByte != nil })
-        if let latest { #expect(latest - upstreamFirst < .seconds(1), "the slowest client's first byte") }
+        let upstreamLast = try #require(server.lastBodyByte("/pub/big.iso"))
+        let latest = try #require(results.map(\.firstByte).reduce(upstreamFirst) { max($0, $1 ?? .now) })
+        // Nobody waited for the whole file: every client had bytes while the upstream still sent.
+        #expect(latest < upstreamLast, "the slowest client's first byte came before the upstream's last")
+        if stress {
+            // The figure, on a machine doing nothing else (the default run shares two
+            // cores with the whole suite, where a scheduling pause says nothing about the cache).
+            #expect(latest - upstreamFirst < .seconds(1), "the slowest client's first byte: \(latest - upstreamFirst)")
+        }
         #expect(harness.stored("pub/big.iso").map(Client.sha256) == expected)
         #expect(harness.partialFiles().isEmpty)
         #expect(harness.cache.metricsText.contains("mirror_cache_misses_total 1\n"))

@@ -60,6 +60,23 @@ struct ListedFreshnessTests {
         #expect(server.totalGets == 3)
     }
 
+    /// A path below a listed directory that the list does not name yet (or any more) goes
+    /// to the upstream on every request: its cached copy vouches for nothing.
+    @Test func coveredButUnlistedPathsAskTheUpstream() async throws {
+        let tree = try UpstreamTree()
+        let first = try tree.file("k/new.rpm", size: 3000, seed: 1)
+        let server = try ThrottledFileServer(root: tree.root)
+        let harness = try await CacheHarness(upstreams: [server], listed: HandListed(covering: "k/"))
+        defer { Task { await harness.stop() } }
+        #expect(await Client.get(harness.url + "/k/new.rpm").body == first)
+        let second = try tree.file("k/new.rpm", size: 3000, seed: 2)
+        #expect(await Client.get(harness.url + "/k/new.rpm").body == second)
+        #expect(server.gets("/k/new.rpm") == 2)
+        try tree.tree.remove("k/new.rpm")
+        #expect(await Client.get(harness.url + "/k/new.rpm").status == 404)
+        #expect(harness.stored("k/new.rpm") == nil)
+    }
+
     @Test func invalidateDropsExactlyTheNamedPaths() async throws {
         let tree = try UpstreamTree()
         let names = ["g/a.rpm", "g/b.rpm", "g/c.rpm", "g/d.rpm"]

@@ -23,6 +23,7 @@ public final class ThrottledFileServer: Sendable {
         /// Stop sending the next GET of the path after this many body bytes (once).
         var stallAfter: [String: Int] = [:]
         var firstBodyByte: [String: ContinuousClock.Instant] = [:]
+        var lastBodyByte: [String: ContinuousClock.Instant] = [:]
         var stopped = false
     }
     private let state = Mutex(State())
@@ -68,7 +69,14 @@ public final class ThrottledFileServer: Sendable {
     public func gets(_ path: String) -> Int { state.withLock { $0.gets[path] ?? 0 } }
     public var totalGets: Int { state.withLock { $0.gets.values.reduce(0, +) } }
     public func firstBodyByte(_ path: String) -> ContinuousClock.Instant? { state.withLock { $0.firstBodyByte[path] } }
-    public func resetCounts() { state.withLock { $0.gets = [:]; $0.firstBodyByte = [:] } }
+    public func lastBodyByte(_ path: String) -> ContinuousClock.Instant? { state.withLock { $0.lastBodyByte[path] } }
+    public func resetCounts() {
+        state.withLock {
+            $0.gets = [:]
+            $0.firstBodyByte = [:]
+            $0.lastBodyByte = [:]
+        }
+    }
 
     private static func listen(port: Int) throws -> (Int32, Int) {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
@@ -196,6 +204,7 @@ public final class ThrottledFileServer: Sendable {
             if sent == 0 { state.withLock { $0.firstBodyByte[decoded] = $0.firstBodyByte[decoded] ?? .now } }
             guard writeAll(fd, Array(data)) else { return }
             sent += data.count
+            if start + sent == end { state.withLock { $0.lastBodyByte[decoded] = .now } }
             if let rate {
                 let due = began + .nanoseconds(Int64(Double(sent) / Double(rate) * 1e9))
                 let now = ContinuousClock.now
