@@ -7,6 +7,7 @@ let package = Package(
         .executable(name: "create-filelist", targets: ["create-filelist"]),
         .executable(name: "filelistd", targets: ["filelistd"]),
         .executable(name: "quick-mirror", targets: ["quick-mirror"]),
+        .executable(name: "mirror-cache", targets: ["mirror-cache"]),
         .library(name: "FileList", targets: ["FileList"]),
         .library(name: "TreeScan", targets: ["TreeScan"]),
         .library(name: "Publish", targets: ["Publish"]),
@@ -170,6 +171,31 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
+        // What the upstream's lists say about each path, as the cache asks it (issue 11).
+        .target(name: "UpstreamListing", dependencies: []),
+        // The fetch-through cache: one upstream fetch per object, verified, list-driven freshness.
+        .target(
+            name: "MirrorCache",
+            dependencies: [
+                "UpstreamListing", "LinuxCalls", "ChangeStream",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "SystemPackage", package: "swift-system"),
+            ]
+        ),
+        .executableTarget(
+            name: "mirror-cache",
+            dependencies: [
+                "MirrorCache", "UpstreamListing", "CommandLineSupport", "Systemd",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         .target(
             name: "TreeFixtures",
             dependencies: ["FileList", .product(name: "AsyncHTTPClient", package: "async-http-client")],
@@ -204,6 +230,16 @@ let package = Package(
         .testTarget(
             name: "FilelistDaemonTests",
             dependencies: ["FilelistDaemon", .product(name: "SystemPackage", package: "swift-system")]
+        ),
+        .testTarget(
+            name: "MirrorCacheTests",
+            dependencies: [
+                "MirrorCache", "UpstreamListing", "TreeFixtures", "mirror-cache",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]
         ),
         .testTarget(name: "CreateFilelistTests", dependencies: ["FileList", "TreeFixtures", "create-filelist"]),
         .testTarget(

@@ -17,7 +17,7 @@ fail() { echo "check-install: $*" >&2; failures=$((failures + 1)); }
 
 PREFIX=$stage CONFIGURATION=${CONFIGURATION:-debug} Scripts/install.sh
 
-for executable in create-filelist filelistd quick-mirror; do
+for executable in create-filelist filelistd quick-mirror mirror-cache; do
     [[ -x $stage/bin/$executable ]] || fail "$stage/bin/$executable is not installed"
     [[ -s $stage/share/man/man1/$executable.1 ]] || fail "no man page for $executable"
 done

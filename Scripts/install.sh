@@ -17,7 +17,7 @@ cd "$(dirname "$0")/.."
 prefix=${PREFIX:-/usr/local}
 destdir=${DESTDIR:-}
 configuration=${CONFIGURATION:-release}
-executables=(create-filelist filelistd quick-mirror)
+executables=(create-filelist filelistd quick-mirror mirror-cache)
 
 bindir=$prefix/bin
 unitdir=$prefix/lib/systemd/system

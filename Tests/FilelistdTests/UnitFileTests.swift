@@ -24,6 +24,7 @@ struct UnitFileTests {
             ("filelistd-relay@.service.in", "filelistd-relay@srv-mirror.service", nil),
             ("quick-mirror.service.in", "quick-mirror.service", nil),
             ("quick-mirror-follow.service.in", "quick-mirror-follow.service", nil),
+            ("mirror-cache.service.in", "mirror-cache.service", nil),
         ] as [(String, String, String?)])
     func verify(template: String, installedAs name: String, socket: String?) throws {
         let scratch = try TemporaryTree("units")
@@ -66,7 +67,8 @@ struct UnitFileTests {
             templates == [
                 "filelistd-http@.service.in", "filelistd-http@.socket", "filelistd-modules-http.service.in",
                 "filelistd-modules-http.socket", "filelistd-modules.service.in", "filelistd-relay@.service.in",
-                "filelistd@.service.in", "quick-mirror-follow.service.in", "quick-mirror.service.in",
+                "filelistd@.service.in", "mirror-cache.service.in", "quick-mirror-follow.service.in",
+                "quick-mirror.service.in",
             ])
     }
 }

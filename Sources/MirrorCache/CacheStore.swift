@@ -1,0 +1,169 @@
+import Foundation
+import LinuxCalls
+import SystemPackage
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// The cache directory: complete objects at `<dir>/<key>`, what their fetch learned at
+/// `<dir>/.meta/<key>` (its modification time is when the object was last validated),
+/// fetches in progress in `<dir>/.partial/`. Keys come from `RequestTarget`, so every
+/// name below is checked; files are opened without following a final symlink.
+public final class CacheStore: Sendable {
+    public let directory: String
+    let recency: RecencyIndex
+    let maxSize: Int64?
+    let minFree: Int64?
+
+    /// What a fetch learned about an object besides its bytes.
+    public struct Validators: Sendable, Equatable {
+        public var etag: String?
+        public var lastModified: String?
+        public var sha256: String?
+    }
+
+    public init(directory: String, maxSize: Int64?, minFree: Int64?) throws {
+        self.directory = directory.hasSuffix("/") && directory.count > 1 ? String(directory.dropLast()) : directory
+        self.maxSize = maxSize
+        self.minFree = minFree
+        recency = RecencyIndex()
+        for sub in ["", "/.partial", "/.meta", "/reverse", "/proxy"] {
+            try Self.makeDirectories(self.directory + sub)
+        }
+        // A fetch cut by a crash or restart is not resumed: its bytes were never verified.
+        let partial = self.directory + "/.partial"
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: partial)) ?? [] {
+            unlink(partial + "/" + name)
+        }
+        rebuildRecency()
+    }
+
+    func path(_ key: String) -> String { directory + "/" + key }
+    func metaPath(_ key: String) -> String { directory + "/.meta/" + key }
+
+    /// The complete object, opened for reading (not following a symlink), with its stat.
+    func openComplete(_ key: String) -> (SystemPackage.FileDescriptor, stat)? {
+        let fd = open(path(key), O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
+        guard fd >= 0 else { return nil }
+        var info = stat()
+        guard fstat(fd, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else {
+            close(fd)
+            return nil
+        }
+        return (SystemPackage.FileDescriptor(rawValue: fd), info)
+    }
+
+    func validators(_ key: String) -> Validators? {
+        guard let text = try? String(contentsOfFile: metaPath(key), encoding: .utf8) else { return nil }
+        var result = Validators()
+        for line in text.split(separator: "\n") {
+            guard let colon = line.firstIndex(of: ":") else { continue }
+            let value = String(line[line.index(after: colon)...].drop { $0 == " " })
+            switch line[..<colon] {
+            case "etag": result.etag = value
+            case "last-modified": result.lastModified = value
+            case "sha256": result.sha256 = value
+            default: break
+            }
+        }
+        return result
+    }
+
+    /// Seconds since the object was last fetched or revalidated; nil without a record.
+    func age(_ key: String) -> Int64? {
+        var info = stat()
+        guard stat(metaPath(key), &info) == 0 else { return nil }
+        return Int64(time(nil)) - Int64(info.st_mtim.tv_sec)
+    }
+
+    /// After a `304`: the copy is good for another `--volatile-ttl`.
+    func markValidated(_ key: String) {
+        utimensat(AT_FDCWD, metaPath(key), nil, 0)
+    }
+
+    /// A new file for a fetch in progress, and its name.
+    func makePartial() throws -> (SystemPackage.FileDescriptor, String) {
+        let name = directory + "/.partial/" + UUID().uuidString
+        let fd = try Linux.openat(nil, name, flags: O_RDWR | O_CREAT | O_EXCL, mode: 0o644)
+        return (fd, name)
+    }
+
+    /// Gives a verified partial file its final name: data on disk first (fsync), then the
+    /// record, then the atomic rename over any older copy.
+    func commit(
+        partial: String, descriptor: SystemPackage.FileDescriptor, key: String, mtime: Int64?, size: Int64, validators: Validators
+    ) throws {
+        if let mtime {
+            var times = [timespec(tv_sec: time_t(mtime), tv_nsec: 0), timespec(tv_sec: time_t(mtime), tv_nsec: 0)]
+            futimens(descriptor.rawValue, &times)
+        }
+        try Linux.fsync(descriptor, displayPath: partial)
+        let target = path(key)
+        try Self.makeDirectories(String(target[..<target.lastIndex(of: "/")!]))
+        let meta = metaPath(key)
+        try Self.makeDirectories(String(meta[..<meta.lastIndex(of: "/")!]))
+        var record = ""
+        if let etag = validators.etag { record += "etag: \(etag)\n" }
+        if let lastModified = validators.lastModified { record += "last-modified: \(lastModified)\n" }
+        if let sha256 = validators.sha256 { record += "sha256: \(sha256)\n" }
+        try Data(record.utf8).write(to: URL(fileURLWithPath: meta), options: .atomic)
+        guard rename(partial, target) == 0 else {
+            throw SystemCallError("rename", path: "\(partial) -> \(target)", errno: Errno(rawValue: errno))
+        }
+        recency.insert(key, size: size)
+    }
+
+    /// Drops an object (and its record); returns the bytes freed.
+    @discardableResult
+    func remove(_ key: String) -> Int64 {
+        unlink(metaPath(key))
+        let freed = recency.remove(key)
+        unlink(path(key))
+        return freed
+    }
+
+    /// Frees room for `bytes` more by evicting the least recently used objects; false
+    /// when even that is not enough (the caller passes the body through without storing).
+    func makeRoom(for bytes: Int64, evicted: (Int) -> Void) -> Bool {
+        var count = 0
+        defer { if count > 0 { evicted(count) } }
+        while !hasRoom(for: bytes) {
+            guard let victim = recency.leastRecent() else { return false }
+            remove(victim)
+            count += 1
+        }
+        return true
+    }
+
+    private func hasRoom(for bytes: Int64) -> Bool {
+        if let maxSize, recency.totalBytes + bytes > maxSize { return false }
+        var info = statvfs()
+        guard statvfs(directory, &info) == 0 else { return false }
+        let free = Int64(info.f_bavail) * Int64(info.f_frsize)
+        // Without --min-free the disk itself is the limit; a little slack for the records.
+        return free - bytes >= (minFree ?? 0) + 64 * 1024
+    }
+
+    private func rebuildRecency() {
+        var found: [(String, Int64, Int64)] = []
+        for top in ["reverse", "proxy"] {
+            guard let walker = FileManager.default.enumerator(atPath: directory + "/" + top) else { continue }
+            while let relative = walker.nextObject() as? String {
+                var info = stat()
+                let key = top + "/" + relative
+                guard lstat(path(key), &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else { continue }
+                found.append((key, Int64(info.st_size), Int64(info.st_mtim.tv_sec)))
+            }
+        }
+        for (key, size, _) in found.sorted(by: { $0.2 < $1.2 }) { recency.insert(key, size: size) }
+    }
+
+    static func makeDirectories(_ path: String) throws {
+        do {
+            try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        } catch {
+            throw SystemCallError("mkdir", path: path, errno: .notDirectory)
+        }
+    }
+}

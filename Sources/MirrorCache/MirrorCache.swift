@@ -1,0 +1,222 @@
+import AsyncHTTPClient
+import Foundation
+import Logging
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+import Synchronization
+import UpstreamListing
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// The fetch-through cache: its HTTP listener, its store, the fetches in progress, and
+/// the two calls the list reader drives (`invalidate`, `prefetch`).
+public final class MirrorCache: Sendable {
+    public let configuration: CacheConfiguration
+    let listed: (any ListedFiles)?
+    let store: CacheStore
+    let metrics = CacheMetrics()
+    let logger: Logger
+    let group: MultiThreadedEventLoopGroup
+    let upstream: Upstream
+    let executor: LoopTaskExecutor
+    private let fetches = Mutex<[String: Fetch]>([:])
+    private let server = Mutex<(any Channel)?>(nil)
+    private let prefetcher: Prefetcher
+    private let prefetchPattern: PrefetchPattern?
+
+    /// `listed`: the upstream's lists, when the cache reads them; nil caches by HTTP
+    /// validators and names only (volatile metadata revalidated, the rest kept).
+    public init(configuration: CacheConfiguration, listed: (any ListedFiles)?, logger: Logger) throws {
+        guard !configuration.upstreams.isEmpty else { throw ConfigurationError("at least one --upstream is needed") }
+        for url in configuration.upstreams where !url.lowercased().hasPrefix("http://") && !url.lowercased().hasPrefix("https://") {
+            throw ConfigurationError("--upstream '\(url)' is not an http:// or https:// URL")
+        }
+        self.configuration = configuration
+        self.listed = listed
+        self.logger = logger
+        prefetchPattern = try configuration.prefetchPattern.map { try PrefetchPattern($0) }
+        store = try CacheStore(
+            directory: configuration.cacheDirectory, maxSize: configuration.maxSize, minFree: configuration.minFree)
+        group = MultiThreadedEventLoopGroup(
+            numberOfThreads: configuration.threads > 0 ? configuration.threads : NIOCore.System.coreCount)
+        var clientConfiguration = HTTPClient.Configuration()
+        clientConfiguration.decompression = .disabled
+        clientConfiguration.timeout.connect = .seconds(10)
+        let client = HTTPClient(eventLoopGroupProvider: .shared(group), configuration: clientConfiguration)
+        upstream = Upstream(client: client, stallTimeout: configuration.stallTimeout, metrics: metrics, logger: logger)
+        executor = LoopTaskExecutor(group: group)
+        prefetcher = Prefetcher(limit: configuration.prefetchConcurrency, executor: executor)
+    }
+
+    public struct ConfigurationError: Error, CustomStringConvertible {
+        public var description: String
+        init(_ description: String) { self.description = description }
+    }
+
+    /// Binds the listener; returns the port (the one picked when the configuration says 0).
+    @discardableResult
+    public func start() async throws -> Int {
+        let bootstrap = ServerBootstrap(group: group)
+            .serverChannelOption(.backlog, value: 1024)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .childChannelInitializer { [self] channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
+                    try channel.pipeline.syncOperations.addHandler(CacheRequestHandler(cache: self))
+                }
+            }
+        let channel: any Channel
+        do {
+            channel = try await bootstrap.bind(host: configuration.host, port: configuration.port).get()
+        } catch {
+            throw ConfigurationError("cannot listen on \(configuration.host):\(configuration.port): \(error)")
+        }
+        server.withLock { $0 = channel }
+        return channel.localAddress?.port ?? configuration.port
+    }
+
+    /// Serves until the listener closes (`shutdown`, or the task is cancelled).
+    public func run() async throws {
+        let channel = server.withLock { $0 }
+        guard let channel else { return }
+        try await withTaskCancellationHandler {
+            try await channel.closeFuture.get()
+        } onCancel: {
+            channel.close(promise: nil)
+        }
+    }
+
+    public func shutdown() async {
+        if let channel = server.withLock({ $0 }) { try? await channel.close() }
+        try? await upstream.client.shutdown()
+        try? await group.shutdownGracefully()
+    }
+
+    /// The Prometheus text of this cache's figures.
+    public var metricsText: String { String(decoding: metrics.text, as: UTF8.self) }
+
+    // MARK: The list's side
+
+    /// A new list generation: the cached copies of exactly the changed and removed paths
+    /// go (a fetch of one of them still running finishes for its clients, unstored).
+    public func invalidate(_ generation: ListGeneration) {
+        var dropped = 0
+        for path in generation.changed + generation.removed {
+            guard let target = try? RequestTarget.parse("/" + path, upstreams: configuration.upstreams).0 else {
+                continue
+            }
+            fetches.withLock { $0[target.key] }?.supersede()
+            if store.remove(target.key) > 0 { dropped += 1 }
+        }
+        logger.info(
+            "list generation applied",
+            metadata: [
+                "generation": "\(generation.generation)", "changed": "\(generation.changed.count)",
+                "removed": "\(generation.removed.count)", "dropped": "\(dropped)",
+            ])
+    }
+
+    /// Fetches these request paths in the background, as a miss would, at most
+    /// `prefetchConcurrency` at a time; paths already cached and fresh are skipped.
+    public func prefetch(_ paths: [String]) {
+        for path in paths {
+            prefetcher.submit { [self] in
+                guard let target = try? RequestTarget.parse("/" + path, upstreams: configuration.upstreams).0 else {
+                    return
+                }
+                if let (fd, info) = store.openComplete(target.key) {
+                    let fresh = freshness(target, info)
+                    try? fd.close()
+                    if case .fresh = fresh { return }
+                }
+                let (fetch, _) = join(target, conditional: nil)
+                if case .body = await fetch.head() { await fetch.completion() }
+            }
+        }
+    }
+
+    /// What the wiring calls on each new generation: invalidate, then prefetch the changed
+    /// paths that match `--prefetch`.
+    public func apply(_ generation: ListGeneration) {
+        invalidate(generation)
+        if let prefetchPattern {
+            prefetch(generation.changed.filter(prefetchPattern.matches))
+        }
+    }
+
+    // MARK: Shared by the request paths
+
+    enum Freshness {
+        case fresh
+        case refetch(ListedFile?)
+        case revalidate(CacheStore.Validators)
+    }
+
+    /// Whether a complete cached copy may be served as it is. A listed path is compared
+    /// with its list line (time, size, checksum); a path the lists cover but do not name
+    /// is asked for upstream; others go by name: volatile metadata after
+    /// `--volatile-ttl`, the rest until evicted.
+    func freshness(_ target: RequestTarget, _ info: stat) -> Freshness {
+        if let path = target.listedPath, let listed, let line = listed.listed(path) {
+            guard Int64(info.st_mtim.tv_sec) == line.mtime, Int64(info.st_size) == line.size else {
+                return .refetch(line)
+            }
+            if let sha256 = line.sha256, store.validators(target.key)?.sha256 != sha256.lowercased() {
+                return .refetch(line)
+            }
+            return .fresh
+        }
+        if let path = target.listedPath, let listed, listed.isCovered(path) {
+            // Below a listed directory but not in the list: new upstream and the list lags,
+            // or gone and the copy is stale. Either way the upstream decides, each time.
+            return .refetch(nil)
+        }
+        let name = target.listedPath ?? target.key
+        guard VolatileNames.isVolatile(name) else { return .fresh }
+        if let age = store.age(target.key), age <= configuration.volatileTTL { return .fresh }
+        return .revalidate(store.validators(target.key) ?? .init())
+    }
+
+    func listedLine(_ target: RequestTarget) -> ListedFile? {
+        target.listedPath.flatMap { path in listed?.listed(path) }
+    }
+
+    /// The fetch of this object in progress, or a new one (started here).
+    func join(_ target: RequestTarget, conditional: CacheStore.Validators?) -> (Fetch, isNew: Bool) {
+        let (fetch, isNew) = fetches.withLock { map -> (Fetch, Bool) in
+            if let running = map[target.key] { return (running, false) }
+            let fetch = Fetch(target: target, listed: listedLine(target), conditional: conditional)
+            map[target.key] = fetch
+            return (fetch, true)
+        }
+        if isNew {
+            let transfer = FetchTransfer(fetch: fetch, store: store, upstream: upstream, metrics: metrics, logger: logger)
+            Task(executorPreference: executor) { [self] in
+                await transfer.run()
+                fetches.withLock { map in
+                    if map[target.key] === fetch { map[target.key] = nil }
+                }
+            }
+        }
+        return (fetch, isNew)
+    }
+}
+
+/// `--prefetch`: a regular expression matched anywhere in the request path.
+struct PrefetchPattern: Sendable {
+    nonisolated(unsafe) let regex: Regex<AnyRegexOutput>
+
+    init(_ pattern: String) throws {
+        do {
+            regex = try Regex(pattern)
+        } catch {
+            throw MirrorCache.ConfigurationError("--prefetch '\(pattern)' is not a regular expression: \(error)")
+        }
+    }
+
+    func matches(_ path: String) -> Bool { (try? regex.firstMatch(in: path)) != nil }
+}

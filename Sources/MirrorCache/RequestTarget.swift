@@ -1,0 +1,144 @@
+/// Where a request's object lives: its file below the cache directory, the URLs that
+/// serve it, and (reverse mode) the path the upstream's list would name it by.
+///
+/// Every path that reaches the file system is built here, from components that were
+/// percent-decoded first and then checked: no `.` or `..`, no NUL, no `/` smuggled in as
+/// `%2f` (it splits like any other slash, and the pieces are checked), so whatever the URL
+/// holds, the key names a file below the cache directory.
+public struct RequestTarget: Sendable, Hashable {
+    /// Relative to the cache directory: `reverse/<path>` or `proxy/<host>/<path>`.
+    public var key: String
+    /// The path below the upstream's root, as the lists name it; nil in forward-proxy mode.
+    public var listedPath: String?
+    /// Base URLs to fetch from, in order of preference, each without a trailing slash.
+    public var origins: [String]
+    /// The decoded path below the origin, components joined by `/`.
+    var decodedPath: String
+
+    /// The path to append to an origin: re-encoded components, leading slash. Made when
+    /// asked (a miss), not for every hit.
+    public var upstreamPath: String {
+        "/" + decodedPath.split(separator: "/").map { Self.encode(String($0)) }.joined(separator: "/")
+    }
+
+    public enum Rejection: Error, Equatable, CustomStringConvertible {
+        case malformed(String)
+        case escapes(String)
+        case connect
+
+        public var description: String {
+            switch self {
+            case .malformed(let target): return "malformed request target '\(target)'"
+            case .escapes(let target): return "request path '\(target)' leaves the cache"
+            case .connect:
+                return "CONNECT is refused: HTTPS cannot be cached without breaking it; use the cache's reverse URL"
+            }
+        }
+    }
+
+    /// Parses an origin-form (`/path`, reverse mode) or absolute-form (`http://host/path`,
+    /// forward proxy) target. A query makes the request uncacheable: nil, pass it through.
+    public static func parse(_ target: String, upstreams: [String]) throws(Rejection) -> (RequestTarget, query: String?) {
+        var rest = Substring(target)
+        var query: String?
+        if let mark = rest.firstIndex(of: "?") {
+            query = String(rest[rest.index(after: mark)...])
+            rest = rest[..<mark]
+        }
+        if let hash = rest.firstIndex(of: "#") { rest = rest[..<hash] }
+        if rest.hasPrefix("/") {
+            let components = try checkedComponents(rest, original: target)
+            let path = components.joined(separator: "/")
+            return (RequestTarget(key: "reverse/" + path, listedPath: path, origins: upstreams, decodedPath: path), query)
+        }
+        let scheme = "http://"
+        guard rest.lowercased().hasPrefix(scheme) else { throw .malformed(target) }
+        rest = rest.dropFirst(scheme.count)
+        let authorityEnd = rest.firstIndex(of: "/") ?? rest.endIndex
+        let authority = rest[..<authorityEnd].lowercased()
+        guard isHost(authority) else { throw .malformed(target) }
+        let path = try checkedComponents(rest[authorityEnd...], original: target).joined(separator: "/")
+        return (
+            RequestTarget(
+                key: "proxy/\(authority)/" + path, listedPath: nil, origins: ["http://\(authority)"], decodedPath: path),
+            query
+        )
+    }
+
+    /// `host`, `host:port`, `[v6]:port`: letters, digits and the few marks of a name or
+    /// address, never a component that could mean a directory (`..`, empty).
+    static func isHost(_ authority: String) -> Bool {
+        guard !authority.isEmpty, authority.utf8.count <= 255, authority != ".", authority != ".." else { return false }
+        guard !authority.hasPrefix(".") else { return false }
+        return authority.utf8.allSatisfy { byte in
+            switch byte {
+            case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "0")...UInt8(ascii: "9"): return true
+            case UInt8(ascii: "."), UInt8(ascii: "-"), UInt8(ascii: ":"), UInt8(ascii: "["), UInt8(ascii: "]"): return true
+            default: return false
+            }
+        }
+    }
+
+    /// The decoded path's components; empty ones (`//`) are dropped, as every web server
+    /// does; `.`, `..` and NUL are refused rather than resolved, so no two spellings can
+    /// reach a name the plain one does not.
+    static func checkedComponents(_ path: Substring, original: String) throws(Rejection) -> [String] {
+        guard let decoded = percentDecoded(path) else { throw .malformed(original) }
+        guard !decoded.contains(0) else { throw .escapes(original) }
+        var components: [String] = []
+        for raw in decoded.split(separator: UInt8(ascii: "/"), omittingEmptySubsequences: true) {
+            guard let component = String(validating: raw, as: UTF8.self) else { throw .malformed(original) }
+            guard component != ".", component != ".." else { throw .escapes(original) }
+            components.append(component)
+        }
+        guard !components.isEmpty else { throw .malformed(original) }
+        return components
+    }
+
+    static func percentDecoded(_ text: Substring) -> [UInt8]? {
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(text.utf8.count)
+        var iterator = text.utf8.makeIterator()
+        while let byte = iterator.next() {
+            guard byte == UInt8(ascii: "%") else {
+                bytes.append(byte)
+                continue
+            }
+            guard let high = iterator.next().flatMap(hexValue), let low = iterator.next().flatMap(hexValue) else {
+                return nil
+            }
+            bytes.append(high << 4 | low)
+        }
+        return bytes
+    }
+
+    private static func hexValue(_ byte: UInt8) -> UInt8? {
+        switch byte {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): return byte - UInt8(ascii: "0")
+        case UInt8(ascii: "a")...UInt8(ascii: "f"): return byte - UInt8(ascii: "a") + 10
+        case UInt8(ascii: "A")...UInt8(ascii: "F"): return byte - UInt8(ascii: "A") + 10
+        default: return nil
+        }
+    }
+
+    /// RFC 3986 unreserved characters and the sub-delimiters mirrors use in names (`+`,
+    /// `~`, `:`...) stay; everything else is `%XX`.
+    static func encode(_ component: String) -> String {
+        var out = ""
+        for byte in component.utf8 {
+            switch byte {
+            case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
+                UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"),
+                UInt8(ascii: "~"), UInt8(ascii: "+"), UInt8(ascii: ":"), UInt8(ascii: "@"), UInt8(ascii: "="),
+                UInt8(ascii: ","):
+                out.unicodeScalars.append(Unicode.Scalar(byte))
+            default:
+                let digits = Array("0123456789ABCDEF".utf8)
+                out += "%"
+                out.unicodeScalars.append(Unicode.Scalar(digits[Int(byte >> 4)]))
+                out.unicodeScalars.append(Unicode.Scalar(digits[Int(byte & 15)]))
+            }
+        }
+        return out
+    }
+}

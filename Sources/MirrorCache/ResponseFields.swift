@@ -1,0 +1,51 @@
+import ChangeStream
+import NIOHTTP1
+
+/// Header values shared by hits and misses, so that a client sees the same validators
+/// for an object whichever path served it.
+enum ResponseFields {
+    /// nginx's shape: hex seconds and hex size, strong enough for one cache's copies.
+    static func etag(mtime: Int64, size: Int64) -> String {
+        "\"" + String(mtime, radix: 16) + "-" + String(size, radix: 16) + "\""
+    }
+
+    static func object(
+        size: Int64?, mtime: Int64?, range: Range<Int64>?, total: Int64?, lastModified: String? = nil
+    ) -> HTTPHeaders {
+        var headers = HTTPHeaders()
+        headers.add(name: "accept-ranges", value: "bytes")
+        if let mtime {
+            headers.add(name: "last-modified", value: lastModified ?? HTTPDate.format(secondsSinceEpoch: Int(mtime)))
+            if let total { headers.add(name: "etag", value: etag(mtime: mtime, size: total)) }
+        }
+        if let range, let total {
+            headers.add(name: "content-range", value: "bytes \(range.lowerBound)-\(range.upperBound - 1)/\(total)")
+            headers.add(name: "content-length", value: "\(range.count)")
+        } else if let size {
+            headers.add(name: "content-length", value: "\(size)")
+        }
+        return headers
+    }
+}
+
+extension ResponseFields {
+    /// The answer to a GET or HEAD of a complete object of `size` bytes: the status, the
+    /// fields, and the bytes of the file to send (nil: none, 416).
+    static func complete(
+        size: Int64, mtime: Int64, range: ByteRange?, lastModified: String? = nil
+    ) -> (HTTPResponseStatus, HTTPHeaders, Range<Int64>) {
+        guard let range else {
+            return (.ok, object(size: size, mtime: mtime, range: nil, total: size, lastModified: lastModified), 0..<size)
+        }
+        guard let bounds = range.bounds(size: size) else {
+            var headers = HTTPHeaders()
+            headers.add(name: "content-range", value: "bytes */\(size)")
+            headers.add(name: "content-length", value: "0")
+            return (.rangeNotSatisfiable, headers, 0..<0)
+        }
+        return (
+            .partialContent, object(size: size, mtime: mtime, range: bounds, total: size, lastModified: lastModified),
+            bounds
+        )
+    }
+}

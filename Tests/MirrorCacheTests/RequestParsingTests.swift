@@ -1,0 +1,61 @@
+import MirrorCache
+import Testing
+
+@Suite("Request parsing")
+struct RequestParsingTests {
+    @Test func reverseTargetsMapBelowReverse() throws {
+        let (target, query) = try RequestTarget.parse("/fedora//linux/a%20b.rpm", upstreams: ["http://up/pub"])
+        #expect(target.key == "reverse/fedora/linux/a b.rpm")
+        #expect(target.listedPath == "fedora/linux/a b.rpm")
+        #expect(target.upstreamPath == "/fedora/linux/a%20b.rpm")
+        #expect(query == nil)
+    }
+
+    @Test func absoluteTargetsMapPerHost() throws {
+        let (target, _) = try RequestTarget.parse("http://Mirror.Example:8080/a/b", upstreams: [])
+        #expect(target.key == "proxy/mirror.example:8080/a/b")
+        #expect(target.origins == ["http://mirror.example:8080"])
+        #expect(target.listedPath == nil)
+    }
+
+    @Test(arguments: ["/../x", "/%2e%2e/x", "/a/%2F..%2Fx", "/a/./b", "/a%00"])
+    func escapesAreRefused(_ text: String) {
+        #expect(throws: RequestTarget.Rejection.self) { try RequestTarget.parse(text, upstreams: ["http://up"]) }
+    }
+
+    @Test func allowRanges() throws {
+        let lan = try AddressRange("192.168.1.0/24")
+        #expect(lan.contains([192, 168, 1, 77]))
+        #expect(!lan.contains([192, 168, 2, 1]))
+        #expect(AddressRange.loopback.contains { $0.contains([127, 0, 0, 2]) })
+        #expect(AddressRange.loopback.contains { $0.contains(Array(repeating: 0, count: 15) + [1]) })
+        #expect(throws: AddressRange.Invalid.self) { try AddressRange("10.0.0.0/33") }
+    }
+
+    @Test func ranges() {
+        #expect(ByteRange.parse("bytes=0-99")?.bounds(size: 50) == 0..<50)
+        #expect(ByteRange.parse("bytes=10-")?.bounds(size: 50) == 10..<50)
+        #expect(ByteRange.parse("bytes=-5")?.bounds(size: 50) == 45..<50)
+        #expect(ByteRange.parse("bytes=60-")?.bounds(size: 50) == nil)
+        #expect(ByteRange.parse("bytes=0-1,5-6") == nil)
+    }
+
+    @Test(arguments: [
+        ("fedora/releases/40/Everything/x86_64/os/repodata/repomd.xml", true),
+        ("fedora/x/repodata/0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef-primary.xml.gz", false),
+        ("fedora/x/repodata/primary.xml.gz", true),
+        ("debian/dists/bookworm/InRelease", true),
+        ("debian/dists/bookworm/main/binary-amd64/Packages.xz", true),
+        ("debian/dists/bookworm/main/binary-amd64/by-hash/SHA256/abc", false),
+        ("fedora/Packages/b/bash-5.2.rpm", false),
+    ])
+    func volatileNames(_ path: String, _ volatile: Bool) {
+        #expect(VolatileNames.isVolatile(path) == volatile)
+    }
+
+    @Test func sizes() throws {
+        #expect(try ByteCount.parse("20G", option: "--max-size") == 20 << 30)
+        #expect(try ByteCount.parse("512", option: "--max-size") == 512)
+        #expect(throws: ByteCount.Invalid.self) { try ByteCount.parse("lots", option: "--max-size") }
+    }
+}
