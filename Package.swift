@@ -171,8 +171,6 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
-        // What the upstream's lists say about each path, as the cache asks it (issue 11).
-        .target(name: "UpstreamListing", dependencies: []),
         // The fetch-through cache: one upstream fetch per object, verified, list-driven freshness.
         .target(
             name: "MirrorCache",

@@ -6,6 +6,7 @@ import Logging
 import MirrorCache
 import Synchronization
 import Systemd
+import UpstreamListing
 
 @main
 struct MirrorCacheCommand: ParsableCommand {
@@ -88,23 +89,29 @@ struct MirrorCacheCommand: ParsableCommand {
         configuration.prefetchPattern = prefetch
         configuration.volatileTTL = volatileTTL
         configuration.stallTimeout = .seconds(stallTimeout)
-        // wired at merge: the lists (--list, --list-server) come from the UpstreamListing
-        // reader, which is built beside this executable; until it is, a cache told to read
-        // lists refuses to start rather than run without the exactness it was asked for.
-        if !list.isEmpty || listServer != nil {
-            throw CommandFailure("--list and --list-server need the list reader, which this build does not have yet")
+        // The upstream's lists, read from --list-server (a filelistd: deltas and its change
+        // stream) or else from the first upstream (conditional GETs).
+        var listing: UpstreamListing?
+        if !list.isEmpty {
+            do {
+                listing = try UpstreamListing(listServer: listServer ?? upstream[0], lists: list, logger: logger)
+            } catch {
+                throw CommandFailure("\(error)")
+            }
+        } else if listServer != nil {
+            throw CommandFailure("--list-server says where the lists are read: name them with --list PATH")
         }
         let cache: MirrorCache
         do {
-            cache = try MirrorCache(configuration: configuration, listed: nil, logger: logger)
+            cache = try MirrorCache(configuration: configuration, listed: listing, logger: logger)
         } catch {
             throw CommandFailure("\(error)")
         }
-        try Self.serve(cache, logger: logger)
+        try Self.serve(cache, listing: listing, logger: logger)
     }
 
     /// Binds, tells systemd it is ready, and serves until SIGTERM or SIGINT.
-    static func serve(_ cache: MirrorCache, logger: Logger) throws {
+    static func serve(_ cache: MirrorCache, listing: UpstreamListing?, logger: Logger) throws {
         let failure = LockedError()
         let done = DispatchSemaphore(value: 0)
         signal(SIGTERM, SIG_IGN)
@@ -119,6 +126,23 @@ struct MirrorCacheCommand: ParsableCommand {
                 let port = try await cache.start()
                 logger.info("serving", metadata: ["port": "\(port)", "cache": "\(cache.configuration.cacheDirectory)"])
                 Systemd.notify("READY=1\nSTATUS=Serving on port \(port)")
+                // Each new generation of the lists drops exactly the copies whose line
+                // changed or went, then prefetches what --prefetch names.
+                let following = listing.map { listing in
+                    Task {
+                        await withTaskGroup(of: Void.self) { group in
+                            group.addTask {
+                                do {
+                                    try await listing.run()
+                                } catch {
+                                    logger.error("the lists are no longer followed", metadata: ["error": "\(error)"])
+                                }
+                            }
+                            group.addTask { for await generation in listing.generations { cache.apply(generation) } }
+                        }
+                    }
+                }
+                defer { following?.cancel() }
                 try await cache.run()
             } catch {
                 failure.set(error)
