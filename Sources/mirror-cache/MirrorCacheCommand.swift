@@ -150,7 +150,9 @@ struct MirrorCacheCommand: ParsableCommand {
             await cache.shutdown()
             done.signal()
         }
-        done.wait()
+        // The signal sources must outlive the wait: an optimized build releases a value
+        // after its last use, and a released source never fires (SIGTERM was ignored).
+        withExtendedLifetime(signals) { done.wait() }
         if let error = failure.get() { throw CommandFailure("\(error)") }
     }
 
