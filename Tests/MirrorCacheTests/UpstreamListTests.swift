@@ -63,18 +63,19 @@ struct UpstreamListTests {
         #expect(server.totalGets == changed.count, "the upstream was asked \(server.totalGets) times")
     }
 
-    /// The port a log names after `marker`, once it does.
-    static func port(in log: () -> String, after marker: String) async -> Int? {
-        let deadline = ContinuousClock.now + .seconds(30)
-        while ContinuousClock.now < deadline {
-            let text = log()
-            if let range = text.range(of: marker) {
-                let digits = text[range.upperBound...].prefix { $0.isNumber }
-                if let port = Int(digits) { return port }
+    /// The port a log names after `marker`, once it does. Waited for on a thread of its
+    /// own: other tests' blocking waits may hold the task pool's two threads for minutes.
+    static func port(in log: @escaping @Sendable () -> String, after marker: String) async -> Int? {
+        try? await OffPool.run {
+            var port: Int?
+            DaemonProcess.wait(timeout: .seconds(60)) {
+                let text = log()
+                guard let range = text.range(of: marker) else { return false }
+                port = Int(text[range.upperBound...].prefix { $0.isNumber })
+                return port != nil
             }
-            try? await Task.sleep(for: .milliseconds(50))
+            return port
         }
-        return nil
     }
 }
 
@@ -118,13 +119,10 @@ final class CacheProcess: @unchecked Sendable {
         }
     }
 
-    /// Waits until `line` appears `count` times in the log.
-    func waitForLog(_ line: String, count: Int, timeout: Duration = .seconds(30)) async -> Bool {
-        let deadline = ContinuousClock.now + timeout
-        while ContinuousClock.now < deadline {
-            if log.components(separatedBy: line).count - 1 >= count { return true }
-            try? await Task.sleep(for: .milliseconds(50))
-        }
-        return false
+    /// Waits until `line` appears `count` times in the log (on a thread of its own, as above).
+    func waitForLog(_ line: String, count: Int, timeout: Duration = .seconds(60)) async -> Bool {
+        (try? await OffPool.run {
+            DaemonProcess.wait(timeout: timeout) { self.log.components(separatedBy: line).count - 1 >= count }
+        }) ?? false
     }
 }

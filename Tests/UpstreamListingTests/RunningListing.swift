@@ -1,6 +1,7 @@
 import Foundation
 import Synchronization
 import Testing
+import TreeFixtures
 import UpstreamListing
 
 /// A listing running for one test, with the generations it yielded so far; cancelled
@@ -38,15 +39,12 @@ final class RunningListing: Sendable {
 
     var generations: [ListGeneration] { received.generations.withLock { $0 } }
 
-    /// Polls until `condition` holds, or `timeout` passed; returns whether it held.
+    /// Polls until `condition` holds, or `timeout` passed; returns whether it held. The
+    /// polling runs on a thread of its own: other tests' blocking waits may hold the task
+    /// pool's two threads for minutes, and a wait starved past its deadline is no answer.
     @discardableResult
-    func wait(timeout: Duration = .seconds(20), until condition: () -> Bool) async -> Bool {
-        let deadline = ContinuousClock.now + timeout
-        while ContinuousClock.now < deadline {
-            if condition() { return true }
-            try? await Task.sleep(for: .milliseconds(50))
-        }
-        return condition()
+    func wait(timeout: Duration = .seconds(20), until condition: @escaping @Sendable () -> Bool) async -> Bool {
+        (try? await OffPool.run { DaemonProcess.wait(timeout: timeout) { condition() } }) ?? false
     }
 
     /// The generations yielded after the first `count`, once `expected` paths have
@@ -55,7 +53,7 @@ final class RunningListing: Sendable {
     func generations(after count: Int, covering expected: Int, quiet: Duration = .seconds(1)) async -> [ListGeneration]
     {
         await wait {
-            generations.dropFirst(count).reduce(0) { $0 + $1.changed.count + $1.removed.count } >= expected
+            self.generations.dropFirst(count).reduce(0) { $0 + $1.changed.count + $1.removed.count } >= expected
         }
         try? await Task.sleep(for: quiet)
         return Array(generations.dropFirst(count))

@@ -127,7 +127,7 @@ struct WebServerListingTests {
             requestTimeout: .seconds(2))
         let listing = running.listing
         let url = "http://127.0.0.1:\(port)/\(Self.listPath)"
-        func failures() -> [CapturedLog.Record] { running.log.matching("list not refreshed") }
+        @Sendable func failures() -> [CapturedLog.Record] { running.log.matching("list not refreshed") }
         #expect(
             await running.wait {
                 failures().contains { $0.metadata["error"]?.contains("cannot fetch \(url)") == true }
