@@ -212,7 +212,7 @@ final class UpstreamTree: Sendable {
 
     @discardableResult
     func file(_ path: String, size: Int, seed: UInt64 = 1, mtime: Int? = nil) throws -> [UInt8] {
-        var generator = SplitMix(seed: seed &+ UInt64(size))
+        var generator = SeededRandom(seed: seed &+ UInt64(size))
         var bytes = [UInt8](repeating: 0, count: size)
         var index = 0
         while index < size {
@@ -231,18 +231,6 @@ final class UpstreamTree: Sendable {
     func setTime(_ path: String, _ seconds: Int) {
         var times = [timespec(tv_sec: seconds, tv_nsec: 0), timespec(tv_sec: seconds, tv_nsec: 0)]
         utimensat(AT_FDCWD, tree.path(path), &times, 0)
-    }
-}
-
-struct SplitMix {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }
 

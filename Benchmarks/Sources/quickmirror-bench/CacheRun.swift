@@ -35,7 +35,6 @@ struct CacheRun: ParsableCommand {
         let (nginx, nginxPort) = try startNginx(serving: files, scratch: scratch)
         defer { stop(nginx) }
         let upstream = "http://127.0.0.1:\(nginxPort)"
-        try waitForHTTP(upstream + "/big/file.iso")
         let bigPath = "/big/file.iso"
 
         // Misses: each download through a cache that has never seen the file.
