@@ -227,7 +227,7 @@ let package = Package(
         ),
         .testTarget(
             name: "FilelistDaemonTests",
-            dependencies: ["FilelistDaemon", .product(name: "SystemPackage", package: "swift-system")]
+            dependencies: ["FilelistDaemon", "TreeFixtures", .product(name: "SystemPackage", package: "swift-system")]
         ),
         .testTarget(
             name: "MirrorCacheTests",

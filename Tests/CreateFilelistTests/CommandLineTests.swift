@@ -7,7 +7,7 @@ func createFilelist(_ arguments: String...) throws -> Command.Result {
     try Command.run("create-filelist", arguments)
 }
 
-@Suite("create-filelist as an operator runs it")
+@Suite("create-filelist as an operator runs it", .ownThread)
 struct CommandLineTests {
     @Test("--help explains the tool and its checksum options")
     func help() throws {

@@ -3,7 +3,7 @@ import Foundation
 import Testing
 import TreeFixtures
 
-@Suite("Killing create-filelist never leaves a partial list")
+@Suite("Killing create-filelist never leaves a partial list", .ownThread)
 struct CrashSafetyTests {
     @Test("SIGKILL at random moments: the target is always the old list or the new one, complete")
     func killAtRandomMoments() throws {

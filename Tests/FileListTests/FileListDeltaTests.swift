@@ -1,5 +1,6 @@
 import FileList
 import Testing
+import TreeFixtures
 
 #if canImport(Glibc)
     import Glibc
@@ -156,7 +157,7 @@ struct SplitMix: RandomNumberGenerator {
 
 func bytes(_ text: String) -> [UInt8] { Array(text.utf8) }
 
-@Suite("A delta turns one canonical list into the next, byte for byte")
+@Suite("A delta turns one canonical list into the next, byte for byte", .ownThread)
 struct FileListDeltaTests {
     @Test("random lists: the delta applied to the old list gives the new one, and survives encoding", arguments: 0..<60)
     func roundTrip(seed: UInt64) throws {
@@ -527,7 +528,7 @@ struct FileListDeltaTests {
 
 /// A delta reads [Files] with its own one-pass checks (for speed); the reader stays the
 /// authority. These compare the two on damaged lists.
-@Suite("A delta refuses a list exactly where and why the reader does")
+@Suite("A delta refuses a list exactly where and why the reader does", .ownThread)
 struct FileListDeltaReaderAgreementTests {
     static let valid = FileListFormat.render(entries: [])
 
@@ -624,7 +625,7 @@ struct FileListDeltaReaderAgreementTests {
 
 /// Not a check: timings for a Fedora-sized list. Run in release:
 /// `QUICKMIRROR_DELTA_BENCH=1 swift test -c release --filter FileListDeltaTiming`
-@Suite("Delta timings on a million-line list", .serialized)
+@Suite("Delta timings on a million-line list", .serialized, .ownThread)
 struct FileListDeltaTiming {
     /// A list shaped like Fedora's: a chain of directories, then `directories` package
     /// directories of `files` packages each; about 125 bytes a line.

@@ -1,7 +1,8 @@
 import FileList
 import Testing
+import TreeFixtures
 
-@Suite("Writing and reading lists")
+@Suite("Writing and reading lists", .ownThread)
 struct FileListRoundTripTests {
     /// NFC and NFD spellings of "café": Swift's String calls them equal, the file system does not.
     static let nfc: [UInt8] = Array("caf\u{E9}".utf8)

@@ -27,7 +27,7 @@ final class Pieces: @unchecked Sendable {
     }
 }
 
-@Suite("The in-step walk finds what the keyed match finds")
+@Suite("The in-step walk finds what the keyed match finds", .ownThread)
 struct InStepDiffTests {
     /// What `FileListDiff` says, in the walk's terms.
     static func keyed(old: [UInt8], new: [UInt8]) throws -> InStepDiff? {

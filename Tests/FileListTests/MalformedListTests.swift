@@ -1,7 +1,8 @@
 import FileList
 import Testing
+import TreeFixtures
 
-@Suite("A strict reader refuses what a careful client must not act on")
+@Suite("A strict reader refuses what a careful client must not act on", .ownThread)
 struct MalformedListTests {
     struct Case: Sendable, CustomTestStringConvertible {
         var name: String

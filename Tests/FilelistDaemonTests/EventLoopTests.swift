@@ -2,6 +2,7 @@ import Foundation
 import Synchronization
 import SystemPackage
 import Testing
+import TreeFixtures
 
 @testable import FilelistDaemon
 
@@ -11,7 +12,7 @@ import Testing
 
 /// The wait the daemon and the relay share, on pipes: it reports the inputs that are
 /// readable and nothing else, a due timer as no input, and a signal as neither.
-@Suite("EventLoop")
+@Suite("EventLoop", .ownThread)
 struct EventLoopTests {
     enum Input: Hashable { case first, second }
 

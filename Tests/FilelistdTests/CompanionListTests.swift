@@ -6,7 +6,7 @@ import TreeFixtures
 /// Fedora publishes three files per module, written together by its wrapper around
 /// create-filelist: `fullfilelist` (`-f`), `fullfiletimelist-MODULE` (`-t`) and
 /// `imagelist-MODULE` (`-i`). The reference client fetches all three on every run.
-@Suite("filelistd writes fullfilelist and imagelist-MODULE beside each time list")
+@Suite("filelistd writes fullfilelist and imagelist-MODULE beside each time list", .ownThread)
 struct CompanionListTests {
     /// What `create-filelist -f -i` writes for the module, its outputs written elsewhere.
     static func oneShot(_ top: TemporaryTree, _ module: String) throws -> (paths: [UInt8], images: [UInt8]) {

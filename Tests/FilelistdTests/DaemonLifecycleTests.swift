@@ -7,7 +7,7 @@ import TreeFixtures
     import Glibc
 #endif
 
-@Suite("filelistd as a service: overflow, crashes, bad input, systemd")
+@Suite("filelistd as a service: overflow, crashes, bad input, systemd", .ownThread)
 struct DaemonLifecycleTests {
     @Test(
         "an overflowed event queue ends in a full rescan that is logged, counted, and correct",

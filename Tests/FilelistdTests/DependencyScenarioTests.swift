@@ -6,7 +6,7 @@ import TreeFixtures
 /// Changes whose effect reaches entries no event names (FORMAT.md, "What a watcher must
 /// notice that no event names"), one at a time, so a missed dependency cannot hide
 /// behind an unrelated rescan of the same directory.
-@Suite("filelistd follows dependencies that no event names")
+@Suite("filelistd follows dependencies that no event names", .ownThread)
 struct DependencyScenarioTests {
     struct Scenario: Sendable, CustomTestStringConvertible {
         var name: String
@@ -123,7 +123,7 @@ struct DependencyScenarioTests {
     }
 }
 
-@Suite("filelistd keeps checksums current")
+@Suite("filelistd keeps checksums current", .ownThread)
 struct ChecksumFollowTests {
     @Test("a repomd.xml rewritten at the same size in the same second gets its new checksum")
     func sameSizeRewrite() throws {

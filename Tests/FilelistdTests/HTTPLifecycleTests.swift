@@ -9,7 +9,7 @@ import TreeFixtures
 
 /// The change stream across a dropped connection, and the HTTP server's start and stop,
 /// against a real filelistd on 127.0.0.1.
-@Suite("filelistd's change stream resumes, and its server starts and stops cleanly")
+@Suite("filelistd's change stream resumes, and its server starts and stops cleanly", .ownThread)
 struct HTTPLifecycleTests {
     typealias Served = HTTPServerTests.Served
 

@@ -6,7 +6,7 @@ import Testing
 import TreeFixtures
 
 /// filelistd --http on 127.0.0.1, asked the way a downstream mirror asks.
-@Suite("filelistd serves its lists over HTTP")
+@Suite("filelistd serves its lists over HTTP", .ownThread)
 struct HTTPServerTests {
     static func sha256(_ bytes: [UInt8]) -> String {
         SHA256.hash(data: bytes).map { String(format: "%02x", $0) }.joined()

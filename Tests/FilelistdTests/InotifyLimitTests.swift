@@ -7,7 +7,7 @@ import TreeFixtures
 /// `/proc/sys/user/max_inotify_watches` (a per-namespace limit that binds every
 /// namespace below it), and filelistd runs as uid 1000 in a namespace nested in it, so
 /// it has no privilege and cannot raise the limit itself.
-@Suite("filelistd never runs blind past the inotify watch limit")
+@Suite("filelistd never runs blind past the inotify watch limit", .ownThread)
 struct InotifyLimitTests {
     static let limit = 20
 

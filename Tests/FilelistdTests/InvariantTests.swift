@@ -35,7 +35,7 @@ func expectConverges(
     return 0
 }
 
-@Suite("filelistd keeps its list identical to a one-shot scan, with real kernel events")
+@Suite("filelistd keeps its list identical to a one-shot scan, with real kernel events", .ownThread)
 struct InvariantTests {
     static func seedTree() throws -> TemporaryTree {
         let tree = try TemporaryTree("invariant")

@@ -5,7 +5,7 @@ import TreeFixtures
 
 /// `/metrics` and `/healthz` of a real filelistd --http and a real relay on 127.0.0.1,
 /// read as Prometheus and a load balancer read them.
-@Suite("filelistd shows its figures on /metrics and its health on /healthz")
+@Suite("filelistd shows its figures on /metrics and its health on /healthz", .ownThread)
 struct MetricsEndpointTests {
     /// The value of one sample (`name` or `name{label="value"}`) in exposition text.
     static func sample(_ text: String, _ name: String) -> Double? {

@@ -29,7 +29,7 @@ func writeConfig(_ top: TemporaryTree, _ run: TemporaryTree, _ extra: String = "
     return path
 }
 
-@Suite("filelistd with a config file: modules of one top directory")
+@Suite("filelistd with a config file: modules of one top directory", .ownThread)
 struct ModuleTests {
     @Test("each module's list is what create-filelist writes for it, before and after changes")
     func modulesConverge() throws {

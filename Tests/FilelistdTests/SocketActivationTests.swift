@@ -11,7 +11,7 @@ import TreeFixtures
 /// filelistd under socket activation, as `filelistd-http@.socket` runs it: systemd's own
 /// `systemd-socket-activate` listens on 127.0.0.1, and on the first connection execs
 /// filelistd with the socket as descriptor 3 and LISTEN_PID/LISTEN_FDS set.
-@Suite("filelistd serves on the socket systemd passes")
+@Suite("filelistd serves on the socket systemd passes", .ownThread)
 struct SocketActivationTests {
     static let activator = ["/usr/bin/systemd-socket-activate", "/lib/systemd/systemd-socket-activate"]
         .first { FileManager.default.isExecutableFile(atPath: $0) }

@@ -6,7 +6,7 @@ import TreeFixtures
     import Glibc
 #endif
 
-@Suite("filelistd speaks sd_notify through the real libsystemd")
+@Suite("filelistd speaks sd_notify through the real libsystemd", .ownThread)
 struct SystemdNotifyTests {
     @Test("READY after the first publish, STATUS counts, WATCHDOG, RELOADING around SIGHUP, STOPPING")
     func notifications() throws {
@@ -50,7 +50,7 @@ struct SystemdNotifyTests {
 let journalSocket = "/run/systemd/journal/socket"
 
 /// One suite, run serially: its tests share the journal socket's fixed path.
-@Suite("logging to the journal with structured fields", .serialized)
+@Suite("logging to the journal with structured fields", .serialized, .ownThread)
 struct JournalLoggingTests {
     @Test(
         "under systemd (JOURNAL_STREAM set) each log line is a journal entry with fields",

@@ -6,7 +6,7 @@ import TreeFixtures
 /// rsync at the top; quick-mirror follow, a relay and rsync below), a change at the top,
 /// and the bottom tier compared with the top until identical. The script does the
 /// comparing; this test holds it to finishing, with the built executables.
-@Suite("three tiers, one command")
+@Suite("three tiers, one command", .ownThread)
 struct ThreeTierDemoTests {
     static let script = URL(fileURLWithPath: #filePath)
         .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()

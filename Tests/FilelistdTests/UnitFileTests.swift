@@ -5,7 +5,7 @@ import TreeFixtures
 /// The units in units/ as systemd reads them once installed. PID 1 here is not systemd,
 /// so they are checked offline with systemd-analyze, with `@BINDIR@` pointed at the
 /// built binaries as `Scripts/install.sh` points it at the installed ones.
-@Suite("systemd units")
+@Suite("systemd units", .ownThread)
 struct UnitFileTests {
     static let unitsDirectory = URL(fileURLWithPath: #filePath)
         .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()

@@ -5,6 +5,7 @@ import Foundation
 import Hummingbird
 import NIOCore
 import Testing
+import TreeFixtures
 
 #if canImport(Glibc)
     import Glibc
@@ -12,7 +13,7 @@ import Testing
 
 /// What a downstream mirror gets from `filelistd --http`, through the application the
 /// daemon builds, on a catalog filled in-process: no binary is spawned.
-@Suite("ListServer")
+@Suite("ListServer", .ownThread)
 struct ListServerTests {
     static let list = "/" + PublishedLists.list
 

@@ -154,16 +154,7 @@ enum Client {
 
     /// A request written byte for byte (no client library normalizes its target), and the
     /// whole answer as text.
-    static func raw(port: Int, _ request: String, from source: String = "127.0.0.1") async throws -> String {
-        try await OffPool.run { try rawBlocking(port: port, request, from: source) }
-    }
-
-    /// A shell command line (curl, mount), off the task pool.
-    static func shell(_ line: String) async -> Int32 {
-        (try? await OffPool.run { Command.runShell(line) }) ?? -1
-    }
-
-    private static func rawBlocking(port: Int, _ request: String, from source: String) throws -> String {
+    static func raw(port: Int, _ request: String, from source: String = "127.0.0.1") throws -> String {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         defer { close(fd) }
         var local = sockaddr_in()

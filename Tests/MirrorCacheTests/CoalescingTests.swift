@@ -4,7 +4,7 @@ import Testing
 import TreeFixtures
 
 /// Issue 11, item 1: many clients, one uncached file, one upstream fetch.
-@Suite("Coalescing", .serialized)
+@Suite("Coalescing", .serialized, .ownThread)
 struct CoalescingTests {
     /// 100 clients at once for an uncached file from a throttled upstream. By default a
     /// 4 MiB file at 2 MiB/s (the debug suite stays quick); MIRROR_CACHE_STRESS=1 runs

@@ -7,13 +7,16 @@ import TreeFixtures
 #endif
 
 /// The executable as an operator runs it.
-@Suite("mirror-cache command line", .serialized)
+@Suite("mirror-cache command line", .serialized, .ownThread)
 struct CommandLineTests {
     @Test func badFlagsGiveOneLineErrors() throws {
         let cache = try TemporaryTree("cli-cache")
         let badAllow = try Command.run(
             "mirror-cache",
-            ["--upstream", "http://127.0.0.1:1", "--cache", cache.root, "--listen", "127.0.0.1:0", "--allow", "10.0.0.0/33"])
+            [
+                "--upstream", "http://127.0.0.1:1", "--cache", cache.root, "--listen", "127.0.0.1:0", "--allow",
+                "10.0.0.0/33",
+            ])
         #expect(badAllow.status != 0)
         #expect(badAllow.stderrLines.count == 1)
         #expect(badAllow.stderr.contains("--allow '10.0.0.0/33'"))

@@ -9,7 +9,7 @@ import TreeFixtures
 
 /// Issue 11, item 3: cut and stalled upstreams, fail-over, a full disk, an upstream
 /// down, access, and paths that try to leave the cache directory.
-@Suite("Faults", .serialized)
+@Suite("Faults", .serialized, .ownThread)
 struct FaultTests {
     @Test func cutFetchResumesFromTheSameUpstream() async throws {
         let tree = try UpstreamTree()
@@ -75,7 +75,7 @@ struct FaultTests {
     /// never a wrong one.
     @Test func fullDiskStillServes() async throws {
         let mountPoint = try TemporaryTree("tmpfs")
-        guard await Client.shell("mount -t tmpfs -o size=2m mirror-cache-test \(mountPoint.root)") == 0 else {
+        guard Command.runShell("mount -t tmpfs -o size=2m mirror-cache-test \(mountPoint.root)") == 0 else {
             Issue.record("cannot mount a tmpfs (the test needs root)")
             return
         }
@@ -161,13 +161,14 @@ struct FaultTests {
         let harness = try await CacheHarness(upstreams: [server]) { $0.allow = [try! AddressRange("127.0.0.1/32")] }
         defer { Task { await harness.stop() } }
         let request = "GET /x.rpm HTTP/1.1\r\nHost: cache\r\nConnection: close\r\n\r\n"
-        let outside = try await Client.raw(port: harness.port, request, from: "127.0.0.2")
+        let outside = try Client.raw(port: harness.port, request, from: "127.0.0.2")
         #expect(outside.hasPrefix("HTTP/1.1 403"))
-        let inside = try await Client.raw(port: harness.port, request, from: "127.0.0.1")
+        let inside = try Client.raw(port: harness.port, request, from: "127.0.0.1")
         #expect(inside.hasPrefix("HTTP/1.1 200"))
         #expect(server.gets("/x.rpm") == 1)
-        let curl = await Client.shell(
-            "test \"$(curl --max-time 30 -s --noproxy '' --interface 127.0.0.2 -o /dev/null -w '%{http_code}' http://127.0.0.1:\(harness.port)/x.rpm)\" = 403")
+        let curl = Command.runShell(
+            "test \"$(curl --max-time 30 -s --noproxy '' --interface 127.0.0.2 -o /dev/null -w '%{http_code}' http://127.0.0.1:\(harness.port)/x.rpm)\" = 403"
+        )
         #expect(curl == 0)
     }
 
@@ -186,7 +187,7 @@ struct FaultTests {
         let harness = try await CacheHarness(upstreams: [server], cacheDirectory: parent.path("cache"))
         defer { Task { await harness.stop() } }
         let before = try parent.names()
-        let answer = try await Client.raw(
+        let answer = try Client.raw(
             port: harness.port, "GET \(target) HTTP/1.1\r\nHost: cache\r\nConnection: close\r\n\r\n")
         #expect(answer.hasPrefix("HTTP/1.1 403") || answer.hasPrefix("HTTP/1.1 400"), "\(target): \(answer.prefix(40))")
         #expect(!answer.contains("do not serve"))

@@ -10,7 +10,7 @@ import UpstreamListing
 
 /// Issue 11, item 2, against a list the test controls: the cache asks the upstream again
 /// for exactly the paths whose line changed.
-@Suite("Freshness from the list", .serialized)
+@Suite("Freshness from the list", .serialized, .ownThread)
 struct ListedFreshnessTests {
     @Test func changedLinesAreFetchedAgainAndNothingElse() async throws {
         let tree = try UpstreamTree()
@@ -103,7 +103,8 @@ struct ListedFreshnessTests {
         try tree.file("h/repodata/repomd.xml", size: 5000)
         let listed = HandListed()
         listed.set(
-            "h/repodata/repomd.xml", ListedFile(mtime: 1_700_000_000, size: 5000, sha256: String(repeating: "0", count: 64)))
+            "h/repodata/repomd.xml",
+            ListedFile(mtime: 1_700_000_000, size: 5000, sha256: String(repeating: "0", count: 64)))
         let server = try ThrottledFileServer(root: tree.root)
         let harness = try await CacheHarness(upstreams: [server], listed: listed)
         defer { Task { await harness.stop() } }

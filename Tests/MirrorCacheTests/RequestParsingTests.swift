@@ -1,7 +1,8 @@
 import MirrorCache
 import Testing
+import TreeFixtures
 
-@Suite("Request parsing")
+@Suite("Request parsing", .ownThread)
 struct RequestParsingTests {
     @Test func reverseTargetsMapBelowReverse() throws {
         let (target, query) = try RequestTarget.parse("/fedora//linux/a%20b.rpm", upstreams: ["http://up/pub"])

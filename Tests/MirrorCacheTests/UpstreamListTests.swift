@@ -9,9 +9,11 @@ import TreeFixtures
 /// mirror-cache as an operator runs it (the executable, its flags), in front of a real
 /// upstream: the files from a web server, the list and its change stream from a
 /// filelistd watching the same tree.
-@Suite("mirror-cache reads the upstream's list", .serialized)
+@Suite("mirror-cache reads the upstream's list", .serialized, .ownThread)
 struct UpstreamListTests {
-    @Test("a new list generation fetches again exactly the three files whose line changed; nothing else reaches the upstream")
+    @Test(
+        "a new list generation fetches again exactly the three files whose line changed; nothing else reaches the upstream"
+    )
     func exactFreshness() async throws {
         let upstream = try UpstreamTree()
         let old = Int(Date().timeIntervalSince1970) - 3600
@@ -27,13 +29,13 @@ struct UpstreamListTests {
         let filelistd = try DaemonProcess(
             root: upstream.root, arguments: ["--settle", "0.2", "--http", "127.0.0.1:0", "-c"])
         defer { filelistd.stop() }
-        let listServer = try #require(await Self.port(in: { filelistd.log }, after: "address=127.0.0.1:"))
+        let listServer = try #require(Self.port(in: { filelistd.log }, after: "address=127.0.0.1:"))
 
         let cache = try CacheProcess(arguments: [
             "--upstream", server.url, "--list", "fullfiletimelist", "--list-server", "http://127.0.0.1:\(listServer)",
         ])
         defer { cache.stop() }
-        #expect(await cache.waitForLog("list loaded", count: 1), "\(cache.log)")
+        #expect(cache.waitForLog("list loaded", count: 1), "\(cache.log)")
 
         for path in paths {
             let first = await Client.get("\(cache.url)/\(path)")
@@ -49,7 +51,7 @@ struct UpstreamListTests {
         try upstream.file("pub/Packages/same-size.rpm", size: 1100, seed: 99)
         try upstream.file("pub/Packages/resized.rpm", size: 4321, seed: 2)
         try upstream.file("pub/repodata/repomd.xml", size: 1300, seed: 7)
-        #expect(await cache.waitForLog("list generation applied", count: 1), "\(cache.log)")
+        #expect(cache.waitForLog("list generation applied", count: 1), "\(cache.log)")
         // A later generation would be the same change seen in two steps: let it come.
         try await Task.sleep(for: .seconds(1))
 
@@ -63,19 +65,16 @@ struct UpstreamListTests {
         #expect(server.totalGets == changed.count, "the upstream was asked \(server.totalGets) times")
     }
 
-    /// The port a log names after `marker`, once it does. Waited for on a thread of its
-    /// own: other tests' blocking waits may hold the task pool's two threads for minutes.
-    static func port(in log: @escaping @Sendable () -> String, after marker: String) async -> Int? {
-        try? await OffPool.run {
-            var port: Int?
-            DaemonProcess.wait(timeout: .seconds(60)) {
-                let text = log()
-                guard let range = text.range(of: marker) else { return false }
-                port = Int(text[range.upperBound...].prefix { $0.isNumber })
-                return port != nil
-            }
-            return port
+    /// The port a log names after `marker`, once it does.
+    static func port(in log: () -> String, after marker: String) -> Int? {
+        var port: Int?
+        DaemonProcess.wait(timeout: .seconds(60)) {
+            let text = log()
+            guard let range = text.range(of: marker) else { return false }
+            port = Int(text[range.upperBound...].prefix { $0.isNumber })
+            return port != nil
         }
+        return port
     }
 }
 
@@ -119,10 +118,8 @@ final class CacheProcess: @unchecked Sendable {
         }
     }
 
-    /// Waits until `line` appears `count` times in the log (on a thread of its own, as above).
-    func waitForLog(_ line: String, count: Int, timeout: Duration = .seconds(60)) async -> Bool {
-        (try? await OffPool.run {
-            DaemonProcess.wait(timeout: timeout) { self.log.components(separatedBy: line).count - 1 >= count }
-        }) ?? false
+    /// Waits until `line` appears `count` times in the log.
+    func waitForLog(_ line: String, count: Int, timeout: Duration = .seconds(60)) -> Bool {
+        DaemonProcess.wait(timeout: timeout) { self.log.components(separatedBy: line).count - 1 >= count }
     }
 }

@@ -8,7 +8,7 @@ import TreeFixtures
 
 /// The MirrorManager check-in, against an XML-RPC receiver on 127.0.0.1 (python3's
 /// xmlrpc.server) that decodes each payload as MirrorManager does and records it.
-@Suite("MirrorManager check-in")
+@Suite("MirrorManager check-in", .ownThread)
 struct CheckinTests {
     /// Answers `checkin(payload)`: the first `failures` calls fail, the rest are decoded
     /// (`-_` back to `+/`, base64, bzip2, JSON) and appended to the record, one a line.

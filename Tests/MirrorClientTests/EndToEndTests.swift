@@ -74,7 +74,7 @@ final class MirrorFixture: @unchecked Sendable {
     func exists(_ path: String) -> Bool { FileManager.default.fileExists(atPath: mirror.path(path)) }
 }
 
-@Suite("quick-mirror against a real rsync daemon on 127.0.0.1")
+@Suite("quick-mirror against a real rsync daemon on 127.0.0.1", .ownThread)
 struct EndToEndTests {
     @Test("first sync, update, delete, rename: the mirror equals upstream, hard links across modules stay links")
     func lifecycle() throws {

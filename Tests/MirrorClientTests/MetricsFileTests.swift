@@ -9,7 +9,7 @@ import TreeFixtures
 
 /// METRICSFILE, read as node_exporter's textfile collector reads it, after real runs
 /// against a real rsync daemon.
-@Suite("quick-mirror writes its figures for node_exporter (METRICSFILE)")
+@Suite("quick-mirror writes its figures for node_exporter (METRICSFILE)", .ownThread)
 struct MetricsFileTests {
     static func samples(_ path: String) throws -> [String: String] {
         let text = try String(contentsOfFile: path, encoding: .utf8)

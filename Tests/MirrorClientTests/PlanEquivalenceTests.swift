@@ -6,7 +6,7 @@ import TreeFixtures
 
 /// `ListPair` walks the old list in step with the new one; before, both were parsed
 /// whole and matched by sorted keys. Every plan must come out the same.
-@Suite("Plans from the in-step walk equal plans from the keyed match")
+@Suite("Plans from the in-step walk equal plans from the keyed match", .ownThread)
 struct PlanEquivalenceTests {
     /// Writes the old list where the installed one would be.
     static func withOldFile<T>(_ bytes: [UInt8], _ body: (String) throws -> T) throws -> T {

@@ -9,7 +9,7 @@ import TreeFixtures
 /// quick-mirror run with each configuration shape the reference client documents,
 /// against a real rsync daemon; after each run the mirror must equal the master tree
 /// as the reference's own tests compare trees (times, modes, paths; hard links).
-@Suite("quick-mirror with the reference's configurations")
+@Suite("quick-mirror with the reference's configurations", .ownThread)
 struct ReferenceConfigurationTests {
     /// The reference's sample configuration (quick-fedora-mirror.conf.dist), as the
     /// reference ships it; only the values it leaves for the operator are filled in.

@@ -8,7 +8,7 @@ import TreeFixtures
 
 /// The deletion guard, the output streams and the reference's flags, each with the
 /// real binary against a real rsync daemon.
-@Suite("quick-mirror runs: the deletion guard, output, and the reference's flags")
+@Suite("quick-mirror runs: the deletion guard, output, and the reference's flags", .ownThread)
 struct RunBehaviourTests {
     static func singleModule(_ master: ReferenceMaster, extra: String = "") throws -> String {
         try master.configuration(

@@ -3,7 +3,7 @@ import Foundation
 import Testing
 import TreeFixtures
 
-@Suite("quick-mirror refuses a bad list before it changes anything")
+@Suite("quick-mirror refuses a bad list before it changes anything", .ownThread)
 struct SafetyTests {
     struct BadList: Sendable, CustomTestStringConvertible {
         var name: String

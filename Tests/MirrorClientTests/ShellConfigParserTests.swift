@@ -1,7 +1,8 @@
 import MirrorClient
 import Testing
+import TreeFixtures
 
-@Suite("quick-fedora-mirror.conf is read as data")
+@Suite("quick-fedora-mirror.conf is read as data", .ownThread)
 struct ShellConfigParserTests {
     static let reference = """
         # A typical quick-fedora-mirror.conf
@@ -106,7 +107,7 @@ struct ShellConfigParserTests {
     }
 }
 
-@Suite("quick-fedora-mirror.conf as the reference's shell reads it")
+@Suite("quick-fedora-mirror.conf as the reference's shell reads it", .ownThread)
 struct ReferenceConfigurationSyntaxTests {
     @Test("an empty file means the reference's defaults")
     func defaults() throws {

@@ -103,7 +103,7 @@ struct OriginError: Error, CustomStringConvertible {
     init(_ description: String) { self.description = description }
 }
 
-@Suite("quick-mirror with lists over HTTP from filelistd, and down a chain of tiers")
+@Suite("quick-mirror with lists over HTTP from filelistd, and down a chain of tiers", .ownThread)
 struct TierTests {
     @Test("whole list first, then 304 while unchanged, a delta after a change, the whole list when the server forgot")
     func listsOverHTTP() async throws {

@@ -4,7 +4,7 @@ import Publish
 import Testing
 import TreeFixtures
 
-@Suite("Atomic publishing")
+@Suite("Atomic publishing", .ownThread)
 struct AtomicFileTests {
     @Test("the target gets exactly the bytes, mode 0644, and nothing is left beside it")
     func writesAndRenames() throws {

@@ -17,7 +17,7 @@ func indexed(_ tree: TemporaryTree, options: ScanOptions) throws -> TreeIndex {
     return index
 }
 
-@Suite("The in-memory index renders what create-filelist writes")
+@Suite("The in-memory index renders what create-filelist writes", .ownThread)
 struct TreeIndexTests {
     static var options: ScanOptions {
         var options = ScanOptions()

@@ -5,7 +5,7 @@ import TreeScan
 
 /// `FileListDelta` merges lists in `FileListOrder`; these check that the order is the
 /// one the generator really writes.
-@Suite("Generated lists are in FileListOrder")
+@Suite("Generated lists are in FileListOrder", .ownThread)
 struct CanonicalOrderTests {
     /// Names whose bytes sort around '/' (0x2F): ' ' (0x20), '-' (0x2D) and '.' (0x2E)
     /// are below it, '0' and letters above it; plus NFC/NFD and a name that is not UTF-8.

@@ -3,7 +3,7 @@ import Testing
 import TreeFixtures
 import TreeScan
 
-@Suite("The same tree always gives the same bytes")
+@Suite("The same tree always gives the same bytes", .ownThread)
 struct DeterminismTests {
     /// Enough directories that two walker threads interleave differently on every run.
     static func makeWideTree() throws -> TemporaryTree {

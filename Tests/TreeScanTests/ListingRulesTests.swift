@@ -27,7 +27,7 @@ func line(_ tree: TemporaryTree, _ type: String, _ path: String) throws -> [UInt
     Array("\(try tree.listTime(path))\t\(type)\t\(try tree.size(path))\t\(path)".utf8)
 }
 
-@Suite("create-filelist's listing rules (FORMAT.md), on a real tree")
+@Suite("create-filelist's listing rules (FORMAT.md), on a real tree", .ownThread)
 struct ListingRulesTests {
     /// A tree with one example of every rule.
     static func makeRuleTree() throws -> TemporaryTree {

@@ -14,7 +14,7 @@ import TreeWatch
 /// The hard-link cases are the sequences that made filelistd's list drift under
 /// `treechurn.py` (issue 10): each changes an inode through one name, and the kernel
 /// reports nothing about its other names.
-@Suite("ChangeTracker turns hand-fed events into the index a fresh scan gives")
+@Suite("ChangeTracker turns hand-fed events into the index a fresh scan gives", .ownThread)
 struct HardLinkTrackingTests {
     struct Step: Sendable {
         var change: @Sendable (TemporaryTree) throws -> Void

@@ -11,7 +11,7 @@ import TreeWatch
 /// list it published last into the list it publishes now, byte for byte, and be the
 /// delta a comparison of the two lists gives: a client that applies it gets the new
 /// list (it checks the SHA-256), and one that got it from a diff could not tell.
-@Suite("Deltas from the index's own record of its changes")
+@Suite("Deltas from the index's own record of its changes", .ownThread)
 struct JournalDeltaTests {
     @Test("random operations, reconciled by full rescans: each journal delta rebuilds the next list", arguments: [1, 2, 3] as [UInt64])
     func randomOperations(seed: UInt64) throws {

@@ -7,7 +7,7 @@ import UpstreamListing
 
 /// The listing against a real filelistd --http on 127.0.0.1, following its change
 /// stream and asking for deltas.
-@Suite("the upstream's lists, read from a filelistd")
+@Suite("the upstream's lists, read from a filelistd", .ownThread)
 struct FilelistdListingTests {
     static let repomd = "<repomd><revision>1</revision></repomd>\n"
 
@@ -71,7 +71,7 @@ struct FilelistdListingTests {
             listServer: upstream.base, lists: ["fullfiletimelist"], pollInterval: .seconds(60))
         let listing = running.listing
         try #require(
-            await running.wait { listing.listed("releases/40/Packages/kept.rpm") != nil }, "\(running.log.all)")
+            running.wait { listing.listed("releases/40/Packages/kept.rpm") != nil }, "\(running.log.all)")
         let list = try upstream.publishedList()
         Self.expectListed(listing, matches: list)
         #expect(list.entries.count > 200)
@@ -96,7 +96,7 @@ struct FilelistdListingTests {
             listServer: upstream.base, lists: ["fullfiletimelist"], pollInterval: .seconds(60))
         let listing = running.listing
         try #require(
-            await running.wait { listing.listed("releases/40/Packages/kept.rpm") != nil }, "\(running.log.all)")
+            running.wait { listing.listed("releases/40/Packages/kept.rpm") != nil }, "\(running.log.all)")
         let deltasBefore = try await upstream.metric("filelistd_list_transfers_total{kind=\"delta\"}") ?? 0
         let before = try #require(listing.listed("releases/40/Packages/rewritten.rpm"))
 

@@ -1,10 +1,11 @@
 import Testing
+import TreeFixtures
 
 @testable import UpstreamListing
 
 /// What one version of a list answers, and what changed between two versions, read
 /// from lists written out by hand.
-@Suite("a list held in memory")
+@Suite("a list held in memory", .ownThread)
 struct ListedLinesTests {
     static let repomdDigest = String(repeating: "ab", count: 32)
 

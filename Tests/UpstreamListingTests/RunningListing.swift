@@ -24,7 +24,7 @@ final class RunningListing: Sendable {
             listServer: listServer, lists: lists, pollInterval: pollInterval, requestTimeout: requestTimeout,
             logger: log.logger)
         self.listing = listing
-        let executor = DedicatedExecutor()
+        let executor = QueueExecutor(label: "upstream-listing-test")
         runner = Task(executorPreference: executor) { try await listing.run() }
         let received = self.received
         collector = Task(executorPreference: executor) {
@@ -39,12 +39,10 @@ final class RunningListing: Sendable {
 
     var generations: [ListGeneration] { received.generations.withLock { $0 } }
 
-    /// Polls until `condition` holds, or `timeout` passed; returns whether it held. The
-    /// polling runs on a thread of its own: other tests' blocking waits may hold the task
-    /// pool's two threads for minutes, and a wait starved past its deadline is no answer.
+    /// Polls until `condition` holds, or `timeout` passed; returns whether it held.
     @discardableResult
-    func wait(timeout: Duration = .seconds(20), until condition: @escaping @Sendable () -> Bool) async -> Bool {
-        (try? await OffPool.run { DaemonProcess.wait(timeout: timeout) { condition() } }) ?? false
+    func wait(timeout: Duration = .seconds(20), until condition: () -> Bool) -> Bool {
+        DaemonProcess.wait(timeout: timeout) { condition() }
     }
 
     /// The generations yielded after the first `count`, once `expected` paths have
@@ -52,7 +50,7 @@ final class RunningListing: Sendable {
     /// reported too many would be seen).
     func generations(after count: Int, covering expected: Int, quiet: Duration = .seconds(1)) async -> [ListGeneration]
     {
-        await wait {
+        wait {
             self.generations.dropFirst(count).reduce(0) { $0 + $1.changed.count + $1.removed.count } >= expected
         }
         try? await Task.sleep(for: quiet)

@@ -5,7 +5,7 @@ import UpstreamListing
 
 /// The listing against nginx serving a list file that the test rewrites: conditional
 /// GETs every poll, gzip, and a malformed list that must not replace the good one.
-@Suite("the upstream's lists, read from a plain web server")
+@Suite("the upstream's lists, read from a plain web server", .ownThread)
 struct WebServerListingTests {
     static let listPath = "fedora/linux/fullfiletimelist-fedora"
     static let firstTime = 1_700_000_000
@@ -18,7 +18,7 @@ struct WebServerListingTests {
             listServer: server.base, lists: [listPath], pollInterval: .milliseconds(200))
         let listing = running.listing
         try #require(
-            await running.wait { listing.listed("fedora/linux/releases/40/same.rpm") != nil },
+            running.wait { listing.listed("fedora/linux/releases/40/same.rpm") != nil },
             "\(running.log.all)\n\(server.errorLog)")
         return (server, running)
     }
@@ -44,7 +44,7 @@ struct WebServerListingTests {
         let loaded = running.log.matching("list loaded")
         #expect(loaded.count == 1 && loaded.first?.metadata["transfer"]?.contains("gzip") == true, "\(loaded)")
 
-        #expect(await running.wait { Self.requests(server, status: 304) >= 3 }, "\(server.accessLog)")
+        #expect(running.wait { Self.requests(server, status: 304) >= 3 }, "\(server.accessLog)")
         #expect(Self.requests(server, status: 200) == 1, "\(server.accessLog)")
         #expect(running.generations.isEmpty)
         // A web server has no /changes: a list whose ETag is no SHA-256 is never asked for a delta.
@@ -98,7 +98,7 @@ struct WebServerListingTests {
         try server.publish(Self.listPath, broken, mtime: Self.firstTime + 20)
 
         #expect(
-            await running.wait { !running.log.matching("malformed list refused; keeping the previous version").isEmpty }
+            running.wait { !running.log.matching("malformed list refused; keeping the previous version").isEmpty }
         )
         let refusal = try #require(running.log.matching("malformed list refused; keeping the previous version").first)
         #expect(refusal.level == .error)
@@ -129,7 +129,7 @@ struct WebServerListingTests {
         let url = "http://127.0.0.1:\(port)/\(Self.listPath)"
         @Sendable func failures() -> [CapturedLog.Record] { running.log.matching("list not refreshed") }
         #expect(
-            await running.wait {
+            running.wait {
                 failures().contains { $0.metadata["error"]?.contains("cannot fetch \(url)") == true }
             },
             "\(running.log.all)")
@@ -137,10 +137,10 @@ struct WebServerListingTests {
         #expect(listing.isCovered("fedora/linux/releases/40/same.rpm"))
 
         let server = try StaticWebServer(port: port)
-        #expect(await running.wait { failures().contains { $0.metadata["error"]?.contains("HTTP 404") == true } })
+        #expect(running.wait { failures().contains { $0.metadata["error"]?.contains("HTTP 404") == true } })
         try server.publish(Self.listPath, ListedLinesTests.old.text, mtime: Self.firstTime)
         #expect(
-            await running.wait {
+            running.wait {
                 listing.listed("fedora/linux/releases/40/same.rpm") == ListedFile(mtime: 100, size: 10)
             })
         #expect(running.generations.isEmpty)
