@@ -65,7 +65,11 @@ int qm_accept(int fd) {
 }
 
 int qm_fanotify_init(void) {
-    return fanotify_init(FAN_CLASS_NOTIF | FAN_CLOEXEC | FAN_NONBLOCK | FAN_REPORT_DFID_NAME, O_RDONLY | O_LARGEFILE);
+    // An unlimited queue: the default 16,384 events overflowed when the daemon was slow to
+    // read (two busy cores), and an overflow costs a rescan of the whole tree. The queue's
+    // kernel memory is charged to the service's cgroup (MemoryMax bounds it).
+    return fanotify_init(FAN_CLASS_NOTIF | FAN_CLOEXEC | FAN_NONBLOCK | FAN_REPORT_DFID_NAME | FAN_UNLIMITED_QUEUE,
+                         O_RDONLY | O_LARGEFILE);
 }
 
 int qm_fanotify_mark_filesystem(int fanotify_fd, const char *path) {

@@ -29,4 +29,3 @@ public struct CacheConfiguration: Sendable {
         self.port = port
     }
 }
-

@@ -15,8 +15,10 @@ final class CacheMetrics: Sendable {
     let staleServed: Counter
 
     init() {
-        hits = registry.makeCounter(name: "mirror_cache_hits_total", help: "Requests answered from a complete cached copy.")
-        misses = registry.makeCounter(name: "mirror_cache_misses_total", help: "Requests that started an upstream fetch.")
+        hits = registry.makeCounter(
+            name: "mirror_cache_hits_total", help: "Requests answered from a complete cached copy.")
+        misses = registry.makeCounter(
+            name: "mirror_cache_misses_total", help: "Requests that started an upstream fetch.")
         coalesced = registry.makeCounter(
             name: "mirror_cache_coalesced_total", help: "Requests that joined a fetch already in progress.")
         passedThrough = registry.makeCounter(

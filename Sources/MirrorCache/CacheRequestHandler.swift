@@ -42,7 +42,8 @@ final class CacheRequestHandler: ChannelInboundHandler, RemovableChannelHandler 
         let peer = peerAccess(context)
         let connection = ClientConnection(
             channel: context.channel, version: head.version, keepAlive: head.isKeepAlive, isHead: head.method == .HEAD)
-        let log = RequestLog(logger: cache.logger, client: peer.address, method: head.method, uri: head.uri, started: started)
+        let log = RequestLog(
+            logger: cache.logger, client: peer.address, method: head.method, uri: head.uri, started: started)
         guard peer.allowed else {
             return simple(context, connection, .forbidden, "\(peer.address) is not in --allow\n", log: log)
         }
@@ -51,7 +52,8 @@ final class CacheRequestHandler: ChannelInboundHandler, RemovableChannelHandler 
             // status line, which curl and proxies print.
             let refusal = HTTPResponseStatus.custom(
                 code: 405,
-                reasonPhrase: "CONNECT refused: HTTPS cannot be cached; use the cache's reverse URL http://HOST:PORT/PATH")
+                reasonPhrase:
+                    "CONNECT refused: HTTPS cannot be cached; use the cache's reverse URL http://HOST:PORT/PATH")
             return simple(context, connection, refusal, "", log: log)
         }
         guard head.method == .GET || head.method == .HEAD else {
@@ -127,7 +129,8 @@ final class CacheRequestHandler: ChannelInboundHandler, RemovableChannelHandler 
             wrapOutboundOut(.head(HTTPResponseHead(version: connection.version, status: status, headers: headers))),
             promise: nil)
         if !connection.isHead {
-            context.write(wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(string: text)))), promise: nil)
+            context.write(
+                wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(string: text)))), promise: nil)
         }
         let sent = context.eventLoop.makePromise(of: Void.self)
         context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: sent)

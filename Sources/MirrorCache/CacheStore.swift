@@ -92,13 +92,16 @@ public final class CacheStore: Sendable {
     /// Gives a verified partial file its final name: data on disk first (fsync), then the
     /// record, then the atomic rename over any older copy.
     func commit(
-        partial: String, descriptor: SystemPackage.FileDescriptor, key: String, mtime: Int64?, size: Int64, validators: Validators
+        partial: String, descriptor: SystemPackage.FileDescriptor, key: String, mtime: Int64?, size: Int64,
+        validators: Validators, stillWanted: () -> Bool = { true }
     ) throws {
         if let mtime {
             var times = [timespec(tv_sec: time_t(mtime), tv_nsec: 0), timespec(tv_sec: time_t(mtime), tv_nsec: 0)]
             futimens(descriptor.rawValue, &times)
         }
         try Linux.fsync(descriptor, displayPath: partial)
+        // A list generation that named the object during the fsync made these bytes old.
+        guard stillWanted() else { return }
         let target = path(key)
         try Self.makeDirectories(String(target[..<target.lastIndex(of: "/")!]))
         let meta = metaPath(key)

@@ -51,6 +51,8 @@ final class Fetch: Sendable {
         /// Set when a new list generation names the path while it is fetched: the bytes
         /// still reach the clients that asked, but they may be the old version's.
         var superseded = false
+        var ended = false
+        var endWaiters: [CheckedContinuation<Void, Never>] = []
     }
     private let state = Mutex(State())
 
@@ -119,6 +121,36 @@ final class Fetch: Sendable {
 
     func supersede() { state.withLock { $0.superseded = true } }
 
+    /// Whether a new request may read its body from this fetch: only while the body is
+    /// still coming. Once it is verified (the copy is being made durable), rejected or
+    /// handed to pass-through, a request waits for `ended()` and looks at the store again,
+    /// deciding as it would for a stored copy.
+    var isComing: Bool {
+        state.withLock { $0.failure == nil && $0.storageStopped == nil && !$0.verified }
+    }
+
+    /// Returns once the fetch is over and no longer joinable: its copy stored, or not.
+    func ended() async {
+        await withCheckedContinuation { continuation in
+            let now: Bool = state.withLock { state in
+                if state.ended { return true }
+                state.endWaiters.append(continuation)
+                return false
+            }
+            if now { continuation.resume() }
+        }
+    }
+
+    /// Called once the fetch is out of the cache's table of fetches.
+    func end() {
+        let waiters = state.withLock { state in
+            state.ended = true
+            defer { state.endWaiters = [] }
+            return state.endWaiters
+        }
+        for waiter in waiters { waiter.resume() }
+    }
+
     func setDescriptor(_ descriptor: SystemPackage.FileDescriptor) { state.withLock { $0.descriptor = descriptor } }
 
     func setHead(_ head: Head) {
@@ -136,8 +168,9 @@ final class Fetch: Sendable {
         let waiters: [CheckedContinuation<Void, Never>] = state.withLock { state in
             state.written += count
             let now = ContinuousClock.now
-            guard state.written - state.notified.bytes >= 256 * 1024 || now - state.notified.at > .milliseconds(50)
-                || state.notified.bytes == 0
+            guard
+                state.written - state.notified.bytes >= 256 * 1024 || now - state.notified.at > .milliseconds(50)
+                    || state.notified.bytes == 0
             else { return [] }
             state.notified = (state.written, now)
             defer { state.progressWaiters = [] }

@@ -112,7 +112,9 @@ struct FetchTransfer: Sendable {
 
     /// One request to one upstream; true when the body ended complete, false when there
     /// is nothing to store (not modified, an error status, storing stopped).
-    private func attempt(origin: String, descriptor: SystemPackage.FileDescriptor, progress: Progress) async throws -> Bool {
+    private func attempt(origin: String, descriptor: SystemPackage.FileDescriptor, progress: Progress) async throws
+        -> Bool
+    {
         let offset = fetch.written
         var headers: [(String, String)] = [("Accept-Encoding", "identity")]
         if offset > 0 {
@@ -210,7 +212,9 @@ struct FetchTransfer: Sendable {
 
     /// Appends a chunk; false once storing stopped (the disk is full): the readers then
     /// take the rest from the upstream themselves.
-    private func write(_ buffer: ByteBuffer, descriptor: SystemPackage.FileDescriptor, progress: Progress) throws -> Bool {
+    private func write(_ buffer: ByteBuffer, descriptor: SystemPackage.FileDescriptor, progress: Progress) throws
+        -> Bool
+    {
         var buffer = buffer
         let skip = progress.state.withLock { state -> Int in
             let drop = min(state.skip, Int64(buffer.readableBytes))
@@ -229,7 +233,8 @@ struct FetchTransfer: Sendable {
             var done = 0
             var failure: Errno?
             while done < raw.count {
-                let n = pwrite(descriptor.rawValue, raw.baseAddress! + done, raw.count - done, off_t(offset) + off_t(done))
+                let n = pwrite(
+                    descriptor.rawValue, raw.baseAddress! + done, raw.count - done, off_t(offset) + off_t(done))
                 if n < 0 {
                     if errno == EINTR { continue }
                     failure = Errno(rawValue: errno)
@@ -238,7 +243,9 @@ struct FetchTransfer: Sendable {
                 done += n
             }
             if hashing {
-                progress.state.withLock { $0.hasher.update(bufferPointer: UnsafeRawBufferPointer(rebasing: raw[0..<done])) }
+                progress.state.withLock {
+                    $0.hasher.update(bufferPointer: UnsafeRawBufferPointer(rebasing: raw[0..<done]))
+                }
             }
             return (done, failure)
         }
@@ -268,13 +275,15 @@ struct FetchTransfer: Sendable {
         }
     }
 
+    /// Releases the last byte to the readers (the body is verified), then makes the copy
+    /// durable and gives it its name. The clients do not wait for the fsync: a 1 GB object
+    /// takes seconds to reach the disk, and their bytes are right already. Until the rename
+    /// the fetch stays joinable, so a request in between reads the partial file.
     private func commit(descriptor: SystemPackage.FileDescriptor, partial: String, progress: Progress) async {
+        fetch.verify()
         let (info, storable) = progress.state.withLock { ($0.info, $0.storable) }
-        guard let info, storable, !fetch.isSuperseded else {
-            fetch.verify()
-            return
-        }
-        let (store, key, size) = (self.store, fetch.target.key, fetch.written)
+        guard let info, storable, !fetch.isSuperseded else { return }
+        let (store, key, size, fetch) = (self.store, self.fetch.target.key, self.fetch.written, self.fetch)
         let validators = CacheStore.Validators(
             etag: info.etag, lastModified: info.lastModified, sha256: fetch.listed?.sha256?.lowercased())
         do {
@@ -283,14 +292,13 @@ struct FetchTransfer: Sendable {
             try await NIOThreadPool.singleton.runIfActive {
                 try store.commit(
                     partial: partial, descriptor: descriptor, key: key, mtime: info.mtime, size: size,
-                    validators: validators)
+                    validators: validators, stillWanted: { !fetch.isSuperseded })
             }
         } catch {
             // Names a directory cannot hold (a file where a directory should be...): the
             // clients still get their bytes.
             logger.warning("cannot store", metadata: ["path": "\(key)", "error": "\(error)"])
         }
-        fetch.verify()
     }
 }
 

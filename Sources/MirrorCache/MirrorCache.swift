@@ -24,6 +24,7 @@ public final class MirrorCache: Sendable {
     let executor: LoopTaskExecutor
     private let fetches = Mutex<[String: Fetch]>([:])
     private let server = Mutex<(any Channel)?>(nil)
+    private let stopping = Mutex<Task<Void, Never>?>(nil)
     private let prefetcher: Prefetcher
     private let prefetchPattern: PrefetchPattern?
 
@@ -31,7 +32,8 @@ public final class MirrorCache: Sendable {
     /// validators and names only (volatile metadata revalidated, the rest kept).
     public init(configuration: CacheConfiguration, listed: (any ListedFiles)?, logger: Logger) throws {
         guard !configuration.upstreams.isEmpty else { throw ConfigurationError("at least one --upstream is needed") }
-        for url in configuration.upstreams where !url.lowercased().hasPrefix("http://") && !url.lowercased().hasPrefix("https://") {
+        for url in configuration.upstreams
+        where !url.lowercased().hasPrefix("http://") && !url.lowercased().hasPrefix("https://") {
             throw ConfigurationError("--upstream '\(url)' is not an http:// or https:// URL")
         }
         self.configuration = configuration
@@ -90,10 +92,22 @@ public final class MirrorCache: Sendable {
         }
     }
 
+    /// Stops listening, then the upstream client, then the event loops. Any number of
+    /// callers (a signal handler and the serving task) may ask at once: the first does it,
+    /// all return when it is done. Shutting the client or the loops down twice waited
+    /// forever (SIGTERM then left the process running).
     public func shutdown() async {
-        if let channel = server.withLock({ $0 }) { try? await channel.close() }
-        try? await upstream.client.shutdown()
-        try? await group.shutdownGracefully()
+        let stopping = stopping.withLock { stopping in
+            if let stopping { return stopping }
+            let task = Task { [self] in
+                if let channel = server.withLock({ $0 }) { try? await channel.close() }
+                try? await upstream.client.shutdown()
+                try? await group.shutdownGracefully()
+            }
+            stopping = task
+            return task
+        }
+        await stopping.value
     }
 
     /// The Prometheus text of this cache's figures.
@@ -133,7 +147,7 @@ public final class MirrorCache: Sendable {
                     try? fd.close()
                     if case .fresh = fresh { return }
                 }
-                let (fetch, _) = join(target, conditional: nil)
+                guard let (fetch, _) = await join(target, conditional: nil) else { return }
                 if case .body = await fetch.head() { await fetch.completion() }
             }
         }
@@ -185,24 +199,48 @@ public final class MirrorCache: Sendable {
         target.listedPath.flatMap { path in listed?.listed(path) }
     }
 
-    /// The fetch of this object in progress, or a new one (started here).
-    func join(_ target: RequestTarget, conditional: CacheStore.Validators?) -> (Fetch, isNew: Bool) {
-        let (fetch, isNew) = fetches.withLock { map -> (Fetch, Bool) in
-            if let running = map[target.key] { return (running, false) }
+    /// Upstream fetches running now, including those whose clients have every byte and
+    /// whose copy is still being made durable.
+    public var fetchesInProgress: Int { fetches.withLock { $0.count } }
+
+    /// The fetch of this object whose body is still coming, or a new one (started here);
+    /// nil when a fetch of it has just ended (waited for here): look at the store again.
+    func join(_ target: RequestTarget, conditional: CacheStore.Validators?) async -> (Fetch, isNew: Bool)? {
+        enum Found {
+            case running(Fetch)
+            case started(Fetch)
+            case ending(Fetch)
+        }
+        let found = fetches.withLock { map -> Found in
+            if let running = map[target.key] {
+                // A fetch a newer list generation superseded may bring the old bytes: a
+                // request made after that generation gets a fetch of its own.
+                if !running.isSuperseded {
+                    return running.isComing ? .running(running) : .ending(running)
+                }
+            }
             let fetch = Fetch(target: target, listed: listedLine(target), conditional: conditional)
             map[target.key] = fetch
-            return (fetch, true)
+            return .started(fetch)
         }
-        if isNew {
-            let transfer = FetchTransfer(fetch: fetch, store: store, upstream: upstream, metrics: metrics, logger: logger)
+        switch found {
+        case .running(let fetch):
+            return (fetch, false)
+        case .ending(let fetch):
+            await fetch.ended()
+            return nil
+        case .started(let fetch):
+            let transfer = FetchTransfer(
+                fetch: fetch, store: store, upstream: upstream, metrics: metrics, logger: logger)
             Task(executorPreference: executor) { [self] in
                 await transfer.run()
                 fetches.withLock { map in
                     if map[target.key] === fetch { map[target.key] = nil }
                 }
+                fetch.end()
             }
+            return (fetch, true)
         }
-        return (fetch, isNew)
     }
 }
 

@@ -38,7 +38,8 @@ public struct RequestTarget: Sendable, Hashable {
 
     /// Parses an origin-form (`/path`, reverse mode) or absolute-form (`http://host/path`,
     /// forward proxy) target. A query makes the request uncacheable: nil, pass it through.
-    public static func parse(_ target: String, upstreams: [String]) throws(Rejection) -> (RequestTarget, query: String?) {
+    public static func parse(_ target: String, upstreams: [String]) throws(Rejection) -> (RequestTarget, query: String?)
+    {
         var rest = Substring(target)
         var query: String?
         if let mark = rest.firstIndex(of: "?") {
@@ -49,7 +50,9 @@ public struct RequestTarget: Sendable, Hashable {
         if rest.hasPrefix("/") {
             let components = try checkedComponents(rest, original: target)
             let path = components.joined(separator: "/")
-            return (RequestTarget(key: "reverse/" + path, listedPath: path, origins: upstreams, decodedPath: path), query)
+            return (
+                RequestTarget(key: "reverse/" + path, listedPath: path, origins: upstreams, decodedPath: path), query
+            )
         }
         let scheme = "http://"
         guard rest.lowercased().hasPrefix(scheme) else { throw .malformed(target) }
@@ -73,7 +76,8 @@ public struct RequestTarget: Sendable, Hashable {
         return authority.utf8.allSatisfy { byte in
             switch byte {
             case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "0")...UInt8(ascii: "9"): return true
-            case UInt8(ascii: "."), UInt8(ascii: "-"), UInt8(ascii: ":"), UInt8(ascii: "["), UInt8(ascii: "]"): return true
+            case UInt8(ascii: "."), UInt8(ascii: "-"), UInt8(ascii: ":"), UInt8(ascii: "["), UInt8(ascii: "]"):
+                return true
             default: return false
             }
         }

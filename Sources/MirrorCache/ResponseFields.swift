@@ -35,7 +35,9 @@ extension ResponseFields {
         size: Int64, mtime: Int64, range: ByteRange?, lastModified: String? = nil
     ) -> (HTTPResponseStatus, HTTPHeaders, Range<Int64>) {
         guard let range else {
-            return (.ok, object(size: size, mtime: mtime, range: nil, total: size, lastModified: lastModified), 0..<size)
+            return (
+                .ok, object(size: size, mtime: mtime, range: nil, total: size, lastModified: lastModified), 0..<size
+            )
         }
         guard let bounds = range.bounds(size: size) else {
             var headers = HTTPHeaders()

@@ -26,7 +26,8 @@ extension MirrorCache {
                 if try await serveOnce(target: target, range: range, connection, log: log) { return }
             }
             // Three looks found neither a stored copy nor a fetch to read (evicted at once,
-            // not storable): the client still gets its bytes.
+            // not storable, fetches of it ending one after another): the client still gets
+            // its bytes.
             try await passThrough(target, query: nil, range: range, connection, log: log)
         } catch {
             // Mid-body (the head went out): closing is the only honest end.
@@ -55,7 +56,7 @@ extension MirrorCache {
             case .revalidate(let validators): conditional = validators
             }
         }
-        let (fetch, isNew) = join(target, conditional: conditional)
+        guard let (fetch, isNew) = await join(target, conditional: conditional) else { return false }
         (isNew ? metrics.misses : metrics.coalesced).increment()
         switch await fetch.head() {
         case .notModified:
@@ -66,7 +67,8 @@ extension MirrorCache {
             return true
         case .unreachable(let reason):
             guard let (descriptor, info) = fallback else {
-                try await connection.respond(.badGateway, "no upstream answered for \(target.upstreamPath): \(reason)\n")
+                try await connection.respond(
+                    .badGateway, "no upstream answered for \(target.upstreamPath): \(reason)\n")
                 log.done(status: 502, bytes: 0, how: "unreachable")
                 return true
             }
@@ -83,7 +85,8 @@ extension MirrorCache {
             log.done(status: UInt(code), bytes: 0, how: "upstream status")
             return true
         case .body(let info):
-            return try await stream(fetch, info, target: target, range: range, connection, log: log, how: isNew ? "miss" : "coalesced")
+            return try await stream(
+                fetch, info, target: target, range: range, connection, log: log, how: isNew ? "miss" : "coalesced")
         }
     }
 
@@ -232,7 +235,8 @@ extension MirrorCache {
             let skip = Shared<Int64>(0)
             do {
                 try await upstream.get(
-                    origin + target.upstreamPath, headers: [("Accept-Encoding", "identity"), ("Range", "bytes=\(offset)-\(last)")],
+                    origin + target.upstreamPath,
+                    headers: [("Accept-Encoding", "identity"), ("Range", "bytes=\(offset)-\(last)")],
                     head: { response in
                         switch response.status.code {
                         case 206 where Upstream.contentRange(response)?.start == offset: break
@@ -251,7 +255,9 @@ extension MirrorCache {
                         buffer.moveReaderIndex(forwardBy: Int(drop))
                         if let end {
                             let room = end - offset - sent.value
-                            if Int64(buffer.readableBytes) > room { buffer = buffer.getSlice(at: buffer.readerIndex, length: Int(max(0, room)))! }
+                            if Int64(buffer.readableBytes) > room {
+                                buffer = buffer.getSlice(at: buffer.readerIndex, length: Int(max(0, room)))!
+                            }
                         }
                         try await connection.body(buffer)
                         sent.update { $0 += Int64(buffer.readableBytes) }

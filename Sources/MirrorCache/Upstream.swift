@@ -64,7 +64,8 @@ final class Upstream: Sendable {
                     try await Task.sleep(for: .milliseconds(100))
                     let quiet = ContinuousClock.now - lastProgress.value
                     if waiting.value, quiet > timeout {
-                        let seconds = Double(timeout.components.seconds)
+                        let seconds =
+                            Double(timeout.components.seconds)
                             + Double(timeout.components.attoseconds) / 1e18
                         throw Stalled(seconds: seconds)
                     }

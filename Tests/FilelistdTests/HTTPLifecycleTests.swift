@@ -96,7 +96,7 @@ struct HTTPLifecycleTests {
             kill(pid, SIGTERM)
         }
         #expect(events.count == 1, "\(events)\n\(served.daemon.log)")
-        served.daemon.process.waitUntilExit()
+        served.daemon.process.terminate(within: .seconds(20))
         #expect(served.daemon.process.terminationReason == .exit)
         #expect(served.daemon.process.terminationStatus == 0, "\(served.daemon.log)")
         let list = String(decoding: served.listBytes, as: UTF8.self)

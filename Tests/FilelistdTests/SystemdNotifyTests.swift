@@ -40,7 +40,7 @@ struct SystemdNotifyTests {
 
         kill(daemon.process.processIdentifier, SIGTERM)
         #expect(socket.receive(until: "STOPPING=1").last == "STOPPING=1")
-        daemon.process.waitUntilExit()
+        daemon.process.terminate(within: .seconds(20))
         #expect(daemon.process.terminationStatus == 0)
     }
 }

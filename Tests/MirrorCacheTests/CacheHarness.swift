@@ -47,13 +47,21 @@ final class CacheHarness: Sendable {
 
     func stop() async { await cache.shutdown() }
 
-    /// The stored copy of a reverse-mode path, if any.
+    /// The stored copy of a reverse-mode path, if any, once no fetch runs: a client has
+    /// its last byte before the cache's copy is durable and named.
     func stored(_ path: String) -> [UInt8]? {
-        FileManager.default.contents(atPath: directory + "/reverse/" + path).map { Array($0) }
+        settle()
+        return FileManager.default.contents(atPath: directory + "/reverse/" + path).map { Array($0) }
     }
 
     func partialFiles() -> [String] {
-        (try? FileManager.default.contentsOfDirectory(atPath: directory + "/.partial")) ?? []
+        settle()
+        return (try? FileManager.default.contentsOfDirectory(atPath: directory + "/.partial")) ?? []
+    }
+
+    /// Waits until no fetch runs: the copies the clients had are then stored and named.
+    func settle() {
+        #expect(DaemonProcess.wait(timeout: .seconds(60)) { cache.fetchesInProgress == 0 }, "fetches still running")
     }
 }
 

@@ -54,6 +54,7 @@ struct CoalescingTests {
         let harness = try await CacheHarness(upstreams: [server])
         defer { Task { await harness.stop() } }
         let first = await Client.get(harness.url + "/repo/a.rpm")
+        harness.settle()
         let second = await Client.get(harness.url + "/repo/a.rpm")
         #expect(first.status == 200 && first.body == origin)
         #expect(second.status == 200 && second.body == origin)

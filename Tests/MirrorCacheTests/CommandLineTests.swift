@@ -38,21 +38,21 @@ struct CommandLineTests {
             "mirror-cache",
             ["--upstream", server.url, "--cache", cache.path("c"), "--listen", "127.0.0.1:\(port)"],
             log: cache.path("log"))
-        defer {
-            process.terminate()
-            process.waitUntilExit()
-        }
+        defer { if process.isRunning { kill(process.processIdentifier, SIGKILL) } }
         var answer = await Client.get("http://127.0.0.1:\(port)/pub/x.rpm")
         for _ in 0..<100 where answer.status == 0 {
             try await Task.sleep(for: .milliseconds(100))
             answer = await Client.get("http://127.0.0.1:\(port)/pub/x.rpm")
         }
         #expect(answer.status == 200 && answer.body == origin)
-        #expect(FileManager.default.contents(atPath: cache.path("c/reverse/pub/x.rpm")).map { Array($0) } == origin)
+        // Stored once durable, just after the client had its last byte.
+        #expect(
+            DaemonProcess.wait {
+                FileManager.default.contents(atPath: cache.path("c/reverse/pub/x.rpm")).map { Array($0) } == origin
+            })
         let log = try String(contentsOfFile: cache.path("log"), encoding: .utf8)
         #expect(log.contains("uri=/pub/x.rpm"), "one log line per request")
-        process.terminate()
-        process.waitUntilExit()
+        process.terminate(within: .seconds(20))
         #expect(process.terminationStatus == 0, "SIGTERM ends it cleanly")
     }
 }

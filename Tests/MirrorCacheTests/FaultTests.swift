@@ -121,10 +121,10 @@ struct FaultTests {
         let server = try ThrottledFileServer(root: tree.root)
         let harness = try await CacheHarness(upstreams: [server]) { $0.maxSize = 1_000_000 }
         defer { Task { await harness.stop() } }
-        _ = await Client.get(harness.url + "/a.rpm")
-        _ = await Client.get(harness.url + "/b.rpm")
-        _ = await Client.get(harness.url + "/a.rpm")  // a is now more recent than b
-        _ = await Client.get(harness.url + "/c.rpm")
+        for name in ["a.rpm", "b.rpm", "a.rpm", "c.rpm"] {  // a is more recent than b when c comes
+            _ = await Client.get(harness.url + "/" + name)
+            harness.settle()
+        }
         #expect(harness.stored("a.rpm") != nil)
         #expect(harness.stored("b.rpm") == nil, "the least recently used")
         #expect(harness.stored("c.rpm") != nil)

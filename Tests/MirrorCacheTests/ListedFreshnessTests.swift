@@ -31,6 +31,7 @@ struct ListedFreshnessTests {
         let harness = try await CacheHarness(upstreams: [server], listed: listed)
         defer { Task { await harness.stop() } }
         for path in paths { #expect(await Client.get(harness.url + "/" + path).status == 200) }
+        harness.settle()
         // The stored copies carry their list line's time, so a restart still knows it.
         for path in paths {
             var info = stat()

@@ -111,12 +111,7 @@ final class CacheProcess: @unchecked Sendable {
     var url: String { "http://127.0.0.1:\(port)" }
     var log: String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
 
-    func stop() {
-        if process.isRunning {
-            kill(process.processIdentifier, SIGTERM)
-            process.waitUntilExit()
-        }
-    }
+    func stop() { process.terminate(within: .seconds(20)) }
 
     /// Waits until `line` appears `count` times in the log.
     func waitForLog(_ line: String, count: Int, timeout: Duration = .seconds(60)) -> Bool {

@@ -1,4 +1,5 @@
 import Foundation
+import Testing
 
 #if canImport(Glibc)
     import Glibc
@@ -36,12 +37,7 @@ public final class DaemonProcess: @unchecked Sendable {
 
     deinit { stop() }
 
-    public func stop() {
-        if process.isRunning {
-            kill(process.processIdentifier, SIGTERM)
-            process.waitUntilExit()
-        }
-    }
+    public func stop() { process.terminate(within: .seconds(20)) }
 
     public var log: String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
 

@@ -48,7 +48,9 @@ public final class ThrottledFileServer: Sendable {
     /// Down: nothing listens, connections are refused. Up again on the same port.
     public func setDown(_ down: Bool) {
         if down {
-            let fd = listener.withLock { fd in defer { fd = -1 }; return fd }
+            let fd = listener.withLock { fd in
+                defer { fd = -1 }; return fd
+            }
             if fd >= 0 {
                 Glibc.shutdown(fd, Int32(SHUT_RDWR))
                 close(fd)
@@ -134,7 +136,8 @@ public final class ThrottledFileServer: Sendable {
         var headers: [String: String] = [:]
         for line in lines.dropFirst() {
             guard let colon = line.firstIndex(of: ":") else { continue }
-            headers[line[..<colon].lowercased()] = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
+            headers[line[..<colon].lowercased()] = line[line.index(after: colon)...].trimmingCharacters(
+                in: .whitespaces)
         }
         let path = String(String(parts[1]).split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false)[0])
         let decoded = path.removingPercentEncoding ?? path
@@ -151,7 +154,9 @@ public final class ThrottledFileServer: Sendable {
         let mtime = Int(info.st_mtim.tv_sec)
         let etag = "\"\(String(size, radix: 16))-\(String(mtime, radix: 16))\""
         let lastModified = Self.httpDate(mtime)
-        if headers["if-none-match"] == etag || (headers["if-none-match"] == nil && headers["if-modified-since"] == lastModified) {
+        if headers["if-none-match"] == etag
+            || (headers["if-none-match"] == nil && headers["if-modified-since"] == lastModified)
+        {
             return respond(fd, "304 Not Modified", ["ETag": etag, "Last-Modified": lastModified], body: [])
         }
         var start = 0
@@ -208,7 +213,11 @@ public final class ThrottledFileServer: Sendable {
             if let rate {
                 let due = began + .nanoseconds(Int64(Double(sent) / Double(rate) * 1e9))
                 let now = ContinuousClock.now
-                if due > now { Thread.sleep(forTimeInterval: Double((due - now).components.attoseconds) / 1e18 + Double((due - now).components.seconds)) }
+                if due > now {
+                    Thread.sleep(
+                        forTimeInterval: Double((due - now).components.attoseconds) / 1e18
+                            + Double((due - now).components.seconds))
+                }
             }
         }
     }

@@ -41,7 +41,9 @@ int qm_read_signal(int fd);
 int qm_accept(int fd);
 
 /// fanotify_init(2) for notification events reporting the directory file handle and the
-/// name (FAN_REPORT_DFID_NAME), non-blocking. -1 with errno on failure.
+/// name (FAN_REPORT_DFID_NAME), non-blocking, with no limit on queued events
+/// (FAN_UNLIMITED_QUEUE, which the CAP_SYS_ADMIN fanotify needs anyway allows). -1 with
+/// errno on failure.
 int qm_fanotify_init(void);
 
 /// Marks the whole file system holding `path` for create, delete, modify, attribute and
