@@ -7,22 +7,33 @@ import TreeFixtures
 /// forward proxy through curl.
 @Suite("Ranges, HEAD and the forward proxy", .serialized, .ownThread)
 struct RangeAndProxyTests {
-    @Test func rangeOnCompleteFile() async throws {
+    /// Hits whole and in part, of a file sent by sendfile (1 MB) and of one copied into
+    /// the response with its head (20 kB, under the 64 KiB limit).
+    @Test(arguments: [1_000_000, 20_000])
+    func rangeOnCompleteFile(size: Int) async throws {
         let tree = try UpstreamTree()
-        let origin = try tree.file("iso/x.iso", size: 1_000_000)
+        let origin = try tree.file("iso/x.iso", size: size)
         let server = try ThrottledFileServer(root: tree.root)
         let harness = try await CacheHarness(upstreams: [server])
         defer { Task { await harness.stop() } }
         _ = await Client.get(harness.url + "/iso/x.iso", keep: false)
+        harness.settle()
+        let whole = await Client.get(harness.url + "/iso/x.iso")
+        #expect(whole.status == 200 && whole.body == origin && whole.headers["content-length"] == "\(size)")
+        let head = await Client.get(harness.url + "/iso/x.iso", method: .HEAD)
+        #expect(head.status == 200 && head.body.isEmpty && head.headers["content-length"] == "\(size)")
+        let closing = await Client.get(harness.url + "/iso/x.iso", headers: ["Connection": "close"])
+        #expect(closing.status == 200 && closing.body == origin)
         let part = await Client.get(harness.url + "/iso/x.iso", headers: ["Range": "bytes=1000-1999"])
         #expect(part.status == 206)
         #expect(part.body == Array(origin[1000..<2000]))
-        #expect(part.headers["content-range"] == "bytes 1000-1999/1000000")
+        #expect(part.headers["content-range"] == "bytes 1000-1999/\(size)")
         let tail = await Client.get(harness.url + "/iso/x.iso", headers: ["Range": "bytes=-10"])
         #expect(tail.status == 206 && tail.body == Array(origin.suffix(10)))
         let beyond = await Client.get(harness.url + "/iso/x.iso", headers: ["Range": "bytes=2000000-"])
         #expect(beyond.status == 416)
         #expect(server.gets("/iso/x.iso") == 1)
+        #expect(harness.cache.metricsText.contains("mirror_cache_hits_total 6"), "\(harness.cache.metricsText)")
     }
 
     @Test func rangeOnFileStillDownloading() async throws {
