@@ -1,6 +1,5 @@
 import AsyncHTTPClient
 import ChangeStream
-import Crypto
 import Foundation
 import LinuxCalls
 import Logging
@@ -33,7 +32,6 @@ struct FetchTransfer: Sendable {
     private final class Progress: Sendable {
         struct State {
             var info: ObjectInfo?
-            var hasher = SHA256()
             /// Bytes of a `200` answer to a resume to drop (already written).
             var skip: Int64 = 0
             var storing = true
@@ -53,6 +51,10 @@ struct FetchTransfer: Sendable {
             return
         }
         fetch.setDescriptor(descriptor)
+        let fetch = self.fetch
+        let writer = PartialFileWriter(descriptor: descriptor, hashing: fetch.listed?.sha256 != nil) {
+            fetch.appended($0)
+        }
         let progress = Progress()
         let origins = fetch.target.origins
         var index = 0
@@ -62,10 +64,10 @@ struct FetchTransfer: Sendable {
             let origin = origins[index % origins.count]
             let before = fetch.written
             do {
-                let finished = try await attempt(origin: origin, descriptor: descriptor, progress: progress)
+                let finished = try await attempt(origin: origin, writer: writer, progress: progress)
                 outcome = .success(())
                 if !finished { break }
-                try verify(progress)
+                try verify(writer, progress)
                 break
             } catch let error as Rejected {
                 logger.error(
@@ -73,6 +75,8 @@ struct FetchTransfer: Sendable {
                 outcome = .failure(error)
                 break
             } catch {
+                // What was handed over is in the file before the next attempt resumes after it.
+                if let failure = await writer.drain() { stopStoring(progress, "\(failure)") }
                 // Storing stopped (disk full): the readers carry on from the upstream.
                 if !progress.state.withLock({ $0.storing }) {
                     outcome = .success(())
@@ -105,6 +109,7 @@ struct FetchTransfer: Sendable {
             }
             fetch.fail("\(error)")
         }
+        _ = await writer.drain()  // no write may outlive the descriptor
         _ = fetch.closeDescriptor()
         try? descriptor.close()
         unlink(partial)
@@ -112,10 +117,8 @@ struct FetchTransfer: Sendable {
 
     /// One request to one upstream; true when the body ended complete, false when there
     /// is nothing to store (not modified, an error status, storing stopped).
-    private func attempt(origin: String, descriptor: SystemPackage.FileDescriptor, progress: Progress) async throws
-        -> Bool
-    {
-        let offset = fetch.written
+    private func attempt(origin: String, writer: PartialFileWriter, progress: Progress) async throws -> Bool {
+        let offset = writer.handed
         var headers: [(String, String)] = [("Accept-Encoding", "identity")]
         if offset > 0 {
             headers.append(("Range", "bytes=\(offset)-"))
@@ -133,11 +136,15 @@ struct FetchTransfer: Sendable {
                 return go
             },
             chunk: { buffer in
-                guard try self.write(buffer, descriptor: descriptor, progress: progress) else {
+                guard try await self.write(buffer, writer: writer, progress: progress) else {
                     throw CancellationError()
                 }
             })
         guard carryOn.value else { return false }
+        if let failure = await writer.drain() {
+            stopStoring(progress, "\(failure)")
+            return false
+        }
         let total = progress.state.withLock { $0.info?.total }
         if !progress.state.withLock({ $0.storing }) { return false }
         if let total, fetch.written != total {
@@ -210,11 +217,9 @@ struct FetchTransfer: Sendable {
         return true
     }
 
-    /// Appends a chunk; false once storing stopped (the disk is full): the readers then
-    /// take the rest from the upstream themselves.
-    private func write(_ buffer: ByteBuffer, descriptor: SystemPackage.FileDescriptor, progress: Progress) throws
-        -> Bool
-    {
+    /// Hands a chunk to the writer; false once storing stopped (the disk is full): the
+    /// readers then take the rest from the upstream themselves.
+    private func write(_ buffer: ByteBuffer, writer: PartialFileWriter, progress: Progress) async throws -> Bool {
         var buffer = buffer
         let skip = progress.state.withLock { state -> Int in
             let drop = min(state.skip, Int64(buffer.readableBytes))
@@ -223,52 +228,37 @@ struct FetchTransfer: Sendable {
         }
         buffer.moveReaderIndex(forwardBy: skip)
         guard buffer.readableBytes > 0 else { return true }
-        let offset = fetch.written
-        if let total = progress.state.withLock({ $0.info?.total }), offset + Int64(buffer.readableBytes) > total {
+        if let total = progress.state.withLock({ $0.info?.total }), writer.handed + Int64(buffer.readableBytes) > total
+        {
             throw Mismatch(description: "upstream sent more than its Content-Length")
         }
-        // Hashing costs a core at line rate: only when the list has a checksum to match.
-        let hashing = fetch.listed?.sha256 != nil
-        let (done, failure) = buffer.withUnsafeReadableBytes { raw -> (Int, Errno?) in
-            var done = 0
-            var failure: Errno?
-            while done < raw.count {
-                let n = pwrite(
-                    descriptor.rawValue, raw.baseAddress! + done, raw.count - done, off_t(offset) + off_t(done))
-                if n < 0 {
-                    if errno == EINTR { continue }
-                    failure = Errno(rawValue: errno)
-                    break
-                }
-                done += n
-            }
-            if hashing {
-                progress.state.withLock {
-                    $0.hasher.update(bufferPointer: UnsafeRawBufferPointer(rebasing: raw[0..<done]))
-                }
-            }
-            return (done, failure)
-        }
-        fetch.appended(Int64(done))
-        if let failure {
-            logger.warning(
-                "cannot write to the cache: passing through",
-                metadata: ["path": "\(fetch.target.key)", "error": "\(failure)"])
-            progress.state.withLock { $0.storing = false }
-            fetch.stopStoring()
+        if let failure = await writer.append(buffer) {
+            stopStoring(progress, "\(failure)")
             return false
         }
         return true
     }
 
-    private func verify(_ progress: Progress) throws {
+    /// The disk is full (or the file cannot grow): the clients take the rest from the
+    /// upstream, and nothing is stored.
+    private func stopStoring(_ progress: Progress, _ reason: String) {
+        let wasStoring = progress.state.withLock { state in
+            defer { state.storing = false }
+            return state.storing
+        }
+        guard wasStoring else { return }
+        logger.warning(
+            "cannot write to the cache: passing through",
+            metadata: ["path": "\(fetch.target.key)", "error": "\(reason)"])
+        fetch.stopStoring()
+    }
+
+    private func verify(_ writer: PartialFileWriter, _ progress: Progress) throws {
         guard let listed = fetch.listed else { return }
         if fetch.written != listed.size, progress.state.withLock({ $0.storable }) {
             throw Rejected(description: "size \(fetch.written) differs from the list's \(listed.size)")
         }
-        if let expected = listed.sha256 {
-            let digest = progress.state.withLock { $0.hasher.finalize() }
-            let hex = digest.map { String(format: "%02x", $0) }.joined()
+        if let expected = listed.sha256, let hex = writer.digest() {
             guard hex == expected.lowercased() else {
                 throw Rejected(description: "SHA-256 \(hex) differs from the list's \(expected)")
             }
