@@ -21,6 +21,9 @@ public struct CacheConfiguration: Sendable {
     public var prefetchConcurrency = 4
     /// Event loop threads; 0 is one per core.
     public var threads = 0
+    /// The request log's lines on standard error; `.off` also when the logger's level is
+    /// above info.
+    public var requestLog = RequestLogStyle.timestamped
 
     public init(upstreams: [String], cacheDirectory: String, host: String, port: Int) {
         self.upstreams = upstreams.map { $0.hasSuffix("/") ? String($0.dropLast()) : $0 }

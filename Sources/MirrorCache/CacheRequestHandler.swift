@@ -44,7 +44,7 @@ final class CacheRequestHandler: ChannelInboundHandler, RemovableChannelHandler 
         let connection = ClientConnection(
             channel: context.channel, version: head.version, keepAlive: head.isKeepAlive, isHead: head.method == .HEAD)
         let log = RequestLog(
-            logger: cache.logger, client: peer.address, method: head.method, uri: head.uri, started: started)
+            writer: cache.requestLog, client: peer.address, method: head.method, uri: head.uri, started: started)
         guard peer.allowed else {
             return simple(context, connection, .forbidden, "\(peer.address) is not in --allow\n", log: log)
         }

@@ -40,16 +40,21 @@ public struct RequestTarget: Sendable, Hashable {
     /// forward proxy) target. A query makes the request uncacheable: nil, pass it through.
     public static func parse(_ target: String, upstreams: [String]) throws(Rejection) -> (RequestTarget, query: String?)
     {
+        // Searched as bytes: character by character, this took a tenth of a hit's parsing.
         var rest = Substring(target)
         var query: String?
-        if let mark = rest.firstIndex(of: "?") {
-            query = String(rest[rest.index(after: mark)...])
+        if let mark = rest.utf8.firstIndex(of: UInt8(ascii: "?")) {
+            query = String(rest[rest.utf8.index(after: mark)...])
             rest = rest[..<mark]
         }
-        if let hash = rest.firstIndex(of: "#") { rest = rest[..<hash] }
-        if rest.hasPrefix("/") {
-            let components = try checkedComponents(rest, original: target)
-            let path = components.joined(separator: "/")
+        if let hash = rest.utf8.firstIndex(of: UInt8(ascii: "#")) { rest = rest[..<hash] }
+        if rest.utf8.first == UInt8(ascii: "/") {
+            let path: String
+            if let plain = plainPath(rest) {
+                path = plain
+            } else {
+                path = try checkedComponents(rest, original: target).joined(separator: "/")
+            }
             return (
                 RequestTarget(key: "reverse/" + path, listedPath: path, origins: upstreams, decodedPath: path), query
             )
@@ -97,6 +102,34 @@ public struct RequestTarget: Sendable, Hashable {
         }
         guard !components.isEmpty else { throw .malformed(original) }
         return components
+    }
+
+    /// The path without its leading slash when it needs no decoding and no checking
+    /// beyond one look at each byte (what almost every request names); nil sends it the
+    /// long way, through `checkedComponents`, which decides the same for these.
+    static func plainPath(_ path: Substring) -> String? {
+        var component = 0
+        var dots = 0
+        var first = true
+        for byte in path.utf8 {
+            if first {
+                first = false
+                continue
+            }
+            switch byte {
+            case UInt8(ascii: "/"):
+                guard component > 0, dots != component || dots > 2 else { return nil }
+                component = 0
+                dots = 0
+            case UInt8(ascii: "%"), 0, 0x80...0xFF: return nil
+            case UInt8(ascii: "."):
+                component += 1
+                dots += 1
+            default: component += 1
+            }
+        }
+        guard component > 0, dots != component || dots > 2 else { return nil }
+        return String(path.dropFirst())
     }
 
     static func percentDecoded(_ text: Substring) -> [UInt8]? {

@@ -11,27 +11,52 @@
 /// - Gentoo and others: `Manifest*`, `timestamp*`, `*.md5sum`/`SHA256SUMS`-style check files,
 ///   the lists themselves (`fullfiletimelist*`, `fullfilelist`, `imagelist*`).
 public enum VolatileNames {
-    static let exact: Set<String> = [
+    static let exact: [[UInt8]] = [
         "repomd.xml", "repomd.xml.asc", "repomd.xml.key", "metalink", "mirrorlist", "Release", "Release.gpg",
         "InRelease", "fullfilelist", "SHA256SUMS", "SHA512SUMS", "MD5SUMS", "CHECKSUM",
-    ]
-    static let prefixes = [
+    ].map { Array($0.utf8) }
+    static let prefixes: [[UInt8]] = [
         "Packages", "Sources", "Contents-", "Translation-", "Manifest", "timestamp", "fullfiletimelist", "imagelist",
-    ]
+    ].map { Array($0.utf8) }
+    static let infixes: [[UInt8]] = [".sqlite"].map { Array($0.utf8) }
+    static let suffixes: [[UInt8]] = ["-CHECKSUM", ".md5sum"].map { Array($0.utf8) }
+    static let byHash = Array("by-hash".utf8)
+    static let repodata = Array("repodata".utf8)
 
+    /// Asked at every hit on a path no list covers: bytes only, no Foundation search.
     public static func isVolatile(_ path: String) -> Bool {
-        let components = path.split(separator: "/")
-        guard let name = components.last.map(String.init) else { return false }
-        if components.contains("by-hash") { return false }
-        if exact.contains(name) { return true }
-        if prefixes.contains(where: { name.hasPrefix($0) }) { return true }
-        if name.contains(".sqlite") || name.hasSuffix("-CHECKSUM") || name.hasSuffix(".md5sum") { return true }
-        if components.dropLast().last == "repodata" {
-            // `<64 hex>-primary.xml.gz`: the name holds the checksum of the contents.
-            let head = name.prefix { $0 != "-" }
-            let checksummed = head.count >= 32 && head.allSatisfy(\.isHexDigit)
-            return !checksummed
+        var path = path
+        return path.withUTF8 { bytes in
+            let components = bytes.split(separator: UInt8(ascii: "/"))
+            guard let name = components.last else { return false }
+            if components.contains(where: { $0.elementsEqual(byHash) }) { return false }
+            if exact.contains(where: { name.elementsEqual($0) }) { return true }
+            if prefixes.contains(where: { name.starts(with: $0) }) { return true }
+            if suffixes.contains(where: { name.count >= $0.count && name.suffix($0.count).elementsEqual($0) }) {
+                return true
+            }
+            for infix in infixes where name.count >= infix.count {
+                for start in name.startIndex...(name.endIndex - infix.count)
+                where name[start] == infix[0] && name[start..<(start + infix.count)].elementsEqual(infix) {
+                    return true
+                }
+            }
+            if components.count >= 2, components[components.count - 2].elementsEqual(repodata) {
+                // `<64 hex>-primary.xml.gz`: the name holds the checksum of the contents.
+                let head = name.prefix { $0 != UInt8(ascii: "-") }
+                let checksummed = head.count >= 32 && head.allSatisfy(isHexDigit)
+                return !checksummed
+            }
+            return false
         }
-        return false
+    }
+
+    private static func isHexDigit(_ byte: UInt8) -> Bool {
+        switch byte {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "a")...UInt8(ascii: "f"),
+            UInt8(ascii: "A")...UInt8(ascii: "F"):
+            return true
+        default: return false
+        }
     }
 }

@@ -89,6 +89,7 @@ struct MirrorCacheCommand: ParsableCommand {
         configuration.prefetchPattern = prefetch
         configuration.volatileTTL = volatileTTL
         configuration.stallTimeout = .seconds(stallTimeout)
+        configuration.requestLog = Systemd.stderrIsJournal ? .journalStream : .timestamped
         // The upstream's lists, read from --list-server (a filelistd: deltas and its change
         // stream) or else from the first upstream (conditional GETs).
         var listing: UpstreamListing?

@@ -19,7 +19,17 @@ struct RequestParsingTests {
         #expect(target.listedPath == nil)
     }
 
-    @Test(arguments: ["/../x", "/%2e%2e/x", "/a/%2F..%2Fx", "/a/./b", "/a%00"])
+    /// Plain paths take a shorter way than encoded ones; both must name the same file.
+    @Test(arguments: [
+        ("/pub/x.rpm", "reverse/pub/x.rpm"), ("/pub/x.rpm?v=1", "reverse/pub/x.rpm"), ("/a/b/", "reverse/a/b"),
+        ("/a/.../b", "reverse/a/.../b"), ("/a/.b/..c", "reverse/a/.b/..c"), ("/%70ub/x", "reverse/pub/x"),
+        ("/caf%C3%A9/x", "reverse/café/x"), ("/café/x", "reverse/café/x"), ("/a/b#frag", "reverse/a/b"),
+    ])
+    func plainAndEncodedPathsMapAlike(_ text: String, _ key: String) throws {
+        #expect(try RequestTarget.parse(text, upstreams: ["http://up"]).0.key == key)
+    }
+
+    @Test(arguments: ["/../x", "/%2e%2e/x", "/a/%2F..%2Fx", "/a/./b", "/a%00", "/a/..", "/.", "/", "//", "/a/%zz"])
     func escapesAreRefused(_ text: String) {
         #expect(throws: RequestTarget.Rejection.self) { try RequestTarget.parse(text, upstreams: ["http://up"]) }
     }
@@ -49,6 +59,15 @@ struct RequestParsingTests {
         ("debian/dists/bookworm/main/binary-amd64/Packages.xz", true),
         ("debian/dists/bookworm/main/binary-amd64/by-hash/SHA256/abc", false),
         ("fedora/Packages/b/bash-5.2.rpm", false),
+        ("fedora/x/repodata/primary.sqlite.bz2", true),
+        ("centos/9/isos/CentOS-Stream-9-x86_64-CHECKSUM", true),
+        ("gentoo/snapshots/gentoo-latest.tar.xz.md5sum", true),
+        ("gentoo/metadata/Manifest.gz", true),
+        ("fedora/fullfiletimelist-fedora", true),
+        ("fedora/Packages/s/sqlite-3.45.rpm", false),
+        ("fedora/Packages/s/sqlite.rpm", false),
+        ("fedora/Packages/c/CHECKSUM-tools.rpm", false),
+        ("fedora/repodata/", false),
     ])
     func volatileNames(_ path: String, _ volatile: Bool) {
         #expect(VolatileNames.isVolatile(path) == volatile)
