@@ -34,6 +34,8 @@ final class RequestLogWriter: Sendable {
         var bytes: [UInt8] = []
         var flushScheduled = false
         var urgentFlushScheduled = false
+        /// Lines not kept because the log's reader fell too far behind.
+        var dropped = 0
         /// The timestamp text of the second last formatted, reused within that second.
         var second = -1
         var stamp: [UInt8] = []
@@ -41,6 +43,9 @@ final class RequestLogWriter: Sendable {
     private let pending = Mutex(Pending())
     static let flushDelay = DispatchTimeInterval.milliseconds(50)
     static let flushSize = 64 * 1024
+    /// Past this much unwritten (a stalled journald, a full pipe), lines are counted and
+    /// dropped: serving never waits for the log, and memory does not grow without end.
+    static let pendingLimit = 8 << 20
 
     init(style: RequestLogStyle, label: String, descriptor: Int32 = 2) {
         self.style = style
@@ -75,6 +80,10 @@ final class RequestLogWriter: Sendable {
         let now = time(nil)
         enum Flush { case alreadyScheduled, now, later }
         let flush = pending.withLock { pending -> Flush in
+            guard pending.bytes.count < Self.pendingLimit else {
+                pending.dropped += 1
+                return .alreadyScheduled
+            }
             switch style {
             case .timestamped:
                 if pending.second != now {
@@ -110,11 +119,18 @@ final class RequestLogWriter: Sendable {
 
     /// On the queue only: lines reach the descriptor in the order they were queued.
     private func writeOut() {
-        let bytes = pending.withLock { pending in
+        var (bytes, dropped) = pending.withLock { pending in
             pending.flushScheduled = false
             pending.urgentFlushScheduled = false
-            defer { pending.bytes = [] }
-            return pending.bytes
+            defer { (pending.bytes, pending.dropped) = ([], 0) }
+            return (pending.bytes, pending.dropped)
+        }
+        if dropped > 0 {
+            let note = "request log: \(dropped) lines dropped, the log's reader fell behind\n"
+            switch style {
+            case .journalStream: bytes += "<4>\(note)".utf8
+            default: bytes += Self.stamp(time(nil)) + " warning \(label): \(note)".utf8
+            }
         }
         var offset = 0
         while offset < bytes.count {

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import Testing
 import TreeFixtures
 
@@ -65,6 +66,42 @@ struct RequestLogTests {
             }
             #expect(uris == Array(0..<count))
         }
+    }
+
+    @Test func aStalledReaderCostsLinesNeverTheRequestsOrUnboundedMemory() throws {
+        var ends: [Int32] = [0, 0]
+        #expect(pipe(&ends) == 0)
+        let writer = RequestLogWriter(style: .journalStream, label: "mirror-cache", descriptor: ends[1])
+        // Nobody reads yet: the pipe holds 64 KiB, the writer 8 MiB; the rest is dropped.
+        let count = 120_000
+        for index in 0..<count {
+            writer.record(
+                client: "127.0.0.1", method: "GET", uri: "/stalled/\(index)", status: 200, bytes: 0, milliseconds: 0,
+                served: "hit")
+        }
+        let readEnd = ends[0]
+        let received = Mutex<[UInt8]>([])
+        let done = DispatchSemaphore(value: 0)
+        DispatchQueue.global().async {
+            var buffer = [UInt8](repeating: 0, count: 1 << 16)
+            while true {
+                let count = buffer.withUnsafeMutableBytes { read(readEnd, $0.baseAddress, $0.count) }
+                guard count > 0 else { break }
+                received.withLock { $0 += buffer[..<count] }
+            }
+            done.signal()
+        }
+        writer.flush()
+        close(ends[1])
+        done.wait()
+        close(ends[0])
+        let lines = received.withLock { String(decoding: $0, as: UTF8.self) }.split(separator: "\n")
+        let kept = lines.filter { $0.hasPrefix("<6>request ") }.count
+        let notes = lines.filter { $0.hasPrefix("<4>request log: ") }
+        #expect(notes.count == 1, "\(notes)")
+        let dropped = notes.first.flatMap { Int($0.split(separator: " ")[2]) } ?? -1
+        #expect(dropped > 0 && kept + dropped == count, "kept \(kept), dropped \(dropped)")
+        #expect(kept * 60 < 9 << 20, "at most about 8 MiB was held")
     }
 
     @Test func offWritesNothing() throws {
