@@ -9,8 +9,9 @@ import Foundation
 /// mirror-cache beside nginx, in one run, on the same files: nginx serves them from
 /// disk and is also the upstream the cache fetches from. A miss (the cache fetching a
 /// 1 GB file while it streams it) is compared with a direct download from that
-/// upstream; hits of the same file (throughput) and of many small files (requests per
-/// second) with nginx serving them.
+/// upstream, and with the same download written to a file by curl (what keeping the
+/// bytes costs, whoever keeps them); hits of the same file (throughput) and of many
+/// small files (requests per second) with nginx serving them.
 struct CacheRun: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "cache")
 
@@ -39,9 +40,15 @@ struct CacheRun: ParsableCommand {
 
         // Misses: each download through a cache that has never seen the file.
         var direct: [Double] = []
+        var stored: [Double] = []
         var missed: [Double] = []
         for trial in 0..<repeats {
             direct.append(try downloadSpeed(upstream + bigPath))
+            // What keeping the bytes costs on this machine, whoever keeps them: curl
+            // writing the download to a file on the cache's file system.
+            let copy = "\(scratch)/stored-\(trial)"
+            stored.append(try downloadSpeed(upstream + bigPath, to: copy))
+            try? FileManager.default.removeItem(atPath: copy)
             let (cache, port) = try startCache(upstream: upstream, scratch: scratch, name: "miss-\(trial)")
             missed.append(try downloadSpeed("http://127.0.0.1:\(port)\(bigPath)"))
             stop(cache)
@@ -82,6 +89,9 @@ struct CacheRun: ParsableCommand {
         func ratio(_ ours: Double, _ theirs: Double) -> String { String(format: "%.0f%%", 100 * ours / theirs) }
         print(
             "| miss: the big file, one download (median of \(repeats)); nginx column: straight from the upstream | \(mb(median(direct))) | \(mb(median(missed))) | \(ratio(median(missed), median(direct))) |"
+        )
+        print(
+            "| miss, against the same download stored to a file (curl -o, median of \(repeats)) | \(mb(median(stored))) | \(mb(median(missed))) | \(ratio(median(missed), median(stored))) |"
         )
         print(
             "| hit: the big file, one download (median of \(repeats)) | \(mb(median(nginxBig))) | \(mb(median(oursBig))) | \(ratio(median(oursBig), median(nginxBig))) |"
@@ -168,9 +178,9 @@ struct CacheRun: ParsableCommand {
         _ = try curl(["-s", "-f", "--parallel", "--parallel-max", "16", "-K", list])
     }
 
-    /// Bytes per second of one download of `url`, body to /dev/null.
-    func downloadSpeed(_ url: String) throws -> Double {
-        let answer = try curl(["-s", "-f", "-o", "/dev/null", "-w", "%{speed_download}", url])
+    /// Bytes per second of one download of `url`, body to `output` (discarded by default).
+    func downloadSpeed(_ url: String, to output: String = "/dev/null") throws -> Double {
+        let answer = try curl(["-s", "-f", "-o", output, "-w", "%{speed_download}", url])
         guard let speed = Double(answer.trimmingCharacters(in: .whitespacesAndNewlines)), speed > 0 else {
             throw ValidationError("downloading \(url) failed: '\(answer)'")
         }
