@@ -13,6 +13,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-crypto", "3.12.3"..<"5.0.0"),
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
     ],
     targets: [
         .target(name: "BenchSupport"),
@@ -24,6 +25,15 @@ let package = Package(
         .executableTarget(
             name: "hummingbird-floor",
             dependencies: [.product(name: "Hummingbird", package: "hummingbird")]
+        ),
+        // The least a SwiftNIO HTTP/1 answer can cost: the floor under mirror-cache's hits.
+        .executableTarget(
+            name: "nio-floor",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ]
         ),
         .executableTarget(
             name: "quickmirror-bench",

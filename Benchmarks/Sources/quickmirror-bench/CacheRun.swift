@@ -16,6 +16,8 @@ struct CacheRun: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "cache")
 
     @Option(help: "The mirror-cache binary.") var tool = "../.build/release/mirror-cache"
+    @Option(help: "The nio-floor binary (this package): NIO's HTTP/1 server reading the files, nothing else.")
+    var floor = ".build/release/nio-floor"
     @Option(help: "Size of the big file, in MiB.") var bigMegabytes = 1024
     @Option(help: "Number of small files.") var smallFiles = 10_000
     @Option(help: "Size of each small file, in bytes.") var smallSize = 16_384
@@ -77,6 +79,15 @@ struct CacheRun: ParsableCommand {
         let nginxSmall = try wrk(
             upstream + "/", script: script, threads: threads, connections: connections, duration: duration)
         let oursSmall = try wrk(ours + "/", script: script, threads: threads, connections: connections, duration: duration)
+        // What the same stack costs with nothing of the cache's own work: the files read
+        // the way a small hit reads them.
+        let floorPort = try freePort()
+        let floorServer = try start(floor, ["\(floorPort)", files], log: "\(scratch)/nio-floor.log")
+        defer { stop(floorServer) }
+        try waitForHTTP("http://127.0.0.1:\(floorPort)/small/00/\(smallName(0))")
+        let floorSmall = try wrk(
+            "http://127.0.0.1:\(floorPort)/", script: script, threads: threads, connections: connections,
+            duration: duration)
         // Every request of the hit runs must have been a hit: no new miss.
         let missesAfter = try metric("mirror_cache_misses_total", at: ours)
 
@@ -104,6 +115,12 @@ struct CacheRun: ParsableCommand {
                 format: "| hit: small files, wrk -t%d -c%d -d%ds (requests/s, mean latency) | %.0f, %.2f ms | %.0f, %.2f ms | %@ |",
                 threads, connections, duration, nginxSmall.rate, nginxSmall.latencyMilliseconds, oursSmall.rate,
                 oursSmall.latencyMilliseconds, ratio(oursSmall.rate, nginxSmall.rate)))
+        print(
+            String(
+                format:
+                    "| the floor: nio-floor (NIO's HTTP/1 server reading the same small files, nothing else) | %.0f, %.2f ms | %.0f, %.2f ms | %@ |",
+                nginxSmall.rate, nginxSmall.latencyMilliseconds, floorSmall.rate, floorSmall.latencyMilliseconds,
+                ratio(floorSmall.rate, nginxSmall.rate)))
         print("\nmisses counted by mirror-cache during the hit runs: \(Int(missesAfter - misses))")
     }
 

@@ -20,7 +20,9 @@ func wrk(
     _ url: String, etag: String? = nil, gzip: Bool = false, script: String? = nil, threads: Int, connections: Int,
     duration: Int
 ) throws -> WrkResult {
-    var arguments = ["-t\(threads)", "-c\(connections)", "-d\(duration)s", "--latency"]
+    // wrk gives up on a response after 2 s by default: a 1 GiB body on 4 connections
+    // takes longer, and was counted as a timeout.
+    var arguments = ["-t\(threads)", "-c\(connections)", "-d\(duration)s", "--latency", "--timeout", "60s"]
     if let etag { arguments += ["-H", "If-None-Match: \(etag)"] }
     if gzip { arguments += ["-H", "Accept-Encoding: gzip"] }
     if let script { arguments += ["-s", script] }
