@@ -158,13 +158,21 @@ final class RequestLogWriter: Sendable {
         }
     }
 
+    private static func needsEscape(_ byte: UInt8) -> Bool {
+        byte < 0x20 || byte == 0x7F || byte == UInt8(ascii: "\\")
+    }
+
     private static let hexDigits = Array("0123456789abcdef".utf8)
 
     /// A request line holds what the client sent: control bytes and backslashes become
     /// `\xHH`, so one request is always one line, and what is read back is what came.
     static func appendEscaped(_ text: String, to line: inout [UInt8]) {
+        if !text.utf8.contains(where: needsEscape) {
+            line += text.utf8
+            return
+        }
         for byte in text.utf8 {
-            if byte < 0x20 || byte == 0x7F || byte == UInt8(ascii: "\\") {
+            if needsEscape(byte) {
                 line += [UInt8(ascii: "\\"), UInt8(ascii: "x"), hexDigits[Int(byte >> 4)], hexDigits[Int(byte & 15)]]
             } else {
                 line.append(byte)

@@ -23,13 +23,24 @@ public enum VolatileNames {
     static let byHash = Array("by-hash".utf8)
     static let repodata = Array("repodata".utf8)
 
-    /// Asked at every hit on a path no list covers: bytes only, no Foundation search.
+    /// Asked at every hit on a path no list covers: bytes only, no Foundation search,
+    /// no array of components.
     public static func isVolatile(_ path: String) -> Bool {
         var path = path
         return path.withUTF8 { bytes in
-            let components = bytes.split(separator: UInt8(ascii: "/"))
-            guard let name = components.last else { return false }
-            if components.contains(where: { $0.elementsEqual(byHash) }) { return false }
+            var name: Slice<UnsafeBufferPointer<UInt8>>?
+            var parent: Slice<UnsafeBufferPointer<UInt8>>?
+            var start = bytes.startIndex
+            while start < bytes.endIndex {
+                let end = bytes[start...].firstIndex(of: UInt8(ascii: "/")) ?? bytes.endIndex
+                if end > start {
+                    let component = bytes[start..<end]
+                    if component.elementsEqual(byHash) { return false }
+                    (parent, name) = (name, component)
+                }
+                start = end + 1
+            }
+            guard let name else { return false }
             if exact.contains(where: { name.elementsEqual($0) }) { return true }
             if prefixes.contains(where: { name.starts(with: $0) }) { return true }
             if suffixes.contains(where: { name.count >= $0.count && name.suffix($0.count).elementsEqual($0) }) {
@@ -41,7 +52,7 @@ public enum VolatileNames {
                     return true
                 }
             }
-            if components.count >= 2, components[components.count - 2].elementsEqual(repodata) {
+            if let parent, parent.elementsEqual(repodata) {
                 // `<64 hex>-primary.xml.gz`: the name holds the checksum of the contents.
                 let head = name.prefix { $0 != UInt8(ascii: "-") }
                 let checksummed = head.count >= 32 && head.allSatisfy(isHexDigit)
