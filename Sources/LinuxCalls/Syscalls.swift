@@ -90,6 +90,12 @@ public enum Linux {
         }
     }
 
+    public static func fdatasync(_ fd: FileDescriptor, displayPath: String) throws(SystemCallError) {
+        if let error = retrying({ Glibc.fdatasync(fd.rawValue) }).1 {
+            throw SystemCallError("fdatasync", path: displayPath, errno: error)
+        }
+    }
+
     /// Asks the kernel to start writing a range to disk now, without waiting. Best effort:
     /// the final fsync is what makes the data durable.
     public static func startWriteback(_ fd: FileDescriptor, offset: Int64, length: Int64) {

@@ -20,6 +20,38 @@ struct AtomicFileTests {
         #expect(try tree.names() == ["list"])
     }
 
+    /// Lists past 16 MB are made durable in steps while they are written (`fdatasync`
+    /// on a thread of their own); the steps must not change a byte, nor outlive the file.
+    @Test("a list larger than the durable steps is renamed whole, with the digest of its bytes")
+    func largeListInSteps() throws {
+        let tree = try TemporaryTree("publish-large")
+        try tree.file("list", "old\n")
+        let file = try AtomicFile(target: tree.path("list"), hashing: true)
+        // 40 chunks of 1 MiB, each stamped with its number: a chunk lost, doubled or out
+        // of order shows.
+        let base = (0..<(1 << 20)).map { UInt8(truncatingIfNeeded: $0 &* 2_654_435_761 >> 13) }
+        var expected: [UInt8] = []
+        for number in 0..<40 {
+            var chunk = base
+            withUnsafeBytes(of: UInt64(number)) { chunk.replaceSubrange(0..<8, with: $0) }
+            expected += chunk
+            try file.write(chunk)
+        }
+        #expect(try file.commit() == .replaced)
+        let written = try tree.read("list")
+        #expect(written.count == expected.count)
+        #expect(written == expected)
+        #expect(file.digest == ListDigest.hex(of: expected), "hashed as written, over the same bytes")
+        #expect(try tree.names() == ["list"])
+
+        // Dropped midway, after some steps were asked for: nothing stays, the old list is kept.
+        let dropped = try AtomicFile(target: tree.path("list"), hashing: true)
+        for _ in 0..<40 { try dropped.write(Array(expected[0..<(1 << 20)])) }
+        dropped.discard()
+        #expect(try tree.read("list") == expected)
+        #expect(try tree.names() == ["list"])
+    }
+
     @Test("a write that finds the file system full fails the commit, naming the path; the old list stays")
     func fullFileSystem() throws {
         let small = try TemporaryTree("tmpfs")
