@@ -34,8 +34,10 @@ final class CompressedList: Sendable {
 
     deinit { try? descriptor.close() }
 
-    /// Compresses `version` in 1 MiB steps: the list is never in memory whole.
-    static func make(from version: ListVersion) throws -> CompressedList {
+    /// Compresses `version` in 1 MiB steps: the list is never in memory whole. Gives up
+    /// (nil) as soon as `wanted` says no: a newer version replaced it, and compressing a
+    /// list nobody will be served would take a core from the next publish.
+    static func make(from version: ListVersion, while wanted: () -> Bool = { true }) throws -> CompressedList? {
         let file = try Linux.memoryFile(name: "gzip:\(version.path)")
         do {
             // The fastest level: a third of the default's CPU for about 15% more bytes
@@ -53,6 +55,10 @@ final class CompressedList: Sendable {
                 size += output.readableBytes
             }
             repeat {
+                guard wanted() else {
+                    try? file.close()
+                    return nil
+                }
                 var chunk = try version.chunk(at: offset, count: 1 << 20)
                 offset += chunk.readableBytes
                 let last = offset >= version.size

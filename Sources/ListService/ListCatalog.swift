@@ -198,8 +198,11 @@ public final class ListCatalog: Sendable {
                 hops: upstream + [Hop(host: host, generation: generation)])
             state.announcement = announcement
             state.recent.append(announcement)
-            if state.recent.count > Self.recentLength { state.recent.removeFirst(state.recent.count - Self.recentLength) }
-            let event = StreamEvent(id: eventID(generation), name: ServerSentEvents.eventName, announcement: announcement)
+            if state.recent.count > Self.recentLength {
+                state.recent.removeFirst(state.recent.count - Self.recentLength)
+            }
+            let event = StreamEvent(
+                id: eventID(generation), name: ServerSentEvents.eventName, announcement: announcement)
             for continuation in state.subscribers.values { continuation.yield(event) }
             return announcement
         }
@@ -217,14 +220,23 @@ public final class ListCatalog: Sendable {
     // MARK: Compressed lists
 
     /// Makes the gzip form of each new version on the queue, after its deltas: clients
-    /// get the plain list until it is ready. A version already replaced is skipped.
+    /// get the plain list until it is ready. A version already replaced is skipped, or
+    /// given up midway.
     private func compress(_ versions: [ListVersion]) {
         guard !versions.isEmpty else { return }
         queue.async {
             for version in versions where self.version(of: version.path) === version {
                 let start = ContinuousClock.now
                 do {
-                    let compressed = try CompressedList.make(from: version)
+                    guard
+                        let compressed = try CompressedList.make(
+                            from: version, while: { self.version(of: version.path) === version })
+                    else {
+                        self.logger.debug(
+                            "list compression given up: a newer version replaced it",
+                            metadata: ["list": "\(version.path)"])
+                        continue
+                    }
                     version.attach(compressed)
                     self.versionsEpoch.add(1, ordering: .releasing)
                     self.logger.debug(
@@ -282,7 +294,8 @@ public final class ListCatalog: Sendable {
                     if delta != nil { Self.deltasFromComparison.increment() }
                     self.record(delta, for: version)
                 } catch {
-                    self.logger.warning("no delta for this list", metadata: ["list": "\(version.path)", "error": "\(error)"])
+                    self.logger.warning(
+                        "no delta for this list", metadata: ["list": "\(version.path)", "error": "\(error)"])
                     self.record(nil, for: version)
                 }
             }
@@ -364,7 +377,8 @@ public final class ListCatalog: Sendable {
     /// client without an id gets the current announcement.
     func catchUp(after lastEventID: String?, in state: State) -> [StreamEvent] {
         guard let current = state.announcement else { return [] }
-        let latest = StreamEvent(id: eventID(current.generation), name: ServerSentEvents.eventName, announcement: current)
+        let latest = StreamEvent(
+            id: eventID(current.generation), name: ServerSentEvents.eventName, announcement: current)
         guard let lastEventID else { return [latest] }
         let parts = lastEventID.split(separator: "-", maxSplits: 1)
         guard parts.count == 2, parts[0] == run, let seen = Int(parts[1]), seen <= current.generation,

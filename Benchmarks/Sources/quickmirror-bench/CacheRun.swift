@@ -21,7 +21,8 @@ struct CacheRun: ParsableCommand {
     @Option(help: "Size of the big file, in MiB.") var bigMegabytes = 1024
     @Option(help: "Number of small files.") var smallFiles = 10_000
     @Option(help: "Size of each small file, in bytes.") var smallSize = 16_384
-    @Option(help: "Where the generated files are kept between runs.") var files = "/var/tmp/quickmirror-bench/cache-files"
+    @Option(help: "Where the generated files are kept between runs.") var files =
+        "/var/tmp/quickmirror-bench/cache-files"
     @Option(help: "Where scratch files go (a cache directory, logs).") var scratchRoot = "/var/tmp/quickmirror-bench"
     @Option(help: "Downloads of the big file per server (the median is reported).") var repeats = 3
     @Option(help: "wrk threads.") var threads = 2
@@ -78,7 +79,8 @@ struct CacheRun: ParsableCommand {
         let oursBigWrk = try wrk(ours + bigPath, threads: threads, connections: bigConnections, duration: duration)
         let nginxSmall = try wrk(
             upstream + "/", script: script, threads: threads, connections: connections, duration: duration)
-        let oursSmall = try wrk(ours + "/", script: script, threads: threads, connections: connections, duration: duration)
+        let oursSmall = try wrk(
+            ours + "/", script: script, threads: threads, connections: connections, duration: duration)
         // What the same stack costs with nothing of the cache's own work: the files read
         // the way a small hit reads them.
         let floorPort = try freePort()
@@ -112,7 +114,8 @@ struct CacheRun: ParsableCommand {
         )
         print(
             String(
-                format: "| hit: small files, wrk -t%d -c%d -d%ds (requests/s, mean latency) | %.0f, %.2f ms | %.0f, %.2f ms | %@ |",
+                format:
+                    "| hit: small files, wrk -t%d -c%d -d%ds (requests/s, mean latency) | %.0f, %.2f ms | %.0f, %.2f ms | %@ |",
                 threads, connections, duration, nginxSmall.rate, nginxSmall.latencyMilliseconds, oursSmall.rate,
                 oursSmall.latencyMilliseconds, ratio(oursSmall.rate, nginxSmall.rate)))
         print(
@@ -133,10 +136,11 @@ struct CacheRun: ParsableCommand {
         try FileManager.default.createDirectory(atPath: "\(files)/big", withIntermediateDirectories: true)
         var random = SplitMix64(seed: 7)
         let chunk = 1 << 20
-        let big = FileHandle(forWritingAtPath: {
-            FileManager.default.createFile(atPath: "\(files)/big/file.iso", contents: nil)
-            return "\(files)/big/file.iso"
-        }())!
+        let big = FileHandle(
+            forWritingAtPath: {
+                FileManager.default.createFile(atPath: "\(files)/big/file.iso", contents: nil)
+                return "\(files)/big/file.iso"
+            }())!
         for _ in 0..<bigMegabytes {
             var bytes = [UInt8](repeating: 0, count: chunk)
             bytes.withUnsafeMutableBytes { raw in
@@ -148,11 +152,15 @@ struct CacheRun: ParsableCommand {
         try big.close()
         for index in 0..<smallFiles {
             let directory = "\(files)/small/\(String(format: "%02d", index % 100))"
-            if index < 100 { try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true) }
+            if index < 100 {
+                try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            }
             var bytes = [UInt8](repeating: 0, count: smallSize)
             for offset in stride(from: 0, to: smallSize, by: 8) {
                 let word = random.next()
-                for shift in 0..<min(8, smallSize - offset) { bytes[offset + shift] = UInt8(truncatingIfNeeded: word >> (8 * shift)) }
+                for shift in 0..<min(8, smallSize - offset) {
+                    bytes[offset + shift] = UInt8(truncatingIfNeeded: word >> (8 * shift))
+                }
             }
             FileManager.default.createFile(atPath: "\(directory)/\(smallName(index))", contents: Data(bytes))
         }
@@ -189,7 +197,8 @@ struct CacheRun: ParsableCommand {
         let list = "\(scratch)/warm.curl"
         var lines = ""
         for index in 0..<smallFiles {
-            lines += "url = \"\(base)/small/\(String(format: "%02d", index % 100))/\(smallName(index))\"\noutput = \"/dev/null\"\n"
+            lines +=
+                "url = \"\(base)/small/\(String(format: "%02d", index % 100))/\(smallName(index))\"\noutput = \"/dev/null\"\n"
         }
         try lines.write(toFile: list, atomically: true, encoding: .utf8)
         _ = try curl(["-s", "-f", "--parallel", "--parallel-max", "16", "-K", list])

@@ -81,7 +81,8 @@ struct DaemonRun: ParsableCommand {
         if http {
             let port = try servedPort(log: log)
             let stream = UpstreamEvents(
-                url: "http://127.0.0.1:\(port)/events", logger: Logger(label: "bench") { _ in SwiftLogNoOpLogHandler() })
+                url: "http://127.0.0.1:\(port)/events", logger: Logger(label: "bench") { _ in SwiftLogNoOpLogHandler() }
+            )
             stream.start()
             while stream.latest.count == 0 { usleep(10_000) }
             for run in 0..<5 {

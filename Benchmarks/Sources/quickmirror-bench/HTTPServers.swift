@@ -39,7 +39,8 @@ func wrk(
         FileHandle.standardError.write(Data("wrk \(url):\n\(output)\n".utf8))
     }
     let times: [(String, Double)] = [("us", 0.001), ("ms", 1), ("s", 1000)]
-    guard let (unit, scale) = times.first(where: { mean.hasSuffix($0.0) }), let latency = Double(mean.dropLast(unit.count))
+    guard let (unit, scale) = times.first(where: { mean.hasSuffix($0.0) }),
+        let latency = Double(mean.dropLast(unit.count))
     else { throw ValidationError("cannot read wrk's latency '\(mean)'") }
     let sizes: [(String, Double)] = [("GB", 1_073_741_824), ("MB", 1_048_576), ("KB", 1024), ("B", 1)]
     guard let (sizeUnit, multiplier) = sizes.first(where: { transfer.hasSuffix($0.0) }),
