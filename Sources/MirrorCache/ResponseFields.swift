@@ -9,6 +9,13 @@ enum ResponseFields {
         "\"" + String(mtime, radix: 16) + "-" + String(size, radix: 16) + "\""
     }
 
+    /// Whether an upstream's field value may go to a client as it is: no control bytes but
+    /// tab. The server pipeline does not check outgoing fields (see `MirrorCache.start`),
+    /// so the few values copied from an upstream are checked here, where they are copied.
+    static func isCopyable(_ value: String) -> Bool {
+        value.utf8.allSatisfy { $0 == 0x09 || ($0 >= 0x20 && $0 != 0x7F) }
+    }
+
     static func object(
         size: Int64?, mtime: Int64?, range: Range<Int64>?, total: Int64?, lastModified: String? = nil
     ) -> HTTPHeaders {

@@ -197,7 +197,9 @@ extension MirrorCache {
                         }
                         var fields = HTTPHeaders()
                         for name in ["content-length", "content-range", "last-modified", "etag", "content-type"] {
-                            if let value = response.headers.first(name: name) { fields.add(name: name, value: value) }
+                            if let value = response.headers.first(name: name), ResponseFields.isCopyable(value) {
+                                fields.add(name: name, value: value)
+                            }
                         }
                         fields.add(name: "date", value: HTTPDate.format(secondsSinceEpoch: time(nil)))
                         answered.value = response.status.code

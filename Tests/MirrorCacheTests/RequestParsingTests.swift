@@ -1,4 +1,4 @@
-import MirrorCache
+@testable import MirrorCache
 import Testing
 import TreeFixtures
 
@@ -71,6 +71,15 @@ struct RequestParsingTests {
     ])
     func volatileNames(_ path: String, _ volatile: Bool) {
         #expect(VolatileNames.isVolatile(path) == volatile)
+    }
+
+    /// What a pass-through copies from an upstream's answer must not split the response.
+    @Test(arguments: [
+        ("text/plain; charset=utf-8", true), ("\"5f2a-1c\"", true), ("a\tb", true), ("a\r\nSet-Cookie: x", false),
+        ("a\nb", false), ("a\u{0}b", false), ("a\u{7F}", false), ("café", true),
+    ])
+    func upstreamFieldValuesAreCheckedBeforeTheyAreCopied(_ value: String, _ copyable: Bool) {
+        #expect(ResponseFields.isCopyable(value) == copyable)
     }
 
     @Test func sizes() throws {
