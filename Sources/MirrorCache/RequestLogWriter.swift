@@ -114,8 +114,16 @@ final class RequestLogWriter: Sendable {
         }
     }
 
-    /// Writes every line queued so far, and returns when they are written.
-    func flush() { queue.sync { writeOut() } }
+    /// Writes every line queued so far, and returns when they are written, or after
+    /// `timeout` when the log's reader does not take them (a stop must not hang on it).
+    func flush(within timeout: DispatchTimeInterval = .seconds(5)) {
+        let written = DispatchSemaphore(value: 0)
+        queue.async {
+            self.writeOut()
+            written.signal()
+        }
+        _ = written.wait(timeout: .now() + timeout)
+    }
 
     /// On the queue only: lines reach the descriptor in the order they were queued.
     private func writeOut() {

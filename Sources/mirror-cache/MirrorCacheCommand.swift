@@ -117,6 +117,10 @@ struct MirrorCacheCommand: ParsableCommand {
         let done = DispatchSemaphore(value: 0)
         signal(SIGTERM, SIG_IGN)
         signal(SIGINT, SIG_IGN)
+        // A log reader that went away (a closed pipe on standard error) is an EPIPE the
+        // request log handles by dropping lines, not a signal that ends the cache. NIO
+        // ignores SIGPIPE once it opens its first socket; this holds from the first line.
+        signal(SIGPIPE, SIG_IGN)
         let signals = [SIGTERM, SIGINT].map { DispatchSource.makeSignalSource(signal: $0) }
         for source in signals {
             source.setEventHandler { Task { await cache.shutdown() } }

@@ -59,4 +59,40 @@ struct CommandLineTests {
         let line = requests.first ?? ""
         #expect(line.contains(" status=200 bytes=70000 ms=") && line.hasSuffix(" served=miss"), "\(log)")
     }
+
+    /// Standard error is a pipe whose reader went away (a log collector that died): the
+    /// request lines are lost (each batch's write fails with EPIPE), the cache keeps
+    /// serving and still stops cleanly.
+    @Test func aLogReaderThatWentAwayDoesNotStopTheCache() async throws {
+        let tree = try UpstreamTree()
+        let origin = try tree.file("pub/y.rpm", size: 5_000)
+        let server = try ThrottledFileServer(root: tree.root)
+        let cache = try TemporaryTree("cli-cache-epipe")
+        let port = try LoopbackSocket.closedPort()
+        let process = Process()
+        process.executableURL = Command.executable("mirror-cache")
+        process.arguments = ["--upstream", server.url, "--cache", cache.path("c"), "--listen", "127.0.0.1:\(port)"]
+        let log = Pipe()
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = log
+        try process.run()
+        defer { if process.isRunning { kill(process.processIdentifier, SIGKILL) } }
+        try log.fileHandleForReading.close()
+        var answer = await Client.get("http://127.0.0.1:\(port)/pub/y.rpm")
+        for _ in 0..<100 where answer.status == 0 {
+            try await Task.sleep(for: .milliseconds(100))
+            answer = await Client.get("http://127.0.0.1:\(port)/pub/y.rpm")
+        }
+        #expect(answer.status == 200 && answer.body == origin)
+        // The first batch of lines has met the closed pipe by now.
+        try await Task.sleep(for: .milliseconds(300))
+        for _ in 0..<3 {
+            let again = await Client.get("http://127.0.0.1:\(port)/pub/y.rpm")
+            #expect(again.status == 200 && again.body == origin)
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        #expect(process.isRunning, "a closed log pipe must not end the cache")
+        process.terminate(within: .seconds(20))
+        #expect(process.terminationStatus == 0, "SIGTERM still ends it cleanly: \(process.terminationReason.rawValue)")
+    }
 }

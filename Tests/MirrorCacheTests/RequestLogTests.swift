@@ -104,6 +104,33 @@ struct RequestLogTests {
         #expect(kept * 60 < 9 << 20, "at most about 8 MiB was held")
     }
 
+    @Test func aStopDoesNotHangOnAReaderThatNeverReads() throws {
+        var ends: [Int32] = [0, 0]
+        #expect(pipe(&ends) == 0)
+        defer { close(ends[0]) }
+        let writer = RequestLogWriter(style: .journalStream, label: "mirror-cache", descriptor: ends[1])
+        for index in 0..<2_000 {
+            writer.record(
+                client: "127.0.0.1", method: "GET", uri: "/never-read/\(index)", status: 200, bytes: 0,
+                milliseconds: 0, served: "hit")
+        }
+        let started = ContinuousClock.now
+        writer.flush(within: .milliseconds(300))
+        #expect(ContinuousClock.now - started < .seconds(5), "flush gave up instead of waiting for ever")
+        // The write still waits in the pipe: read it out before the pipe closes, or the
+        // writer would meet a closed pipe (SIGPIPE) after this test.
+        let readEnd = ends[0]
+        let drained = DispatchSemaphore(value: 0)
+        DispatchQueue.global().async {
+            var buffer = [UInt8](repeating: 0, count: 1 << 16)
+            while buffer.withUnsafeMutableBytes({ read(readEnd, $0.baseAddress, $0.count) }) > 0 {}
+            drained.signal()
+        }
+        writer.flush(within: .seconds(20))
+        close(ends[1])
+        drained.wait()
+    }
+
     @Test func offWritesNothing() throws {
         let written = try lines(.off) { writer in
             writer.record(client: "x", method: "GET", uri: "/x", status: 200, bytes: 1, milliseconds: 0, served: "hit")
