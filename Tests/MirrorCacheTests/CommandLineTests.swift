@@ -29,21 +29,14 @@ struct CommandLineTests {
     }
 
     @Test func servesThroughTheExecutable() async throws {
-        let tree = try UpstreamTree()
-        let origin = try tree.file("pub/x.rpm", size: 70_000)
-        let server = try ThrottledFileServer(root: tree.root)
-        let cache = try TemporaryTree("cli-cache")
-        let port = try LoopbackSocket.closedPort()
+        let (tree, origin, server, cache, port) = try Self.upstream(serving: "pub/x.rpm", size: 70_000)
+        defer { withExtendedLifetime(tree) {} }
         let process = try Command.start(
             "mirror-cache",
             ["--upstream", server.url, "--cache", cache.path("c"), "--listen", "127.0.0.1:\(port)"],
             log: cache.path("log"))
         defer { if process.isRunning { kill(process.processIdentifier, SIGKILL) } }
-        var answer = await Client.get("http://127.0.0.1:\(port)/pub/x.rpm")
-        for _ in 0..<100 where answer.status == 0 {
-            try await Task.sleep(for: .milliseconds(100))
-            answer = await Client.get("http://127.0.0.1:\(port)/pub/x.rpm")
-        }
+        let answer = try await Self.firstAnswer("http://127.0.0.1:\(port)/pub/x.rpm")
         #expect(answer.status == 200 && answer.body == origin)
         // Stored once durable, just after the client had its last byte.
         #expect(
@@ -64,25 +57,20 @@ struct CommandLineTests {
     /// request lines are lost (each batch's write fails with EPIPE), the cache keeps
     /// serving and still stops cleanly.
     @Test func aLogReaderThatWentAwayDoesNotStopTheCache() async throws {
-        let tree = try UpstreamTree()
-        let origin = try tree.file("pub/y.rpm", size: 5_000)
-        let server = try ThrottledFileServer(root: tree.root)
-        let cache = try TemporaryTree("cli-cache-epipe")
-        let port = try LoopbackSocket.closedPort()
+        let (tree, origin, server, directory, port) = try Self.upstream(serving: "pub/y.rpm", size: 5_000)
+        defer { withExtendedLifetime(tree) {} }
         let process = Process()
         process.executableURL = Command.executable("mirror-cache")
-        process.arguments = ["--upstream", server.url, "--cache", cache.path("c"), "--listen", "127.0.0.1:\(port)"]
+        process.arguments = [
+            "--upstream", server.url, "--cache", directory.path("c"), "--listen", "127.0.0.1:\(port)",
+        ]
         let log = Pipe()
         process.standardOutput = FileHandle.nullDevice
         process.standardError = log
         try process.run()
         defer { if process.isRunning { kill(process.processIdentifier, SIGKILL) } }
         try log.fileHandleForReading.close()
-        var answer = await Client.get("http://127.0.0.1:\(port)/pub/y.rpm")
-        for _ in 0..<100 where answer.status == 0 {
-            try await Task.sleep(for: .milliseconds(100))
-            answer = await Client.get("http://127.0.0.1:\(port)/pub/y.rpm")
-        }
+        let answer = try await Self.firstAnswer("http://127.0.0.1:\(port)/pub/y.rpm")
         #expect(answer.status == 200 && answer.body == origin)
         // The first batch of lines has met the closed pipe by now.
         try await Task.sleep(for: .milliseconds(300))
@@ -94,5 +82,29 @@ struct CommandLineTests {
         #expect(process.isRunning, "a closed log pipe must not end the cache")
         process.terminate(within: .seconds(20))
         #expect(process.terminationStatus == 0, "SIGTERM still ends it cleanly: \(process.terminationReason.rawValue)")
+    }
+
+    /// An upstream serving one file of `size` bytes at `path`, a directory for the cache,
+    /// and a free loopback port for it to listen on. The tree must outlive the server.
+    static func upstream(serving path: String, size: Int) throws -> (
+        tree: UpstreamTree, origin: [UInt8], server: ThrottledFileServer, directory: TemporaryTree, port: Int
+    ) {
+        let tree = try UpstreamTree()
+        let origin = try tree.file(path, size: size)
+        return (
+            tree, origin, try ThrottledFileServer(root: tree.root), try TemporaryTree("cli-cache"),
+            try LoopbackSocket.closedPort()
+        )
+    }
+
+    /// The first answer of a cache that is still starting: retried for up to 10 s while
+    /// nothing listens.
+    static func firstAnswer(_ url: String) async throws -> Received {
+        var answer = await Client.get(url)
+        for _ in 0..<100 where answer.status == 0 {
+            try await Task.sleep(for: .milliseconds(100))
+            answer = await Client.get(url)
+        }
+        return answer
     }
 }
