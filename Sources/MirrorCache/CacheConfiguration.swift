@@ -19,6 +19,8 @@ public struct CacheConfiguration: Sendable {
     public var stallTimeout: Duration = .seconds(15)
     /// At most this many prefetches run at once.
     public var prefetchConcurrency = 4
+    /// Bytes of small objects (64 KiB or less) kept in memory for hits; 0 keeps none.
+    public var memoryCache: Int64 = 256 << 20
     /// Event loop threads; 0 is one per core.
     public var threads = 0
     /// The request log's lines on standard error; `.off` also when the logger's level is

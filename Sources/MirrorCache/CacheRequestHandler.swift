@@ -72,11 +72,11 @@ final class CacheRequestHandler: ChannelInboundHandler, RemovableChannelHandler 
             return simple(context, connection, .badRequest, "\(error)\n", log: log)
         }
         let range = head.headers.first(name: "range").flatMap(ByteRange.parse)
-        if query == nil, let (descriptor, info) = cache.store.openComplete(target.key) {
-            if case .fresh = cache.freshness(target, info) {
-                return sendHit(descriptor, info, target: target, range: range, connection, context: context, log: log)
+        if query == nil, let hit = cache.store.openForHit(target.key) {
+            if case .fresh = cache.freshness(target, hit.info) {
+                return sendHit(hit, target: target, range: range, connection, context: context, log: log)
             }
-            try? descriptor.close()
+            if case .file(let descriptor) = hit.body { try? descriptor.close() }
         }
         let cache = self.cache
         Task(executorPreference: cache.executor) {
@@ -85,71 +85,52 @@ final class CacheRequestHandler: ChannelInboundHandler, RemovableChannelHandler 
     }
 
     private func sendHit(
-        _ descriptor: SystemPackage.FileDescriptor, _ info: stat, target: RequestTarget, range: ByteRange?,
-        _ connection: ClientConnection, context: ChannelHandlerContext, log: RequestLog
+        _ hit: CacheStore.Hit, target: RequestTarget, range: ByteRange?, _ connection: ClientConnection,
+        context: ChannelHandlerContext, log: RequestLog
     ) {
-        let mtime = Int64(info.st_mtim.tv_sec)
+        let mtime = Int64(hit.info.st_mtim.tv_sec)
         let (status, fields, bytes) = ResponseFields.complete(
-            size: Int64(info.st_size), mtime: mtime, range: range, lastModified: lastModifiedText(mtime))
+            size: Int64(hit.info.st_size), mtime: mtime, range: range, lastModified: lastModifiedText(mtime),
+            etag: hit.etag)
         var headers = fields
         headers.add(name: "date", value: currentDate())
         if !connection.keepAlive { headers.add(name: "connection", value: "close") }
-        cache.store.recency.touch(target.key)
         cache.metrics.hits.increment()
         context.write(
             wrapOutboundOut(.head(HTTPResponseHead(version: connection.version, status: status, headers: headers))),
             promise: nil)
-        if !connection.isHead, !bytes.isEmpty, bytes.count <= Self.copiedBodyLimit,
-            let body = Self.read(descriptor, bytes, allocator: context.channel.allocator)
-        {
-            // A small body is copied into the head's write: one writev and one TCP push per
-            // response instead of a write for the head and a sendfile for the body.
-            try? descriptor.close()
-            cache.metrics.bytesFromCache.increment(by: Int64(bytes.count))
-            context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
-            if connection.keepAlive {
-                context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
-            } else {
-                let channel = context.channel
-                context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in channel.close(promise: nil) }
+        let sending = connection.isHead ? 0 : Int64(bytes.count)
+        var file: NIOFileHandle?
+        switch hit.body {
+        case .memory(let body):
+            if sending > 0 {
+                // Written with the head: one writev and one TCP push per response.
+                let slice = body.getSlice(at: Int(bytes.lowerBound), length: Int(bytes.count)) ?? body
+                context.write(wrapOutboundOut(.body(.byteBuffer(slice))), promise: nil)
             }
-            log.done(status: status.code, bytes: Int64(bytes.count), how: "hit")
-            return
+        case .file(let descriptor):
+            let handle = NIOFileHandle(_deprecatedTakingOwnershipOfDescriptor: descriptor.rawValue)
+            file = handle
+            if sending > 0 {
+                let region = FileRegion(
+                    fileHandle: handle, readerIndex: Int(bytes.lowerBound), endIndex: Int(bytes.upperBound))
+                context.write(wrapOutboundOut(.body(.fileRegion(region))), promise: nil)
+            }
         }
-        let file = NIOFileHandle(_deprecatedTakingOwnershipOfDescriptor: descriptor.rawValue)
-        if !connection.isHead, !bytes.isEmpty {
-            cache.metrics.bytesFromCache.increment(by: Int64(bytes.count))
-            let region = FileRegion(
-                fileHandle: file, readerIndex: Int(bytes.lowerBound), endIndex: Int(bytes.upperBound))
-            context.write(wrapOutboundOut(.body(.fileRegion(region))), promise: nil)
+        cache.metrics.bytesFromCache.increment(by: sending)
+        if file == nil, connection.keepAlive {
+            context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+        } else {
+            let sent = context.eventLoop.makePromise(of: Void.self)
+            context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: sent)
+            let channel = context.channel
+            let keepAlive = connection.keepAlive
+            sent.futureResult.whenComplete { [file] _ in
+                try? file?.close()
+                if !keepAlive { channel.close(promise: nil) }
+            }
         }
-        let sent = context.eventLoop.makePromise(of: Void.self)
-        context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: sent)
-        let channel = context.channel
-        let keepAlive = connection.keepAlive
-        sent.futureResult.whenComplete { _ in
-            try? file.close()
-            if !keepAlive { channel.close(promise: nil) }
-        }
-        log.done(status: status.code, bytes: connection.isHead ? 0 : Int64(bytes.count), how: "hit")
-    }
-
-    /// Bodies up to this size are read and written with the head; larger ones go by
-    /// sendfile(2), whose saved copy then outweighs the extra system call.
-    static let copiedBodyLimit: Int64 = 64 * 1024
-
-    /// The bytes of a small body; nil when the file gives fewer than expected (the
-    /// sendfile path then reports the error as it would).
-    private static func read(
-        _ descriptor: SystemPackage.FileDescriptor, _ bytes: Range<Int64>, allocator: ByteBufferAllocator
-    ) -> ByteBuffer? {
-        var buffer = allocator.buffer(capacity: Int(bytes.count))
-        let count = try? buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: Int(bytes.count)) { raw in
-            (try? Linux.preadFully(
-                descriptor, into: UnsafeMutableRawBufferPointer(rebasing: raw[..<Int(bytes.count)]),
-                offset: bytes.lowerBound, displayPath: "")) ?? 0
-        }
-        return count == Int(bytes.count) ? buffer : nil
+        log.done(status: status.code, bytes: sending, how: "hit")
     }
 
     private func simple(

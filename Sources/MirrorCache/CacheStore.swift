@@ -1,5 +1,6 @@
 import Foundation
 import LinuxCalls
+import NIOCore
 import SystemPackage
 
 #if canImport(Glibc)
@@ -15,6 +16,7 @@ public final class CacheStore: Sendable {
     let recency: RecencyIndex
     let maxSize: Int64?
     let minFree: Int64?
+    let hot: HotObjects
 
     /// What a fetch learned about an object besides its bytes.
     public struct Validators: Sendable, Equatable {
@@ -23,10 +25,12 @@ public final class CacheStore: Sendable {
         public var sha256: String?
     }
 
-    public init(directory: String, maxSize: Int64?, minFree: Int64?) throws {
+    /// `memory`: bytes of small objects kept in memory for hits (0: none).
+    public init(directory: String, maxSize: Int64?, minFree: Int64?, memory: Int = 0) throws {
         self.directory = directory.hasSuffix("/") && directory.count > 1 ? String(directory.dropLast()) : directory
         self.maxSize = maxSize
         self.minFree = minFree
+        hot = HotObjects(budget: memory)
         recency = RecencyIndex()
         for sub in ["", "/.partial", "/.meta", "/reverse", "/proxy"] {
             try Self.makeDirectories(self.directory + sub)
@@ -52,6 +56,48 @@ public final class CacheStore: Sendable {
             return nil
         }
         return (SystemPackage.FileDescriptor(rawValue: fd), info)
+    }
+
+    /// A complete object for a hit: its stat, and its body in memory (small objects) or
+    /// its file opened for reading (which the caller then owns).
+    struct Hit {
+        enum Body {
+            case memory(ByteBuffer)
+            case file(SystemPackage.FileDescriptor)
+        }
+        let info: stat
+        let body: Body
+        /// The ETag field, when it is kept made.
+        var etag: String?
+    }
+
+    /// The object for a hit: kept in memory from an earlier hit, or read now (and kept
+    /// when small). Marks it used in the recency order.
+    func openForHit(_ key: String) -> Hit? {
+        let now = time(nil)
+        if let (object, touch) = hot.lookup(key, now: now) {
+            if touch { recency.touch(key) }
+            return Hit(info: object.info, body: .memory(object.body), etag: object.etag)
+        }
+        let mark = hot.mark
+        guard let (descriptor, info) = openComplete(key) else { return nil }
+        recency.touch(key)
+        let size = Int64(info.st_size)
+        guard hot.isEnabled, size <= HotObjects.sizeLimit else { return Hit(info: info, body: .file(descriptor)) }
+        defer { try? descriptor.close() }
+        var body = ByteBuffer()
+        body.reserveCapacity(Int(size))
+        let count = body.writeWithUnsafeMutableBytes(minimumWritableBytes: Int(size)) { raw in
+            (try? Linux.preadFully(
+                descriptor, into: UnsafeMutableRawBufferPointer(rebasing: raw[..<Int(size)]), offset: 0,
+                displayPath: key)) ?? 0
+        }
+        // A file shorter than its stat (damaged behind the cache's back) is not served.
+        guard count == Int(size) else { return nil }
+        let object = HotObjects.Object(
+            info: info, body: body, etag: ResponseFields.etag(mtime: Int64(info.st_mtim.tv_sec), size: size))
+        hot.insert(key, object, read: now, mark: mark)
+        return Hit(info: info, body: .memory(body), etag: object.etag)
     }
 
     func validators(_ key: String) -> Validators? {
@@ -114,6 +160,7 @@ public final class CacheStore: Sendable {
         guard rename(partial, target) == 0 else {
             throw SystemCallError("rename", path: "\(partial) -> \(target)", errno: Errno(rawValue: errno))
         }
+        hot.drop(key)
         recency.insert(key, size: size)
     }
 
@@ -123,6 +170,7 @@ public final class CacheStore: Sendable {
         unlink(metaPath(key))
         let freed = recency.remove(key)
         unlink(path(key))
+        hot.drop(key)
         return freed
     }
 

@@ -44,7 +44,8 @@ public final class MirrorCache: Sendable {
             style: logger.logLevel <= .info ? configuration.requestLog : .off, label: logger.label)
         prefetchPattern = try configuration.prefetchPattern.map { try PrefetchPattern($0) }
         store = try CacheStore(
-            directory: configuration.cacheDirectory, maxSize: configuration.maxSize, minFree: configuration.minFree)
+            directory: configuration.cacheDirectory, maxSize: configuration.maxSize, minFree: configuration.minFree,
+            memory: Int(clamping: configuration.memoryCache))
         group = MultiThreadedEventLoopGroup(
             numberOfThreads: configuration.threads > 0 ? configuration.threads : NIOCore.System.coreCount)
         var clientConfiguration = HTTPClient.Configuration()

@@ -17,13 +17,14 @@ enum ResponseFields {
     }
 
     static func object(
-        size: Int64?, mtime: Int64?, range: Range<Int64>?, total: Int64?, lastModified: String? = nil
+        size: Int64?, mtime: Int64?, range: Range<Int64>?, total: Int64?, lastModified: String? = nil,
+        etag knownETag: String? = nil
     ) -> HTTPHeaders {
         var headers = HTTPHeaders()
         headers.add(name: "accept-ranges", value: "bytes")
         if let mtime {
             headers.add(name: "last-modified", value: lastModified ?? HTTPDate.format(secondsSinceEpoch: Int(mtime)))
-            if let total { headers.add(name: "etag", value: etag(mtime: mtime, size: total)) }
+            if let total { headers.add(name: "etag", value: knownETag ?? etag(mtime: mtime, size: total)) }
         }
         if let range, let total {
             headers.add(name: "content-range", value: "bytes \(range.lowerBound)-\(range.upperBound - 1)/\(total)")
@@ -37,13 +38,15 @@ enum ResponseFields {
 
 extension ResponseFields {
     /// The answer to a GET or HEAD of a complete object of `size` bytes: the status, the
-    /// fields, and the bytes of the file to send (nil: none, 416).
+    /// fields, and the bytes of the file to send (nil: none, 416). `lastModified` and
+    /// `etag`: the texts for `mtime` and `size`, when the caller keeps them made.
     static func complete(
-        size: Int64, mtime: Int64, range: ByteRange?, lastModified: String? = nil
+        size: Int64, mtime: Int64, range: ByteRange?, lastModified: String? = nil, etag: String? = nil
     ) -> (HTTPResponseStatus, HTTPHeaders, Range<Int64>) {
         guard let range else {
             return (
-                .ok, object(size: size, mtime: mtime, range: nil, total: size, lastModified: lastModified), 0..<size
+                .ok, object(size: size, mtime: mtime, range: nil, total: size, lastModified: lastModified, etag: etag),
+                0..<size
             )
         }
         guard let bounds = range.bounds(size: size) else {
@@ -53,8 +56,8 @@ extension ResponseFields {
             return (.rangeNotSatisfiable, headers, 0..<0)
         }
         return (
-            .partialContent, object(size: size, mtime: mtime, range: bounds, total: size, lastModified: lastModified),
-            bounds
+            .partialContent,
+            object(size: size, mtime: mtime, range: bounds, total: size, lastModified: lastModified, etag: etag), bounds
         )
     }
 }

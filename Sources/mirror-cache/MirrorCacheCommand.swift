@@ -56,6 +56,9 @@ struct MirrorCacheCommand: ParsableCommand {
     @Option(help: "Seconds without a byte from an upstream before failing over (or resuming).")
     var stallTimeout: Int = 15
 
+    @Option(help: "Memory for small cached files (64 KiB or less), served from it on a hit (256M, 1G; 0 turns it off).")
+    var memoryCache = "256M"
+
     func validate() throws {
         guard !upstream.isEmpty else { throw ValidationError("give at least one --upstream URL") }
         guard volatileTTL >= 0 else { throw ValidationError("--volatile-ttl must be 0 or more") }
@@ -83,6 +86,7 @@ struct MirrorCacheCommand: ParsableCommand {
             if !allow.isEmpty { configuration.allow = try allow.map { try AddressRange($0) } }
             configuration.maxSize = try maxSize.map { try ByteCount.parse($0, option: "--max-size") }
             configuration.minFree = try minFree.map { try ByteCount.parse($0, option: "--min-free") }
+            configuration.memoryCache = try ByteCount.parse(memoryCache, option: "--memory-cache")
         } catch {
             throw CommandFailure("\(error)")
         }

@@ -113,22 +113,28 @@ struct FaultTests {
         #expect(harness.partialFiles().isEmpty)
     }
 
-    /// Over --max-size, the least recently used file goes to make room for a new one.
-    @Test func maxSizeEvictsLeastRecentlyUsed() async throws {
+    /// Over --max-size, the least recently used file goes to make room for a new one; an
+    /// evicted small file is not served from memory afterwards either.
+    @Test(arguments: [400_000, 20_000])
+    func maxSizeEvictsLeastRecentlyUsed(size: Int) async throws {
         let tree = try UpstreamTree()
         let names = ["a.rpm", "b.rpm", "c.rpm"]
-        for (index, name) in names.enumerated() { try tree.file(name, size: 400_000, seed: UInt64(index)) }
+        var bodies: [String: [UInt8]] = [:]
+        for (index, name) in names.enumerated() { bodies[name] = try tree.file(name, size: size, seed: UInt64(index)) }
         let server = try ThrottledFileServer(root: tree.root)
-        let harness = try await CacheHarness(upstreams: [server]) { $0.maxSize = 1_000_000 }
+        let harness = try await CacheHarness(upstreams: [server]) { $0.maxSize = Int64(size) * 5 / 2 }
         defer { Task { await harness.stop() } }
-        for name in ["a.rpm", "b.rpm", "a.rpm", "c.rpm"] {  // a is more recent than b when c comes
-            _ = await Client.get(harness.url + "/" + name)
+        // Hits on b then a (small ones are then in memory): a is more recent than b when c comes.
+        for name in ["a.rpm", "b.rpm", "b.rpm", "a.rpm", "c.rpm"] {
+            #expect(await Client.get(harness.url + "/" + name).body == bodies[name])
             harness.settle()
         }
         #expect(harness.stored("a.rpm") != nil)
         #expect(harness.stored("b.rpm") == nil, "the least recently used")
         #expect(harness.stored("c.rpm") != nil)
         #expect(harness.cache.metricsText.contains("mirror_cache_evictions_total 1"))
+        #expect(await Client.get(harness.url + "/b.rpm").body == bodies["b.rpm"])
+        #expect(server.gets("/b.rpm") == 2, "the evicted copy was fetched again, not served from memory")
     }
 
     @Test func upstreamDownServesCachedCopies() async throws {

@@ -38,6 +38,9 @@ struct ListedFreshnessTests {
             stat(harness.directory + "/reverse/" + path, &info)
             #expect(Int64(info.st_mtim.tv_sec) == listed.listed(path)?.mtime)
         }
+        // Hits, so that the small copies are also kept in memory when the list changes.
+        for path in paths { #expect(await Client.get(harness.url + "/" + path).status == 200) }
+        #expect(server.totalGets == paths.count)
 
         // A rewrite with the same size, a size change, and repomd.xml with only its checksum changed.
         let sameSize = try tree.file("f/same-size.rpm", size: 20_000, seed: 99)
