@@ -35,6 +35,8 @@ let package = Package(
                 .product(name: "NIOHTTP1", package: "swift-nio"),
             ]
         ),
+        // The least a cache miss can cost: a relay in C, storing the body or not.
+        .executableTarget(name: "relay-floor"),
         .executableTarget(
             name: "quickmirror-bench",
             dependencies: [

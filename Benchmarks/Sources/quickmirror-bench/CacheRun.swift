@@ -18,6 +18,10 @@ struct CacheRun: ParsableCommand {
     @Option(help: "The mirror-cache binary.") var tool = "../.build/release/mirror-cache"
     @Option(help: "The nio-floor binary (this package): NIO's HTTP/1 server reading the files, nothing else.")
     var floor = ".build/release/nio-floor"
+    @Option(help: "The relay-floor binary (this package): a C relay, the floor under a miss.")
+    var relay = ".build/release/relay-floor"
+    @Option(help: "The rate of the throttled upstream (an upstream across a network), in MB/s.")
+    var throttledRate = 200
     @Option(help: "Size of the big file, in MiB.") var bigMegabytes = 1024
     @Option(help: "Number of small files.") var smallFiles = 10_000
     @Option(help: "Size of each small file, in bytes.") var smallSize = 16_384
@@ -41,12 +45,29 @@ struct CacheRun: ParsableCommand {
         let upstream = "http://127.0.0.1:\(nginxPort)"
         let bigPath = "/big/file.iso"
 
-        // Misses: each download through a cache that has never seen the file.
+        // Misses: each download through a cache that has never seen the file. Beside them,
+        // the same download through nginx's own cache (a new key each time, so a miss),
+        // and through a C relay that stores the body or only forwards it.
+        let (nginxCache, nginxCachePort) = try startNginxCache(upstreamPort: nginxPort, scratch: scratch)
+        defer { stop(nginxCache) }
+        let storePort = try freePort()
+        let forwardPort = try freePort()
+        let relays = [
+            try start(relay, ["store", "\(storePort)", "\(nginxPort)", scratch], log: "\(scratch)/relay-store.log"),
+            try start(relay, ["forward", "\(forwardPort)", "\(nginxPort)", scratch], log: "\(scratch)/relay-forward.log"),
+        ]
+        defer { relays.forEach(stop) }
         var direct: [Double] = []
         var stored: [Double] = []
         var missed: [Double] = []
+        var nginxMissed: [Double] = []
+        var relayStored: [Double] = []
+        var relayForwarded: [Double] = []
         for trial in 0..<repeats {
             direct.append(try downloadSpeed(upstream + bigPath))
+            nginxMissed.append(try downloadSpeed("http://127.0.0.1:\(nginxCachePort)\(bigPath)?trial=\(trial)"))
+            relayStored.append(try downloadSpeed("http://127.0.0.1:\(storePort)\(bigPath)"))
+            relayForwarded.append(try downloadSpeed("http://127.0.0.1:\(forwardPort)\(bigPath)"))
             // What keeping the bytes costs on this machine, whoever keeps them: curl
             // writing the download to a file on the cache's file system.
             let copy = "\(scratch)/stored-\(trial)"
@@ -58,12 +79,31 @@ struct CacheRun: ParsableCommand {
             try? FileManager.default.removeItem(atPath: "\(scratch)/miss-\(trial)")
         }
 
+        // A miss from an upstream as fast as a good network: the cache must not be what
+        // limits the client.
+        let (throttled, throttledPort) = try startThrottledNginx(
+            serving: files, bytesPerSecond: throttledRate * 1_000_000, scratch: scratch)
+        defer { stop(throttled) }
+        var throttledDirect: [Double] = []
+        var throttledMissed: [Double] = []
+        for trial in 0..<repeats {
+            throttledDirect.append(try downloadSpeed("http://127.0.0.1:\(throttledPort)\(bigPath)"))
+            let name = "throttled-miss-\(trial)"
+            let (cache, port) = try startCache(upstream: "http://127.0.0.1:\(throttledPort)", scratch: scratch, name: name)
+            throttledMissed.append(try downloadSpeed("http://127.0.0.1:\(port)\(bigPath)"))
+            stop(cache)
+            try? FileManager.default.removeItem(atPath: "\(scratch)/\(name)")
+        }
+
         // Hits: a cache that holds every file.
         let (cache, port) = try startCache(upstream: upstream, scratch: scratch, name: "hits")
         defer { stop(cache) }
         let ours = "http://127.0.0.1:\(port)"
         _ = try downloadSpeed(ours + bigPath)
         try warm(ours, scratch: scratch)
+        // The warm-up's copies are made durable after their clients have them: thousands
+        // of fsyncs, which would otherwise run during the hit runs.
+        try waitForEmpty("\(scratch)/hits/.partial")
         let misses = try metric("mirror_cache_misses_total", at: ours)
 
         var nginxBig: [Double] = []
@@ -105,6 +145,18 @@ struct CacheRun: ParsableCommand {
         )
         print(
             "| miss, against the same download stored to a file (curl -o, median of \(repeats)) | \(mb(median(stored))) | \(mb(median(missed))) | \(ratio(median(missed), median(stored))) |"
+        )
+        print(
+            "| miss, against nginx's own cache missing (`proxy_cache`, median of \(repeats)) | \(mb(median(nginxMissed))) | \(mb(median(missed))) | \(ratio(median(missed), median(nginxMissed))) |"
+        )
+        print(
+            "| the floor for a miss: relay-floor (C: recv, pwrite, send) against the direct download | \(mb(median(direct))) | \(mb(median(relayStored))) | \(ratio(median(relayStored), median(direct))) |"
+        )
+        print(
+            "| the floor for any relay: relay-floor storing nothing (C: recv, send) against the direct download | \(mb(median(direct))) | \(mb(median(relayForwarded))) | \(ratio(median(relayForwarded), median(direct))) |"
+        )
+        print(
+            "| miss from an upstream limited to \(throttledRate) MB/s (nginx `limit_rate`), one download (median of \(repeats)); nginx column: straight from it | \(mb(median(throttledDirect))) | \(mb(median(throttledMissed))) | \(ratio(median(throttledMissed), median(throttledDirect))) |"
         )
         print(
             "| hit: the big file, one download (median of \(repeats)) | \(mb(median(nginxBig))) | \(mb(median(oursBig))) | \(ratio(median(oursBig), median(nginxBig))) |"
@@ -202,6 +254,17 @@ struct CacheRun: ParsableCommand {
         }
         try lines.write(toFile: list, atomically: true, encoding: .utf8)
         _ = try curl(["-s", "-f", "--parallel", "--parallel-max", "16", "-K", list])
+    }
+
+    /// Waits (at most a minute) until `directory` holds no file.
+    func waitForEmpty(_ directory: String) throws {
+        let deadline = ContinuousClock.now + .seconds(60)
+        while let names = try? FileManager.default.contentsOfDirectory(atPath: directory), !names.isEmpty {
+            guard ContinuousClock.now < deadline else {
+                throw ValidationError("\(directory) still holds \(names.count) files after a minute")
+            }
+            usleep(100_000)
+        }
     }
 
     /// Bytes per second of one download of `url`, body to `output` (discarded by default).

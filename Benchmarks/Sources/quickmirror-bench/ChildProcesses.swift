@@ -48,13 +48,48 @@ func freePort() throws -> Int {
 /// it accepts connections.
 func startNginx(serving www: String, scratch: String) throws -> (Process, port: Int) {
     let port = try freePort()
-    let configuration = "\(scratch)/nginx.conf"
+    return (
+        try runNginx("server { listen 127.0.0.1:\(port); root \(www); }", name: "nginx", port: port, scratch: scratch),
+        port
+    )
+}
+
+/// nginx serving `www` at most `bytesPerSecond` per connection (`limit_rate`), as an
+/// upstream across a network would.
+func startThrottledNginx(serving www: String, bytesPerSecond: Int, scratch: String) throws -> (Process, port: Int) {
+    let port = try freePort()
+    let server = "server { listen 127.0.0.1:\(port); root \(www); limit_rate \(bytesPerSecond); }"
+    return (try runNginx(server, name: "nginx-throttled", port: port, scratch: scratch), port)
+}
+
+/// nginx as a caching proxy in front of `upstreamPort` (`proxy_cache`, its cache in
+/// `scratch`): the yardstick for a miss. Each distinct query string is its own cache key.
+func startNginxCache(upstreamPort: Int, scratch: String) throws -> (Process, port: Int) {
+    let port = try freePort()
+    let server = """
+        proxy_cache_path \(scratch)/nginx-cache levels=1:2 keys_zone=objects:10m max_size=100g use_temp_path=off;
+        server {
+            listen 127.0.0.1:\(port);
+            location / {
+                proxy_pass http://127.0.0.1:\(upstreamPort);
+                proxy_http_version 1.1;
+                proxy_set_header Connection "";
+                proxy_cache objects;
+                proxy_cache_valid 200 1h;
+            }
+        }
+    """
+    return (try runNginx(server, name: "nginx-cache", port: port, scratch: scratch), port)
+}
+
+private func runNginx(_ server: String, name: String, port: Int, scratch: String) throws -> Process {
+    let configuration = "\(scratch)/\(name).conf"
     try """
     daemon off;
     worker_processes auto;
     user root;
-    pid \(scratch)/nginx.pid;
-    error_log \(scratch)/nginx-error.log;
+    pid \(scratch)/\(name).pid;
+    error_log \(scratch)/\(name)-error.log;
     events { worker_connections 1024; }
     http {
         access_log off;
@@ -62,20 +97,20 @@ func startNginx(serving www: String, scratch: String) throws -> (Process, port: 
         etag on;
         gzip_static on;
         default_type text/plain;
-        client_body_temp_path \(scratch)/nginx-body;
-        proxy_temp_path \(scratch)/nginx-proxy;
-        fastcgi_temp_path \(scratch)/nginx-fastcgi;
-        uwsgi_temp_path \(scratch)/nginx-uwsgi;
-        scgi_temp_path \(scratch)/nginx-scgi;
-        server { listen 127.0.0.1:\(port); root \(www); }
+        client_body_temp_path \(scratch)/\(name)-body;
+        proxy_temp_path \(scratch)/\(name)-proxy;
+        fastcgi_temp_path \(scratch)/\(name)-fastcgi;
+        uwsgi_temp_path \(scratch)/\(name)-uwsgi;
+        scgi_temp_path \(scratch)/\(name)-scgi;
+        \(server)
     }
 
     """.write(toFile: configuration, atomically: true, encoding: .utf8)
-    let nginx = try start("/usr/sbin/nginx", ["-c", configuration, "-p", scratch], log: "\(scratch)/nginx.log")
+    let nginx = try start("/usr/sbin/nginx", ["-c", configuration, "-p", scratch], log: "\(scratch)/\(name).log")
     let deadline = ContinuousClock.now + .seconds(10)
     while (try? curl(["-s", "-o", "/dev/null", "-w", "%{http_code}", "http://127.0.0.1:\(port)/"])) == "000" {
-        guard ContinuousClock.now < deadline, nginx.isRunning else { throw ValidationError("nginx did not start") }
+        guard ContinuousClock.now < deadline, nginx.isRunning else { throw ValidationError("\(name) did not start") }
         usleep(20_000)
     }
-    return (nginx, port)
+    return nginx
 }
