@@ -103,9 +103,9 @@ final class CacheRequestHandler: ChannelInboundHandler, RemovableChannelHandler 
         var file: NIOFileHandle?
         switch hit.body {
         case .memory(let body):
-            if sending > 0 {
-                // Written with the head: one writev and one TCP push per response.
-                let slice = body.getSlice(at: Int(bytes.lowerBound), length: Int(bytes.count)) ?? body
+            // Written with the head: one writev and one TCP push per response. The range
+            // was checked against the stat the bytes were read with, so the slice exists.
+            if sending > 0, let slice = body.getSlice(at: Int(bytes.lowerBound), length: Int(bytes.count)) {
                 context.write(wrapOutboundOut(.body(.byteBuffer(slice))), promise: nil)
             }
         case .file(let descriptor):
