@@ -67,7 +67,7 @@ public final class CacheStore: Sendable {
         }
         let info: stat
         let body: Body
-        /// The ETag field, when it is kept made.
+        /// The ETag field's text, when memory holds it ready.
         var etag: String?
     }
 
