@@ -13,6 +13,8 @@ final class CacheMetrics: Sendable {
     let evictions: Counter
     let upstreamErrors: Counter
     let staleServed: Counter
+    let memoryBytes: Gauge
+    let memoryObjects: Gauge
 
     init() {
         hits = registry.makeCounter(
@@ -32,6 +34,10 @@ final class CacheMetrics: Sendable {
             name: "mirror_cache_upstream_errors_total", help: "Upstream attempts that failed (error, stall, cut).")
         staleServed = registry.makeCounter(
             name: "mirror_cache_stale_served_total", help: "Cached copies served because no upstream answered.")
+        memoryBytes = registry.makeGauge(
+            name: "mirror_cache_memory_bytes", help: "Bytes of small files kept in memory for hits (--memory-cache).")
+        memoryObjects = registry.makeGauge(
+            name: "mirror_cache_memory_objects", help: "Small files kept in memory for hits.")
     }
 
     var text: [UInt8] { registry.emitToBuffer() }

@@ -85,8 +85,8 @@ public final class CacheStore: Sendable {
         let size = Int64(info.st_size)
         guard hot.isEnabled, size <= HotObjects.sizeLimit else { return Hit(info: info, body: .file(descriptor)) }
         defer { try? descriptor.close() }
-        var body = ByteBuffer()
-        body.reserveCapacity(Int(size))
+        // NIO allocates in powers of two; the memory's budget counts what is allocated.
+        var body = ByteBufferAllocator().buffer(capacity: Int(size))
         let count = body.writeWithUnsafeMutableBytes(minimumWritableBytes: Int(size)) { raw in
             (try? Linux.preadFully(
                 descriptor, into: UnsafeMutableRawBufferPointer(rebasing: raw[..<Int(size)]), offset: 0,

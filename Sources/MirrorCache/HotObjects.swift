@@ -123,6 +123,6 @@ final class HotObjects: Sendable {
         }
     }
 
-    /// Bytes and count kept now (for tests).
+    /// Bytes and count kept now.
     var usage: (bytes: Int, count: Int) { state.withLock { ($0.bytes, $0.entries.count) } }
 }

@@ -120,7 +120,13 @@ public final class MirrorCache: Sendable {
     }
 
     /// The Prometheus text of this cache's figures.
-    public var metricsText: String { String(decoding: metrics.text, as: UTF8.self) }
+    public var metricsText: String {
+        // Gauges of the memory are read when asked for, not kept current on every hit.
+        let usage = store.hot.usage
+        metrics.memoryBytes.set(Int64(usage.bytes))
+        metrics.memoryObjects.set(Int64(usage.count))
+        return String(decoding: metrics.text, as: UTF8.self)
+    }
 
     // MARK: The list's side
 

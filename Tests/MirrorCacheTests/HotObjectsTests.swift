@@ -19,6 +19,11 @@ struct HotObjectsTests {
             info: info, body: ByteBuffer(repeating: byte, count: size), etag: "\"\(byte)-\(size)\"")
     }
 
+    /// A gauge's value in Prometheus text.
+    static func gauge(_ name: String, in text: String) -> Double? {
+        text.split(separator: "\n").first { $0.hasPrefix(name + " ") }.flatMap { Double($0.split(separator: " ")[1]) }
+    }
+
     @Test func theBudgetIsNeverExceededAndUsedObjectsOutlastUnusedOnes() {
         let hot = HotObjects(budget: 100_000)
         for index in 0..<5 { hot.insert("k\(index)", Self.object(16_384), read: 0, mark: hot.mark) }
@@ -96,7 +101,13 @@ struct HotObjectsTests {
         let harness = try await CacheHarness(upstreams: [server]) { $0.volatileTTL = 1 }
         defer { Task { await harness.stop() } }
         #expect(await Client.get(harness.url + path).body == old)
+        harness.settle()
+        #expect(Self.gauge("mirror_cache_memory_objects", in: harness.cache.metricsText) == 0)
         #expect(await Client.get(harness.url + path).body == old, "a hit: the bytes are now kept in memory")
+        let metrics = harness.cache.metricsText
+        #expect(Self.gauge("mirror_cache_memory_objects", in: metrics) == 1, "\(metrics)")
+        // What is allocated for the body: NIO rounds 3,000 bytes up to 4 KiB.
+        #expect(Self.gauge("mirror_cache_memory_bytes", in: metrics) == 4096, "\(metrics)")
         let new = try tree.file(String(path.dropFirst()), size: 3100, seed: 2)
         try await Task.sleep(for: .seconds(2.2))
         #expect(await Client.get(harness.url + path).body == new, "past the TTL: revalidated, and replaced")
