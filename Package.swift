@@ -175,7 +175,7 @@ let package = Package(
         .target(
             name: "MirrorCache",
             dependencies: [
-                "UpstreamListing", "LinuxCalls", "ChangeStream",
+                "UpstreamListing", "LinuxCalls", "ChangeStream", "FileList",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

@@ -1,5 +1,6 @@
 import Crypto
 import Dispatch
+import FileList
 import NIOCore
 import Synchronization
 import SystemPackage
@@ -86,9 +87,7 @@ final class PartialFileWriter: Sendable {
 
     /// The SHA-256 of everything written; after `drain`.
     func digest() -> String? {
-        state.withLock { $0.hasher?.finalize() }.map { digest in
-            digest.map { String(format: "%02x", $0) }.joined()
-        }
+        state.withLock { $0.hasher?.finalize() }.map(ChecksumAlgorithm.hex)
     }
 
     private func write(_ buffer: ByteBuffer, at offset: Int64) {

@@ -1,18 +1,10 @@
 import Crypto
+import FileList
 
 /// The one spelling of a list's digest, which is also its HTTP ETag: SHA-256, lowercase
 /// hex. The writer computes it as it writes; a server that reads a list computes the same.
 public enum ListDigest {
     public static func hex(of bytes: [UInt8]) -> String { hex(SHA256.hash(data: bytes)) }
 
-    public static func hex(_ digest: SHA256.Digest) -> String {
-        let digits = Array("0123456789abcdef".utf8)
-        var text: [UInt8] = []
-        text.reserveCapacity(64)
-        for byte in digest {
-            text.append(digits[Int(byte >> 4)])
-            text.append(digits[Int(byte & 0x0F)])
-        }
-        return String(decoding: text, as: UTF8.self)
-    }
+    public static func hex(_ digest: SHA256.Digest) -> String { ChecksumAlgorithm.hex(digest) }
 }

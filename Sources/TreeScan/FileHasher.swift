@@ -67,17 +67,7 @@ struct FileHasher: Sendable {
             return result
         }
 
-        private func hex(_ digest: some Digest) -> String {
-            let digits = Array("0123456789abcdef".utf8)
-            var out: [UInt8] = []
-            out.reserveCapacity(Self.byteCount(digest) * 2)
-            for byte in digest {
-                out.append(digits[Int(byte >> 4)])
-                out.append(digits[Int(byte & 0x0F)])
-            }
-            return String(decoding: out, as: UTF8.self)
-        }
+        private func hex(_ digest: some Digest) -> String { ChecksumAlgorithm.hex(digest) }
 
-        private static func byteCount(_ digest: some Digest) -> Int { type(of: digest).byteCount }
     }
 }
