@@ -54,7 +54,8 @@ struct CacheRun: ParsableCommand {
         let forwardPort = try freePort()
         let relays = [
             try start(relay, ["store", "\(storePort)", "\(nginxPort)", scratch], log: "\(scratch)/relay-store.log"),
-            try start(relay, ["forward", "\(forwardPort)", "\(nginxPort)", scratch], log: "\(scratch)/relay-forward.log"),
+            try start(
+                relay, ["forward", "\(forwardPort)", "\(nginxPort)", scratch], log: "\(scratch)/relay-forward.log"),
         ]
         defer { relays.forEach(stop) }
         var direct: [Double] = []
@@ -89,7 +90,8 @@ struct CacheRun: ParsableCommand {
         for trial in 0..<repeats {
             throttledDirect.append(try downloadSpeed("http://127.0.0.1:\(throttledPort)\(bigPath)"))
             let name = "throttled-miss-\(trial)"
-            let (cache, port) = try startCache(upstream: "http://127.0.0.1:\(throttledPort)", scratch: scratch, name: name)
+            let (cache, port) = try startCache(
+                upstream: "http://127.0.0.1:\(throttledPort)", scratch: scratch, name: name)
             throttledMissed.append(try downloadSpeed("http://127.0.0.1:\(port)\(bigPath)"))
             stop(cache)
             try? FileManager.default.removeItem(atPath: "\(scratch)/\(name)")

@@ -67,18 +67,18 @@ func startThrottledNginx(serving www: String, bytesPerSecond: Int, scratch: Stri
 func startNginxCache(upstreamPort: Int, scratch: String) throws -> (Process, port: Int) {
     let port = try freePort()
     let server = """
-        proxy_cache_path \(scratch)/nginx-cache levels=1:2 keys_zone=objects:10m max_size=100g use_temp_path=off;
-        server {
-            listen 127.0.0.1:\(port);
-            location / {
-                proxy_pass http://127.0.0.1:\(upstreamPort);
-                proxy_http_version 1.1;
-                proxy_set_header Connection "";
-                proxy_cache objects;
-                proxy_cache_valid 200 1h;
+            proxy_cache_path \(scratch)/nginx-cache levels=1:2 keys_zone=objects:10m max_size=100g use_temp_path=off;
+            server {
+                listen 127.0.0.1:\(port);
+                location / {
+                    proxy_pass http://127.0.0.1:\(upstreamPort);
+                    proxy_http_version 1.1;
+                    proxy_set_header Connection "";
+                    proxy_cache objects;
+                    proxy_cache_valid 200 1h;
+                }
             }
-        }
-    """
+        """
     return (try runNginx(server, name: "nginx-cache", port: port, scratch: scratch), port)
 }
 
