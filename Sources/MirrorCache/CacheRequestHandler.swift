@@ -72,13 +72,13 @@ final class CacheRequestHandler: ChannelInboundHandler, RemovableChannelHandler 
             return simple(context, connection, .badRequest, "\(error)\n", log: log)
         }
         let range = head.headers.first(name: "range").flatMap(ByteRange.parse)
-        if query == nil, let hit = cache.store.openForHit(target.key) {
-            if case .fresh = cache.freshness(target, hit.info) {
-                return sendHit(hit, target: target, range: range, connection, context: context, log: log)
-            }
-            if case .file(let descriptor) = hit.body { try? descriptor.close() }
-        }
         let cache = self.cache
+        if query == nil,
+            let hit = cache.store.openForHit(
+                target.key, isFresh: { if case .fresh = cache.freshness(target, $0) { true } else { false } })
+        {
+            return sendHit(hit, target: target, range: range, connection, context: context, log: log)
+        }
         Task(executorPreference: cache.executor) {
             await cache.serveSlowly(target: target, query: query, uri: head.uri, range: range, connection, log: log)
         }

@@ -71,16 +71,23 @@ public final class CacheStore: Sendable {
         var etag: String?
     }
 
-    /// The object for a hit: kept in memory from an earlier hit, or read now (and kept
-    /// when small). Marks it used in the recency order.
-    func openForHit(_ key: String) -> Hit? {
+    /// The object for a hit, when `isFresh` says its stat may be served: kept in memory
+    /// from an earlier hit, or read now (and kept when small). Marks it used in the
+    /// recency order. A copy that is not fresh is neither read nor marked: its request
+    /// fetches it again.
+    func openForHit(_ key: String, isFresh: (stat) -> Bool) -> Hit? {
         let now = time(nil)
         if let (object, touch) = hot.lookup(key, now: now) {
+            guard isFresh(object.info) else { return nil }
             if touch { recency.touch(key) }
             return Hit(info: object.info, body: .memory(object.body), etag: object.etag)
         }
         let mark = hot.mark
         guard let (descriptor, info) = openComplete(key) else { return nil }
+        guard isFresh(info) else {
+            try? descriptor.close()
+            return nil
+        }
         recency.touch(key)
         let size = Int64(info.st_size)
         guard hot.isEnabled, size <= HotObjects.sizeLimit else { return Hit(info: info, body: .file(descriptor)) }
