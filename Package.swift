@@ -70,10 +70,10 @@ let package = Package(
             ]
         ),
         .target(
-            name: "FilelistDaemon",
+            name: "ListDaemon",
             dependencies: [
                 "FileList", "TreeScan", "TreeIndex", "TreeWatch", "Publish", "Systemd", "LinuxCalls", "CLinuxFS",
-                "ChangeStream",
+                "ListProtocol", "DaemonControl",
                 "Monitoring",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -83,16 +83,19 @@ let package = Package(
         // The names of the figures /metrics shows, and whether the publisher is healthy:
         // shared by the publisher, which records, and the HTTP side, which serves them.
         .target(name: "Monitoring", dependencies: [.product(name: "Metrics", package: "swift-metrics")]),
-        // Announcements of new list generations, their hops, and the text/event-stream framing.
+        // The list service's wire protocol: announcements and their hops, the text/event-stream
+        // framing, HTTP dates, ETags of gzip forms, list file attributes. No I/O.
+        .target(name: "ListProtocol"),
+        // A local filelistd's control socket: the commands, and the client that sends them.
         .target(
-            name: "ChangeStream",
-            dependencies: ["LinuxCalls", .product(name: "SystemPackage", package: "swift-system")]
+            name: "DaemonControl",
+            dependencies: ["ListProtocol", "LinuxCalls", .product(name: "SystemPackage", package: "swift-system")]
         ),
         // What downstream mirrors see over HTTP: the lists with ETags, deltas, the SSE change stream.
         .target(
             name: "ListService",
             dependencies: [
-                "FileList", "ChangeStream", "Publish", "LinuxCalls", "Monitoring",
+                "FileList", "ListProtocol", "Publish", "LinuxCalls", "Monitoring",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -116,7 +119,7 @@ let package = Package(
         .executableTarget(
             name: "filelistd",
             dependencies: [
-                "FilelistDaemon", "ListService", "CommandLineSupport", "FileList", "TreeScan", "Systemd", "Monitoring",
+                "ListDaemon", "ListService", "DaemonControl", "CommandLineSupport", "FileList", "TreeScan", "Systemd", "Monitoring",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -126,7 +129,7 @@ let package = Package(
         .target(
             name: "ListTransport",
             dependencies: [
-                "FileList", "ChangeStream", "Publish",
+                "FileList", "ListProtocol", "Publish",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "CompressNIO", package: "compress-nio"),
                 .product(name: "Crypto", package: "swift-crypto"),
@@ -140,7 +143,7 @@ let package = Package(
         .target(
             name: "UpstreamListing",
             dependencies: [
-                "FileList", "ListTransport", "ChangeStream",
+                "FileList", "ListTransport", "ListProtocol",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -149,7 +152,7 @@ let package = Package(
         .target(
             name: "MirrorClient",
             dependencies: [
-                "FileList", "TreeScan", "Publish", "LinuxCalls", "ChangeStream", "Systemd", "ListTransport",
+                "FileList", "TreeScan", "Publish", "LinuxCalls", "ListProtocol", "DaemonControl", "Systemd", "ListTransport",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "CompressNIO", package: "compress-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -175,7 +178,7 @@ let package = Package(
         .target(
             name: "MirrorCache",
             dependencies: [
-                "UpstreamListing", "LinuxCalls", "ChangeStream", "FileList",
+                "UpstreamListing", "LinuxCalls", "ListProtocol", "FileList",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -198,16 +201,17 @@ let package = Package(
             name: "TreeFixtures",
             dependencies: ["FileList", .product(name: "AsyncHTTPClient", package: "async-http-client")],
             path: "Tests/TreeFixtures"),
-        .testTarget(name: "ChangeStreamTests", dependencies: ["ChangeStream"]),
+        .testTarget(name: "ListProtocolTests", dependencies: ["ListProtocol"]),
+        .testTarget(name: "DaemonControlTests", dependencies: ["DaemonControl", "ListProtocol"]),
         .testTarget(name: "FileListTests", dependencies: ["FileList", "TreeFixtures"]),
         .testTarget(name: "TreeScanTests", dependencies: ["TreeScan", "FileList", "TreeFixtures"]),
         .testTarget(name: "TreeIndexTests", dependencies: ["TreeIndex", "TreeScan", "FileList", "TreeFixtures"]),
         .testTarget(
             name: "TreeWatchTests", dependencies: ["TreeWatch", "TreeIndex", "TreeScan", "FileList", "TreeFixtures"]),
         .testTarget(
-            name: "FilelistdTests",
+            name: "FilelistdCommandTests",
             dependencies: [
-                "FileList", "ChangeStream", "TreeFixtures", "filelistd", "create-filelist", "quick-mirror",
+                "FileList", "ListProtocol", "DaemonControl", "TreeFixtures", "filelistd", "create-filelist", "quick-mirror",
                 .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
@@ -219,15 +223,15 @@ let package = Package(
         .testTarget(
             name: "ListServiceTests",
             dependencies: [
-                "ListService", "ChangeStream", "Publish", "Monitoring", "FileList", "TreeFixtures",
+                "ListService", "ListProtocol", "Publish", "Monitoring", "FileList", "TreeFixtures",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "CompressNIO", package: "compress-nio"),
             ]
         ),
         .testTarget(
-            name: "FilelistDaemonTests",
-            dependencies: ["FilelistDaemon", "TreeFixtures", .product(name: "SystemPackage", package: "swift-system")]
+            name: "ListDaemonTests",
+            dependencies: ["ListDaemon", "TreeFixtures", .product(name: "SystemPackage", package: "swift-system")]
         ),
         .testTarget(
             name: "MirrorCacheTests",

@@ -1,4 +1,4 @@
-import ChangeStream
+import ListProtocol
 import CompressNIO
 import HTTPTypes
 import LinuxCalls

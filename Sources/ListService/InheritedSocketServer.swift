@@ -1,4 +1,4 @@
-import ChangeStream
+import ListProtocol
 import Hummingbird
 import HummingbirdCore
 import Logging

@@ -1,4 +1,4 @@
-import ChangeStream
+import ListProtocol
 import FileList
 import Foundation
 import Logging

@@ -55,7 +55,7 @@ public enum ListServing {
             configuration: ServiceGroupConfiguration(
                 services: [
                     .init(service: server),
-                    .init(service: ChangeStreamCloser(catalog: catalog)),
+                    .init(service: EventStreamCloser(catalog: catalog)),
                     .init(service: LoopEnd(ended: loopEnded), successTerminationBehavior: .gracefullyShutdownGroup),
                 ],
                 gracefulShutdownSignals: [], cancellationSignals: [], logger: groupLogger))
@@ -128,7 +128,7 @@ extension ListServiceError {
 
 /// Ends every change stream when the group shuts down: an open `/events` response
 /// would otherwise keep the server from stopping.
-struct ChangeStreamCloser: Service {
+struct EventStreamCloser: Service {
     let catalog: ListCatalog
 
     func run() async {

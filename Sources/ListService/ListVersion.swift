@@ -1,4 +1,4 @@
-import ChangeStream
+import ListProtocol
 import HTTPTypes
 import Hummingbird
 import LinuxCalls

@@ -1,5 +1,5 @@
 import AsyncHTTPClient
-import ChangeStream
+import ListProtocol
 import CompressNIO
 import Crypto
 import NIOCore

@@ -1,5 +1,5 @@
 import AsyncHTTPClient
-import ChangeStream
+import ListProtocol
 import Foundation
 import LinuxCalls
 import Logging

@@ -1,4 +1,4 @@
-import ChangeStream
+import ListProtocol
 import NIOHTTP1
 
 /// Header values shared by hits and misses, so that a client sees the same validators

@@ -1,8 +1,9 @@
+import DaemonControl
 import ArgumentParser
-import ChangeStream
+import ListProtocol
 import CommandLineSupport
 import FileList
-import FilelistDaemon
+import ListDaemon
 import Foundation
 import ListService
 import Logging
@@ -297,7 +298,7 @@ extension Filelistd {
             let root = TreeOptions.absolute(dir)
             let catalog = serving.catalog(lists: lists.map { ($0, "\(root)/\($0)") }, logger: logger)
             catalog.refreshNow()
-            let relay = FilelistDaemon.Relay(
+            let relay = ListDaemon.Relay(
                 root: root, runtimeDirectory: runtimeDirectory, logger: logger,
                 announce: { catalog.refreshNow(upstream: $0) },
                 status: {

@@ -1,4 +1,4 @@
-import ChangeStream
+import ListProtocol
 import CompressNIO
 import FileList
 import Foundation

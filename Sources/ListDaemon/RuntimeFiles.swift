@@ -1,5 +1,6 @@
+import DaemonControl
 import CLinuxFS
-import ChangeStream
+import ListProtocol
 import Foundation
 import LinuxCalls
 import SystemPackage

@@ -1,3 +1,5 @@
+import ListProtocol
+
 /// What may be said on a filelistd control socket, one line each, by `filelistd
 /// status`/`rescan` and by quick-mirror telling a relay that new lists are installed.
 /// Both sides go through this type, so a command spelt one way here is read the same

@@ -1,4 +1,5 @@
-import ChangeStream
+import DaemonControl
+import ListProtocol
 import Crypto
 import FileList
 import Foundation

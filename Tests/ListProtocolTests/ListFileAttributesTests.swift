@@ -1,4 +1,4 @@
-import ChangeStream
+import ListProtocol
 import Testing
 
 @Suite("a served list's mode and time, in response headers")

@@ -4,7 +4,7 @@ import SystemPackage
 import Testing
 import TreeFixtures
 
-@testable import FilelistDaemon
+@testable import ListDaemon
 
 #if canImport(Glibc)
     import Glibc

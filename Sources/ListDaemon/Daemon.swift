@@ -1,5 +1,6 @@
+import DaemonControl
 import CLinuxFS
-import ChangeStream
+import ListProtocol
 import FileList
 import Foundation
 import LinuxCalls

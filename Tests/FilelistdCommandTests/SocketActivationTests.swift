@@ -1,4 +1,4 @@
-import ChangeStream
+import ListProtocol
 import Foundation
 import Synchronization
 import Testing

@@ -1,4 +1,4 @@
-import ChangeStream
+import ListProtocol
 import Testing
 
 @Suite("HTTP dates, as filelistd writes them and quick-mirror reads them")
