@@ -9,8 +9,8 @@ import Synchronization
 ///
 /// A small hit read from its file costs `open`, `fstat`, `pread` and `close`, and a copy
 /// of the body into a buffer that the socket write copies again. nginx sends the same
-/// file with `sendfile`, which copies nothing; that difference held NIO's own file
-/// server, doing nothing else, at 71-85% of nginx on this machine. From memory the
+/// file with `sendfile`, which copies nothing; that difference alone held NIO's own file
+/// server, doing nothing else, well short of nginx (docs/BENCHMARKS.md). From memory the
 /// body is copied once, by the socket write.
 ///
 /// Objects never change in place: a new copy is renamed over the old one and an evicted

@@ -9,9 +9,9 @@ import FileList
 /// the old list is read through a 1 MiB window rather than held. When the two have
 /// diverged too far for the walk to pay (a list in another order), both are matched
 /// by sorted path keys instead (`FileListDiff`), with the old list's keys read the same
-/// way; the plan is the same either way. `Benchmarks/run.sh plan` on a million lines
-/// with 1,000 changed: 0.14 s and 172 MB (on a shared machine), where parsing both
-/// lists and matching by sorted keys took 0.74 s and 289 MB.
+/// way; the plan is the same either way. Walking in step takes a fraction of the time and
+/// less memory than parsing both lists and matching by sorted keys (`Benchmarks/run.sh
+/// plan`; the figures are in docs/BENCHMARKS.md).
 public enum ListPair {
     /// `divergenceLimit`: see `InStepDiff.compare`; tests lower it to force the keyed match.
     public static func read(

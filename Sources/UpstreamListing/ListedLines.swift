@@ -118,7 +118,7 @@ final class ListedLines: Sendable {
         var sha256: String?
     }
 
-    /// Memory held for this version, for the figures in the README.
+    /// Memory held for this version, for the benchmark's figures.
     var footprint: Int {
         list.bytes.capacity + list.count * 24 + slots.capacity * 4
     }

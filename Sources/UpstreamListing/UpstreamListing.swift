@@ -63,7 +63,7 @@ public final class UpstreamListing: ListedFiles, Sendable {
         locations.contains { $0.entryPath(path) != nil }
     }
 
-    /// Entries and bytes held, summed over the lists (for logs and the README's figures).
+    /// Entries and bytes held, summed over the lists (for logs and the benchmark's figures).
     public var footprint: (entries: Int, bytes: Int) {
         current.withLock { versions in
             versions.reduce(into: (0, 0)) { sum, lines in
