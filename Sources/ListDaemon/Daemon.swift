@@ -61,6 +61,7 @@ public final class Daemon {
         // First, before anything is created: a missing tree or a second daemon stops here.
         let lock = try TreeLock(root: configuration.root)
         let source = try EventSources.make(configuration.events, root: configuration.root, logger: logger)
+        defer { source.close() }
         for listed in configuration.listedTrees {
             let prefix = Array((listed.module ?? "").utf8)
             trees.append(
@@ -164,17 +165,23 @@ public final class Daemon {
         // same way; a stat per batch of events settles it.
         try checkTreesAreIntact()
         let now = clock.now
+        var taken = 0
         for event in events {
             logger.debug("event", metadata: ["event": "\(event)"])
+            var relevant = false
             for tree in trees {
                 guard let local = tree.localEvent(event) else { continue }
+                relevant = true
                 guard tree.note(local) else {
                     throw DaemonError("the watched tree '\(configuration.root)' was removed, moved or unmounted")
                 }
             }
+            if relevant { taken += 1 }
         }
-        metrics.eventsRead(events.count)
-        eventTimes.append(contentsOf: repeatElement(now, count: events.count))
+        // A file system mark also reports files elsewhere: they neither count nor delay.
+        guard taken > 0 else { return }
+        metrics.eventsRead(taken)
+        eventTimes.append(contentsOf: repeatElement(now, count: taken))
         if eventTimes.count > 100_000 { eventTimes.removeFirst(eventTimes.count - 100_000) }
         lastEvent = now
         if pendingSince == nil { pendingSince = now }
@@ -466,7 +473,9 @@ public final class Daemon {
 
     /// Sends a command to the daemon watching `configuration.root`; when none answers,
     /// says which daemon holds the tree and with which runtime directory.
-    public static func control(_ command: ControlCommand, configuration: DaemonConfiguration) throws(DaemonError) -> String {
+    public static func control(_ command: ControlCommand, configuration: DaemonConfiguration) throws(DaemonError)
+        -> String
+    {
         do {
             return try LocalControl.send(command, to: configuration.controlSocketPath)
         } catch {

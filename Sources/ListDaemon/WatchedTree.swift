@@ -65,34 +65,15 @@ final class WatchedTree {
     }
 
     /// Notes the event for the tracker; returns false when the root is gone.
-    func note(_ event: WatchEvent) -> Bool {
-        if case .changed(let directory, let name?, false, false) = event { noteIfLinked(directory, name) }
-        return tracker.note(event, source: source)
-    }
-
-    /// A file named by an event that has other names now: its inode is looked up even
-    /// if this name is gone by the time its directory is read.
-    private func noteIfLinked(_ directory: [UInt8], _ name: [UInt8]) {
-        var path = directory
-        if !path.isEmpty { path.append(0x2F) }
-        path.append(contentsOf: name)
-        path.append(0)
-        var info = qm_stat()
-        let error = path.withUnsafeBufferPointer { buffer in
-            buffer.withMemoryRebound(to: CChar.self) {
-                Linux.statx(rootFD, $0.baseAddress!, followSymlink: false, into: &info)
-            }
-        }
-        // Gone already: its directory's re-read tells what there is to tell.
-        guard error == nil, info.nlink > 1, EntryRules.kind(mode: info.mode) != .directory else { return }
-        tracker.noteLinkedInode(info.inode)
-    }
+    func note(_ event: WatchEvent) -> Bool { tracker.note(event, source: source) }
 
     /// The event's path relative to this tree, when it falls inside it and is not about
     /// the daemon's own lists (publishing must not wake the daemon again).
     func localEvent(_ event: WatchEvent) -> WatchEvent? {
+        // A file's inode with no name: this tree's business only if it holds the inode.
+        if case .inodeChanged(let inode) = event { return index.nodes(withInode: inode).isEmpty ? nil : event }
         guard let local = relative(event) else { return nil }
-        if case .changed([], let name?, _, _) = local, isOwnOutput(name) { return nil }
+        if case .changed([], let name?, _, _, _) = local, isOwnOutput(name) { return nil }
         return local
     }
 
@@ -109,17 +90,17 @@ final class WatchedTree {
     }
 
     private func relative(_ event: WatchEvent) -> WatchEvent? {
-        guard case .changed(let directory, let name, let isDirectory, let left) = event else { return event }
+        guard case .changed(let directory, let name, let isDirectory, let left, let inode) = event else { return event }
         if prefix.isEmpty { return event }
         if directory == prefix {
-            return .changed(directory: [], name: name, isDirectory: isDirectory, leftDirectory: left)
+            return .changed(directory: [], name: name, isDirectory: isDirectory, leftDirectory: left, inode: inode)
         }
         guard directory.count > prefix.count, directory[prefix.count] == 0x2F, directory.starts(with: prefix) else {
             return nil
         }
         return .changed(
             directory: Array(directory[(prefix.count + 1)...]), name: name, isDirectory: isDirectory,
-            leftDirectory: left)
+            leftDirectory: left, inode: inode)
     }
 }
 

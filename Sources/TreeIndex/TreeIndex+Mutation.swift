@@ -130,10 +130,16 @@ extension TreeIndex {
         if new.kind == .symlink { symlinks.insert(node) }
         if new.isListed { listedCount += 1 }
         let lineChanged = isNew || old.raw != new.raw || time[index] != entry.time || size[index] != entry.size
+        let inode32 = UInt32(truncatingIfNeeded: entry.inode)
+        let wasInTable = !isNew && old.kind != .directory
+        let belongsInTable = new.kind != .directory
+        if wasInTable && (!belongsInTable || inode[index] != inode32) { inodeTable.remove(node, inodes: inode) }
+        let insert = belongsInTable && (!wasInTable || inode[index] != inode32)
         flags[index] = new
         time[index] = entry.time
         size[index] = entry.size
-        inode[index] = entry.inode
+        inode[index] = inode32
+        if insert { inodeTable.insert(node, inodes: inode) }
 
         let key = InodeKey(device: entry.device, inode: entry.inode)
         let previous = inodeOfNode[node]?.key
@@ -196,6 +202,7 @@ extension TreeIndex {
             if let below = children.removeValue(forKey: current) { stack.append(contentsOf: below) }
             let index = Int(current)
             if flags[index].isListed { listedCount -= 1 }
+            if flags[index].kind != .directory { inodeTable.remove(current, inodes: inode) }
             forgetInode(of: current, change: &change)
             symlinks.remove(current)
             checksums[current] = nil

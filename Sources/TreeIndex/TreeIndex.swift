@@ -22,9 +22,13 @@ public struct TreeIndex: ~Copyable {
     var flags: [NodeFlags] = [NodeFlags(kind: .directory, access: .open, isListed: true, inUse: true)]
     var size: [Int64] = [0]
     var time: [Int64] = [0]
-    /// Inode numbers of every node: when a file gains a second name, its first name was
-    /// indexed as a single link, and only a search by inode finds it.
-    var inode: [UInt64] = [0]
+    /// The low 32 bits of every node's inode number: when a file gains a second name, its
+    /// first name was indexed as a single link, and only a search by inode finds it. Two
+    /// inodes that share the low bits cost one needless re-read of a directory, never a
+    /// wrong line; the full number of a hard-linked file is in `inodeOfNode`.
+    var inode: [UInt32] = [0]
+    /// Every file (not directory) node, by `inode`.
+    var inodeTable = InodeTable()
     var names: [UInt8] = []
     var garbageNameBytes = 0
     var freeNodes: [NodeID] = []
@@ -126,21 +130,11 @@ public struct TreeIndex: ~Copyable {
     /// directories one at a time while the tree changed: names of one inode that disagree
     /// (one was read before a change made through another), and names indexed as single
     /// links whose inode has other names now (read before the inode's first new link).
-    /// One pass over the node table.
     public func unsettledLinks() -> [NodeID] {
         var names: [NodeID] = []
-        var linked: Set<UInt64> = []
         for (key, group) in inodeNames {
-            linked.insert(key.inode)
-            guard let first = group.first else { continue }
-            if group.contains(where: { !agree($0, first) }) { names += group }
-        }
-        guard !linked.isEmpty else { return names }
-        for index in 1..<inode.count
-        where flags[index].inUse && flags[index].kind != .directory && linked.contains(inode[index])
-            && inodeOfNode[NodeID(index)] == nil
-        {
-            names.append(NodeID(index))
+            if let first = group.first, group.contains(where: { !agree($0, first) }) { names += group }
+            names += nodes(withInode: key.inode).filter { inodeOfNode[$0] == nil }
         }
         return names
     }
@@ -240,14 +234,12 @@ struct NodeFlags {
 extension TreeIndex {
     public func parentOf(_ node: NodeID) -> NodeID { parent[Int(node)] }
 
-    /// Nodes holding any of these inode numbers: one pass over a flat array, a few
-    /// milliseconds at a million entries, done once per batch of new hard links.
-    public func nodes(withInodes wanted: Set<UInt64>) -> [NodeID] {
-        guard !wanted.isEmpty else { return [] }
-        var found: [NodeID] = []
-        for index in 1..<inode.count where flags[index].inUse && wanted.contains(inode[index]) {
-            found.append(NodeID(index))
-        }
-        return found
+    /// The file nodes holding this inode number (and, rarely, another whose low 32 bits
+    /// are the same).
+    public func nodes(withInode wanted: UInt64) -> [NodeID] {
+        inodeTable.nodes(with: UInt32(truncatingIfNeeded: wanted), inodes: inode)
     }
+
+    /// The file nodes holding any of these inode numbers.
+    public func nodes(withInodes wanted: Set<UInt64>) -> [NodeID] { wanted.flatMap { nodes(withInode: $0) } }
 }

@@ -35,20 +35,20 @@ public struct ReconcileSummary: Sendable {
 /// block, so the parent is re-read too. Like watchman, an overflow means a full rescan.
 public struct ChangeTracker: ~Copyable {
     private var dirty: Set<[UInt8]> = []
-    /// Inodes of hard-linked files seen when their event arrived (see `noteLinkedInode`).
-    private var linkedInodesSeen: Set<UInt64> = []
+    /// Inodes of the files events named (see `noteInode`).
+    private var inodesSeen: Set<UInt64> = []
     private var needsFullRescan = false
     public private(set) var overflows = 0
 
     public init() {}
 
-    public var hasWork: Bool { needsFullRescan || !dirty.isEmpty || !linkedInodesSeen.isEmpty }
+    public var hasWork: Bool { needsFullRescan || !dirty.isEmpty || !inodesSeen.isEmpty }
 
-    /// A name an event reported was a hard-linked file when the event arrived. A link
-    /// made, written through and removed again before its directory is read never
-    /// reaches the index, yet changed the other names' ctime and size: their inode is
-    /// looked up in the next batch.
-    public mutating func noteLinkedInode(_ inode: UInt64) { linkedInodesSeen.insert(inode) }
+    /// An event named a file with this inode. A hard link made, written through and
+    /// removed again before its directory is read never reaches the index, yet changed the
+    /// other names' ctime and size: the index's names of the inode are re-read in the next
+    /// batch. (The directories of names the index does not hold are read anyway.)
+    public mutating func noteInode(_ inode: UInt64) { inodesSeen.insert(inode) }
 
     /// Records an event; returns false when the root is gone.
     public mutating func note(_ event: WatchEvent, source: some EventSource) -> Bool {
@@ -58,7 +58,10 @@ public struct ChangeTracker: ~Copyable {
         case .overflow:
             overflows += 1
             needsFullRescan = true
-        case .changed(let directory, let name, let isDirectory, let leftDirectory):
+        case .inodeChanged(let inode):
+            inodesSeen.insert(inode)
+        case .changed(let directory, let name, let isDirectory, let leftDirectory, let inode):
+            if let inode { inodesSeen.insert(inode) }
             dirty.insert(directory)
             if !directory.isEmpty { dirty.insert(Self.parent(of: directory)) }
             if let name, isDirectory {
@@ -91,8 +94,8 @@ public struct ChangeTracker: ~Copyable {
             source.directoryOpened(directory, path: path)
         }
         var queue = DirectoryQueue()
-        var unresolved = linkedInodesSeen
-        linkedInodesSeen.removeAll()
+        var unresolved = inodesSeen
+        inodesSeen.removeAll()
         if needsFullRescan {
             summary.fullRescan = true
             summary.add(try index.scan(root: root, options: options, warn: warn, directoryOpened: opened))

@@ -1,5 +1,7 @@
 import CLinuxFS
 import Foundation
+import Synchronization
+import LinuxCalls
 import SystemPackage
 
 #if canImport(Glibc)
@@ -12,19 +14,29 @@ import SystemPackage
 ///
 /// The mark reports every change on the file system, so events are filtered to the tree
 /// in user space: each event names its directory by file handle, which is resolved to a
-/// path once per batch and cached until a directory moves.
+/// path once per batch and cached until a directory moves. Events also carry the
+/// object's own handle (Linux 5.17 and later), which names its inode: the one fact that
+/// leads from a name made and removed between two reads of its directory to the other
+/// names of the same file.
 public final class FanotifySource: EventSource {
     public let name = "fanotify"
     public let fileDescriptor: FileDescriptor
+    /// Whether events name their object (FAN_REPORT_TARGET_FID): without it, the inode of
+    /// a short-lived hard link is learned only if it still exists when its event is read.
+    public let reportsObjects: Bool
     private let root: String
     private let rootName: [UInt8]
     private let mountFD: FileDescriptor
     private let cache = Mutex<[[UInt8]: [UInt8]?]>([:])
+    /// Handle types whose bytes start with the inode number on this file system (checked
+    /// on the root's own handle): the rest are opened to learn it.
+    private let decodableHandleType: Int32?
 
     public init(root: String) throws(WatchError) {
         self.root = root
         rootName = Array((root.split(separator: "/").last ?? "").utf8)
-        let fd = qm_fanotify_init()
+        var objects: Int32 = 0
+        let fd = qm_fanotify_init(&objects)
         guard fd >= 0 else { throw WatchError("fanotify_init: \(Errno(rawValue: errno))") }
         guard qm_fanotify_mark_filesystem(fd, root) == 0 else {
             let error = Errno(rawValue: errno)
@@ -38,6 +50,8 @@ public final class FanotifySource: EventSource {
         }
         fileDescriptor = FileDescriptor(rawValue: fd)
         mountFD = FileDescriptor(rawValue: mount)
+        reportsObjects = objects != 0
+        decodableHandleType = Self.decodableHandleType(of: mountFD)
     }
 
     deinit {
@@ -58,58 +72,96 @@ public final class FanotifySource: EventSource {
         var events: [WatchEvent] = []
         try EventQueue.drain(fileDescriptor, name: "fanotify") { records, count in
             var offset = 0
-            while offset + 24 <= count {
-                let event = records + offset
-                let length = Int(event.loadUnaligned(as: UInt32.self))
-                let metadataLength = Int(event.loadUnaligned(fromByteOffset: 6, as: UInt16.self))
-                let mask = event.loadUnaligned(fromByteOffset: 8, as: UInt64.self)
-                let fd = event.loadUnaligned(fromByteOffset: 16, as: Int32.self)
-                if fd >= 0 { close(fd) }
-                defer { offset += max(length, 24) }
-                if mask & UInt64(QM_FAN_Q_OVERFLOW) != 0 {
+            var event = qm_fan_event()
+            while qm_fanotify_next(records, count, &offset, &event) == 1 {
+                if event.mask & UInt64(QM_FAN_Q_OVERFLOW) != 0 {
                     events.append(.overflow)
                     continue
                 }
-                let isDirectory = mask & UInt64(QM_FAN_ONDIR) != 0
+                let isDirectory = event.mask & UInt64(QM_FAN_ONDIR) != 0
                 // The parent reports the same change with a name; the daemon checks the root
                 // itself after every batch.
-                if mask & UInt64(QM_FAN_DELETE_SELF | QM_FAN_MOVE_SELF) != 0 { continue }
-                if isDirectory && mask & UInt64(QM_FAN_DELETE | QM_FAN_MOVED_FROM) != 0 {
+                if event.mask & UInt64(QM_FAN_DELETE_SELF | QM_FAN_MOVE_SELF) != 0 { continue }
+                let inode = isDirectory ? nil : event.object_handle.flatMap(inode(of:))
+                guard let handle = event.directory_handle else {
+                    // No directory to name it: a link count change (a name of this file
+                    // made or removed elsewhere). Inodes outside the tree match nothing.
+                    if let inode { events.append(.inodeChanged(inode)) }
+                    continue
+                }
+                if isDirectory && event.mask & UInt64(QM_FAN_DELETE | QM_FAN_MOVED_FROM) != 0 {
                     // Cached paths below a directory that moved are stale.
                     cache.withLock { $0.removeAll() }
                 }
-                // Info records follow the metadata: header (type, pad, length), fsid, file handle, name.
-                var info = metadataLength
-                while info + 4 <= length {
-                    let record = event + info
-                    let type = record.load(as: UInt8.self)
-                    let recordLength = Int(record.loadUnaligned(fromByteOffset: 2, as: UInt16.self))
-                    defer { info += max(recordLength, 4) }
-                    guard type == QM_FAN_INFO_DFID_NAME || type == QM_FAN_INFO_DFID else { continue }
-                    let handle = record + 12
-                    let handleBytes = Int(handle.loadUnaligned(as: UInt32.self))
-                    let handleKey = Array(UnsafeRawBufferPointer(start: handle, count: 8 + handleBytes))
-                    var name: [UInt8]?
-                    if type == QM_FAN_INFO_DFID_NAME {
-                        let nameStart = (handle + 8 + handleBytes).assumingMemoryBound(to: CChar.self)
-                        name = Array(UnsafeRawBufferPointer(start: nameStart, count: strlen(nameStart)))
-                        if name == [0x2E] { name = nil }
-                    }
-                    guard let directory = resolve(handleKey) else {
+                let handleKey = Array(UnsafeRawBufferPointer(start: handle, count: event.directory_handle_length))
+                var name = event.name.map { Array(UnsafeBufferPointer(start: $0, count: event.name_length)) }
+                if name == [0x2E] { name = nil }
+                guard let directory = resolve(handleKey) else {
+                    if name == rootName {
                         // The root itself removed or renamed: its parent is outside the tree.
-                        if name == rootName {
-                            events.append(.changed(directory: [], name: nil, isDirectory: true, leftDirectory: false))
-                        }
-                        continue
+                        events.append(.changed(directory: [], name: nil, isDirectory: true, leftDirectory: false))
+                    } else if let inode {
+                        // A name outside the tree may be another name of a file inside it
+                        // (another module's, a staging area's): a write or chmod through
+                        // it changes their lines. An inode the index lacks matches nothing.
+                        events.append(.inodeChanged(inode))
                     }
-                    events.append(
-                        .changed(
-                            directory: directory, name: name, isDirectory: isDirectory,
-                            leftDirectory: mask & UInt64(QM_FAN_DELETE | QM_FAN_MOVED_FROM) != 0))
+                    continue
                 }
+                let left = event.mask & UInt64(QM_FAN_DELETE | QM_FAN_MOVED_FROM) != 0
+                // Before 5.17 the kernel names no object: the file is stat'ed while it is
+                // (most likely) still there, as inotify's are.
+                let stated = reportsObjects || isDirectory || left ? nil : name.flatMap { fileInode(directory, $0) }
+                events.append(
+                    .changed(
+                        directory: directory, name: name, isDirectory: isDirectory, leftDirectory: left,
+                        inode: inode ?? stated))
             }
         }
         return events
+    }
+
+    /// The inode a file handle names: read from its bytes where this file system's layout
+    /// is known, else by opening it (nil when the file is gone: no name of it is left to
+    /// change).
+    private func inode(of handle: UnsafeRawPointer) -> UInt64? {
+        let type = handle.loadUnaligned(fromByteOffset: 4, as: Int32.self)
+        if type == decodableHandleType {
+            let inode = qm_handle_inode(handle)
+            if inode != 0 { return inode }
+        }
+        let fd = qm_open_by_handle(mountFD.rawValue, handle)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        guard let info = try? Linux.fstat(FileDescriptor(rawValue: fd), displayPath: "handle") else { return nil }
+        return UInt64(info.st_ino)
+    }
+
+    /// The inode of the file `directory/name` now, if it is there and not a directory.
+    private func fileInode(_ directory: [UInt8], _ name: [UInt8]) -> UInt64? {
+        var path = directory
+        if !path.isEmpty { path.append(0x2F) }
+        path += name
+        path.append(0)
+        var info = qm_stat()
+        let error = path.withUnsafeBufferPointer { buffer in
+            buffer.withMemoryRebound(to: CChar.self) {
+                Linux.statx(mountFD, $0.baseAddress!, followSymlink: false, into: &info)
+            }
+        }
+        guard error == nil, info.mode & UInt32(S_IFMT) != UInt32(S_IFDIR) else { return nil }
+        return info.inode
+    }
+
+    /// The root's handle type, if decoding its bytes gives the root's inode number: the
+    /// layout `qm_handle_inode` knows is then this file system's.
+    private static func decodableHandleType(of root: FileDescriptor) -> Int32? {
+        var type: Int32 = 0
+        var decoded: UInt64 = 0
+        guard qm_name_to_handle_inode(root.rawValue, &type, &decoded) == 0,
+            let info = try? Linux.fstat(root, displayPath: "root"), decoded == UInt64(info.st_ino)
+        else { return nil }
+        return type
     }
 
     /// The path of a directory handle relative to the root, or nil outside the tree (or
@@ -140,5 +192,3 @@ public final class FanotifySource: EventSource {
         return result
     }
 }
-
-import Synchronization

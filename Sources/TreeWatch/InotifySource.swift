@@ -1,4 +1,6 @@
+import CLinuxFS
 import Foundation
+import LinuxCalls
 import SystemPackage
 import Synchronization
 
@@ -15,6 +17,10 @@ import Synchronization
 public final class InotifySource: EventSource {
     public let name = "inotify"
     public let fileDescriptor: FileDescriptor
+    /// The watched tree, for a stat of each file an event names as the event is read:
+    /// inotify names no inode, and a hard link made and removed before the daemon reads
+    /// its directory changed the other names' ctime all the same.
+    private let root: FileDescriptor?
     private let state = Mutex(Watches())
     private let firstFailure = Mutex<WatchError?>(nil)
 
@@ -29,13 +35,27 @@ public final class InotifySource: EventSource {
         UInt32(IN_CREATE | IN_DELETE | IN_MODIFY | IN_ATTRIB | IN_MOVED_FROM | IN_MOVED_TO)
         | UInt32(IN_DELETE_SELF | IN_MOVE_SELF | IN_ONLYDIR)
 
-    public init() throws(WatchError) {
+    /// `root` is the watched tree, whose files events name (nil: no inodes learned).
+    public init(root: String? = nil) throws(WatchError) {
         let fd = inotify_init1(Int32(IN_NONBLOCK | IN_CLOEXEC))
         guard fd >= 0 else { throw WatchError("inotify_init1: \(Errno(rawValue: errno))") }
         fileDescriptor = FileDescriptor(rawValue: fd)
+        guard let root else {
+            self.root = nil
+            return
+        }
+        do throws(SystemCallError) {
+            self.root = try Linux.openat(nil, root, flags: O_RDONLY | O_DIRECTORY)
+        } catch {
+            try? fileDescriptor.close()
+            throw WatchError("open(\(root)): \(error.errno)")
+        }
     }
 
-    deinit { try? fileDescriptor.close() }
+    deinit {
+        try? fileDescriptor.close()
+        try? root?.close()
+    }
 
     public var watchCount: Int { state.withLock { $0.pathOf.count } }
 
@@ -124,13 +144,34 @@ public final class InotifySource: EventSource {
                     let bytes = UnsafeRawBufferPointer(start: record + 16, count: length)
                     name = Array(bytes.prefix { $0 != 0 })
                 }
+                let isDirectory = mask & UInt32(IN_ISDIR) != 0
+                let left = mask & UInt32(IN_DELETE | IN_MOVED_FROM) != 0
+                let inode = isDirectory || left ? nil : name.flatMap { fileInode(directory, $0) }
                 events.append(
                     .changed(
-                        directory: directory, name: name, isDirectory: mask & UInt32(IN_ISDIR) != 0,
-                        leftDirectory: mask & UInt32(IN_DELETE | IN_MOVED_FROM) != 0))
+                        directory: directory, name: name, isDirectory: isDirectory, leftDirectory: left, inode: inode))
             }
         }
         return events
+    }
+}
+
+extension InotifySource {
+    /// The inode of the file `directory/name` now, if it is there and not a directory.
+    func fileInode(_ directory: [UInt8], _ name: [UInt8]) -> UInt64? {
+        guard let root else { return nil }
+        var path = directory
+        if !path.isEmpty { path.append(0x2F) }
+        path += name
+        path.append(0)
+        var info = qm_stat()
+        let error = path.withUnsafeBufferPointer { buffer in
+            buffer.withMemoryRebound(to: CChar.self) {
+                Linux.statx(root, $0.baseAddress!, followSymlink: false, into: &info)
+            }
+        }
+        guard error == nil, info.mode & UInt32(S_IFMT) != UInt32(S_IFDIR) else { return nil }
+        return info.inode
     }
 }
 

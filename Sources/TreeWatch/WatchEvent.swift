@@ -3,8 +3,13 @@ import SystemPackage
 /// What an event source reports, already reduced to what the index needs to know.
 public enum WatchEvent: Sendable, Equatable {
     /// Something changed in `directory` (relative to the root), about its child `name`
-    /// when the kernel named one.
-    case changed(directory: [UInt8], name: [UInt8]?, isDirectory: Bool, leftDirectory: Bool)
+    /// when the kernel named one. `inode` is the inode of a child that is not a
+    /// directory, when the source knows it: its other names (hard links) changed too.
+    case changed(directory: [UInt8], name: [UInt8]?, isDirectory: Bool, leftDirectory: Bool, inode: UInt64? = nil)
+    /// The attributes of a file changed with no directory entry to name it: a link count
+    /// change, from a name of it made or removed somewhere. Every indexed name of that
+    /// inode has a new ctime.
+    case inodeChanged(UInt64)
     /// The kernel dropped events: everything may have changed.
     case overflow
     /// The watched root was removed, moved away or unmounted.

@@ -380,7 +380,7 @@ struct HardLinkTrackingTests {
 
         var tracker = ChangeTracker()
         try tree.hardLink("b/h", to: "a/file")
-        tracker.noteLinkedInode(try tree.inode("b/h"))
+        tracker.noteInode(try tree.inode("b/h"))
         sleepPastNextSecond()
         try Self.append(tree, "b/h", String(repeating: "w", count: 153))
         try tree.remove("b/h")

@@ -41,10 +41,38 @@ int qm_read_signal(int fd);
 int qm_accept(int fd);
 
 /// fanotify_init(2) for notification events reporting the directory file handle and the
-/// name (FAN_REPORT_DFID_NAME), non-blocking, with no limit on queued events
-/// (FAN_UNLIMITED_QUEUE, which the CAP_SYS_ADMIN fanotify needs anyway allows). -1 with
-/// errno on failure.
-int qm_fanotify_init(void);
+/// name, and the file handle of the object itself (FAN_REPORT_DFID_NAME_TARGET, Linux
+/// 5.17; FAN_REPORT_DFID_NAME before), non-blocking, with no limit on queued events
+/// (FAN_UNLIMITED_QUEUE, which the CAP_SYS_ADMIN fanotify needs anyway allows). Sets
+/// `*reports_objects` to whether events name their object's handle. -1 with errno on
+/// failure.
+int qm_fanotify_init(int *reports_objects);
+
+/// One fanotify event record, its info records parsed by the kernel's own structures.
+typedef struct {
+    uint64_t mask;
+    /// The directory's handle (`struct file_handle`, from its `handle_bytes`), or NULL.
+    const void *directory_handle;
+    size_t directory_handle_length;
+    /// The entry's name within that directory (not NUL-terminated), or NULL.
+    const uint8_t *name;
+    size_t name_length;
+    /// The object's own handle (the child of a directory entry event, or the object of an
+    /// event no directory reports, such as a link count change), or NULL.
+    const void *object_handle;
+} qm_fan_event;
+
+/// Parses the record at `*offset` of a buffer read from a fanotify descriptor and moves
+/// `*offset` past it. Returns 1 with `*out` filled, 0 at the end of the buffer.
+int qm_fanotify_next(const void *buffer, size_t length, size_t *offset, qm_fan_event *out);
+
+/// name_to_handle_at(2) of an open file (AT_EMPTY_PATH): its handle type, and the inode
+/// number `qm_handle_inode` reads from it. 0, or -1 with errno.
+int qm_name_to_handle_inode(int fd, int32_t *type, uint64_t *inode);
+
+/// The inode number a file handle names, read from the handle where the file system's
+/// handle layout is known (ext4, XFS, tmpfs, btrfs); 0 otherwise.
+uint64_t qm_handle_inode(const void *file_handle);
 
 /// Marks the whole file system holding `path` for create, delete, modify, attribute and
 /// move events on files and directories.
@@ -62,9 +90,11 @@ enum {
     QM_FAN_DELETE = 0x00000200,
     QM_FAN_MOVED_FROM = 0x00000040,
     QM_FAN_ONDIR = 0x40000000,
-    QM_FAN_INFO_DFID_NAME = 2,
-    QM_FAN_INFO_DFID = 3,
+    QM_FAN_ATTRIB = 0x00000004,
 };
+
+/// eventfd(2), non-blocking and close-on-exec, starting at 0. -1 with errno.
+int qm_eventfd(void);
 
 /// malloc_trim(3): gives freed heap memory back to the kernel.
 void qm_release_free_memory(void);
