@@ -65,7 +65,7 @@ let package = Package(
         .target(
             name: "Publish",
             dependencies: [
-                "LinuxCalls", "FileList", .product(name: "SystemPackage", package: "swift-system"),
+                "LinuxCalls", "FileList", "ListProtocol", .product(name: "SystemPackage", package: "swift-system"),
                 .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
@@ -85,7 +85,7 @@ let package = Package(
         .target(name: "Monitoring", dependencies: [.product(name: "Metrics", package: "swift-metrics")]),
         // The list service's wire protocol: announcements and their hops, the text/event-stream
         // framing, HTTP dates, ETags of gzip forms, list file attributes. No I/O.
-        .target(name: "ListProtocol"),
+        .target(name: "ListProtocol", dependencies: [.product(name: "Crypto", package: "swift-crypto")]),
         // A local filelistd's control socket: the commands, and the client that sends them.
         .target(
             name: "DaemonControl",
@@ -129,7 +129,7 @@ let package = Package(
         .target(
             name: "ListTransport",
             dependencies: [
-                "FileList", "ListProtocol", "Publish",
+                "FileList", "ListProtocol",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "CompressNIO", package: "compress-nio"),
                 .product(name: "Crypto", package: "swift-crypto"),
@@ -201,7 +201,10 @@ let package = Package(
             name: "TreeFixtures",
             dependencies: ["FileList", .product(name: "AsyncHTTPClient", package: "async-http-client")],
             path: "Tests/TreeFixtures"),
-        .testTarget(name: "ListProtocolTests", dependencies: ["ListProtocol"]),
+        .testTarget(
+            name: "ListProtocolTests",
+            dependencies: ["ListProtocol", "TreeFixtures", .product(name: "Crypto", package: "swift-crypto")]
+        ),
         .testTarget(name: "DaemonControlTests", dependencies: ["DaemonControl", "ListProtocol"]),
         .testTarget(name: "FileListTests", dependencies: ["FileList", "TreeFixtures"]),
         .testTarget(name: "TreeScanTests", dependencies: ["TreeScan", "FileList", "TreeFixtures"]),

@@ -154,7 +154,7 @@ public enum ListServer {
         guard let path = query.get("list"), let since = query.get("since") else {
             return Response(
                 status: .badRequest,
-                body: ResponseBody(byteBuffer: ByteBuffer(string: "give ?list=PATH&since=SHA256 (the list's ETag)\n")))
+                body: ResponseBody(byteBuffer: ByteBuffer(string: "give ?list=PATH&since=DIGEST (the list's ETag)\n")))
         }
         let digest = since.drop(while: { $0 == "\"" }).prefix(while: { $0 != "\"" })
         guard let (answer, version) = await catalog.changes(of: path, since: String(digest)) else {

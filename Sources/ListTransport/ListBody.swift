@@ -1,9 +1,7 @@
 import AsyncHTTPClient
-import ListProtocol
 import CompressNIO
-import Crypto
+import ListProtocol
 import NIOCore
-import Publish
 
 /// The list a whole-list answer carries, and the ETag to keep for it.
 public enum ListBody {
@@ -38,8 +36,8 @@ public enum ListBody {
             throw ListTransportError("cannot read \(url): its gzip body does not decompress (\(error))")
         }
         guard let etag, let digest = ListCoding.digest(ofGzipETag: etag) else { return (plain, etag, compressed) }
-        guard ListDigest.hex(plain.withUnsafeReadableBytes { SHA256.hash(data: $0) }) == digest else {
-            throw ListTransportError("cannot use \(url): the decompressed list's SHA-256 is not the one its ETag names")
+        guard plain.withUnsafeReadableBytes({ ListDigest.hex(of: $0) }) == digest else {
+            throw ListTransportError("cannot use \(url): the decompressed list's digest is not the one its ETag names")
         }
         return (plain, "\"\(digest)\"", compressed)
     }

@@ -1,6 +1,6 @@
 import FileList
 import NIOCore
-import Publish
+import ListProtocol
 
 /// A `/changes` answer applied to the list it starts from. filelistd's ETag is the
 /// list's SHA-256, so the rebuilt bytes are checked against the digest the delta names:

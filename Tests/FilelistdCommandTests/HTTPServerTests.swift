@@ -1,6 +1,5 @@
 import DaemonControl
 import ListProtocol
-import Crypto
 import FileList
 import Foundation
 import Testing
@@ -9,9 +8,8 @@ import TreeFixtures
 /// filelistd --http on 127.0.0.1, asked the way a downstream mirror asks.
 @Suite("filelistd serves its lists over HTTP", .ownThread)
 struct HTTPServerTests {
-    static func sha256(_ bytes: [UInt8]) -> String {
-        SHA256.hash(data: bytes).map { String(format: "%02x", $0) }.joined()
-    }
+    /// The list digest, as `Scripts/list-digest.py` computes it from the bytes alone.
+    static func digest(_ bytes: [UInt8]) throws -> String { try ReferenceDigest.digest(of: bytes) }
 
     /// A tree with a daemon serving it on an ephemeral port.
     final class Served: @unchecked Sendable {
@@ -66,7 +64,8 @@ struct HTTPServerTests {
         let response = try await HTTPProbe.get("\(served.base)/fullfiletimelist")
         #expect(response.status == 200)
         #expect(response.body == served.listBytes)
-        #expect(response.headers["etag"] == "\"\(Self.sha256(response.body))\"")
+        let expectedETag = "\"\(try Self.digest(response.body))\""
+        #expect(response.headers["etag"] == expectedETag)
         let again = try await HTTPProbe.get(
             "\(served.base)/fullfiletimelist", headers: ["If-None-Match": response.headers["etag"] ?? ""])
         #expect(again.status == 304)
@@ -100,7 +99,7 @@ struct HTTPServerTests {
 
     func compressedList(_ served: Served) async throws {
         let list = served.listBytes
-        let digest = Self.sha256(list)
+        let digest = try Self.digest(list)
         let plain = try await HTTPProbe.get("\(served.base)/fullfiletimelist")
         #expect(plain.status == 200 && plain.headers["content-encoding"] == nil)
         #expect(plain.body == list && plain.headers["etag"] == "\"\(digest)\"")
@@ -176,7 +175,8 @@ struct HTTPServerTests {
         #expect(changes.status == 200)
         let delta = try FileListDelta(decoding: changes.body, source: "changes")
         #expect(try delta.applied(to: first.body) == second.body)
-        #expect(delta.result == Self.sha256(second.body))
+        let expectedResult = try Self.digest(second.body)
+        #expect(delta.result == expectedResult)
         #expect(
             changes.body.count * 4 < second.body.count, "delta \(changes.body.count) B, list \(second.body.count) B")
 

@@ -5,6 +5,7 @@ import ListService
 import Logging
 import Monitoring
 import Publish
+import ListProtocol
 import TreeFixtures
 
 #if canImport(Glibc)

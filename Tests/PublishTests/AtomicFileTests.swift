@@ -1,6 +1,7 @@
 import Foundation
 import LinuxCalls
 import Publish
+import ListProtocol
 import Testing
 import TreeFixtures
 

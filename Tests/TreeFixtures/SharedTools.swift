@@ -7,6 +7,7 @@ import Foundation
 public enum SharedTools {
     public struct Failure: Error, CustomStringConvertible {
         public var description: String
+        public init(description: String) { self.description = description }
     }
 
     /// `<package>/../shared/tools`, from this file's place in the package.

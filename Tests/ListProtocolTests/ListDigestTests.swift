@@ -1,0 +1,110 @@
+import Crypto
+import ListProtocol
+import Testing
+import TreeFixtures
+
+/// The list digest (docs/FORMAT.md): the Swift digester against `Scripts/list-digest.py`,
+/// written apart from it from the same rule, and the property the construction exists
+/// for: a change of one line changes one segment.
+@Suite("the list digest: segments cut by content, one digest over theirs", .ownThread)
+struct ListDigestTests {
+    /// A time list shaped like a mirror's: directories of 1-40 files below a few levels,
+    /// each directory's files in one block, checksum sections and `[End]`.
+    static func timeList(seed: UInt64, directories: Int = 300) -> [UInt8] {
+        var random = SeededRandom(seed: seed)
+        var text = "[Version]\n2\n\n[Files]\n"
+        text += "1700000000\td\t4096\tlinux\n1700000000\tf\t12\tREADME\n"
+        var checksummed: [String] = []
+        for number in 0..<directories {
+            let directory = "linux/releases/\(number % 7)/Everything/x86_64/os/Packages/d\(number)"
+            for file in 0..<Int(random.next() % 40 + 1) {
+                let time = 1_700_000_000 + random.next() % 1_000_000
+                let type = ["f", "f", "f", "l", "d", "f-", "f*"][Int(random.next() % 7)]
+                text += "\(time)\t\(type)\t\(random.next() % 100_000)\t\(directory)/pkg-\(file)-1.0.rpm\n"
+            }
+            if number % 50 == 0 { checksummed.append("\(directory)/repodata/repomd.xml") }
+        }
+        text += "\n[Checksums SHA1]\n"
+        for path in checksummed { text += String(repeating: "a", count: 40) + "\t\(path)\n" }
+        text += "\n[Checksums SHA256]\n"
+        for path in checksummed { text += String(repeating: "b", count: 64) + "\t\(path)\n" }
+        text += "\n[End]\n"
+        return Array(text.utf8)
+    }
+
+    @Test("the same digest as list-digest.py, for time lists, path lists and odd inputs", arguments: Array(1...12))
+    func matchesTheReference(seed: UInt64) throws {
+        var inputs = [Self.timeList(seed: seed)]
+        // A path list (`./` prefixes, no sections), and the same list without its last newline.
+        let paths = Self.timeList(seed: seed).split(separator: 0x0A).compactMap { line -> [UInt8]? in
+            guard let tab = line.lastIndex(of: 0x09), line.filter({ $0 == 0x09 }).count == 3 else { return nil }
+            return Array("./".utf8) + line[(tab + 1)...] + [0x0A]
+        }.flatMap { $0 }
+        inputs.append(paths)
+        inputs.append(Array(paths.dropLast()))
+        if seed == 1 {
+            inputs += [[], [0x0A], Array("\n\n\n".utf8), Array("no newline".utf8), Array("a/b\tc/d/e\n\n./x/y\n".utf8)]
+        }
+        for input in inputs {
+            let swift = ListDigest.hex(of: input)
+            #expect(swift == (try ReferenceDigest.digest(of: input)), "input of \(input.count) bytes")
+            // In chunks of any size, the same.
+            var digester = ListDigester()
+            var random = SeededRandom(seed: seed)
+            var start = 0
+            while start < input.count {
+                let end = min(input.count, start + Int(random.next() % 5000) + 1)
+                digester.update(Array(input[start..<end]))
+                start = end
+            }
+            let (chunked, segments) = digester.finish()
+            #expect(chunked == swift)
+            #expect(segments.reduce(0) { $0 + $1.length } == input.count)
+        }
+    }
+
+    @Test("an empty list's digest is the SHA-256 of nothing")
+    func empty() {
+        #expect(ListDigest.hex(of: []) == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
+    }
+
+    @Test("a changed time, a new line or a removed line changes one segment, or two around a new boundary")
+    func changesStayLocal() {
+        let list = Self.timeList(seed: 7, directories: 2000)
+        var original = ListDigester()
+        original.update(list)
+        let before = original.finish().segments
+        #expect(before.count > 20, "segments: \(before.count)")
+        var lines = list.split(separator: 0x0A, omittingEmptySubsequences: false).map(Array.init)
+        let target = lines.firstIndex { String(decoding: $0, as: UTF8.self).contains("/d1000/pkg-0-") }!
+        // A new time, the same length.
+        lines[target].replaceSubrange(0..<10, with: Array("1799999999".utf8))
+        let changed = Array(lines.joined(separator: [0x0A]))
+        var after = ListDigester()
+        after.update(changed)
+        let segments = after.finish().segments
+        #expect(segments.count == before.count)
+        #expect(zip(before, segments).filter { $0.digest != $1.digest }.count == 1)
+        // A line more in the same directory: one segment longer, the others shift.
+        lines.insert(
+            Array("1700000000\tf\t1\tlinux/releases/6/Everything/x86_64/os/Packages/d1000/new.rpm".utf8), at: target)
+        var grown = ListDigester()
+        grown.update(Array(lines.joined(separator: [0x0A])))
+        let grownSegments = grown.finish().segments
+        let old = Set(before.map { Array($0.digest) })
+        #expect(grownSegments.filter { !old.contains(Array($0.digest)) }.count == 1)
+    }
+}
+
+/// SplitMix64: the same numbers for a seed, on every machine.
+struct SeededRandom {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
