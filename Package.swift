@@ -51,7 +51,7 @@ let package = Package(
         .target(
             name: "TreeIndex",
             dependencies: [
-                "FileList", "TreeScan", "LinuxCalls", "CLinuxFS",
+                "FileList", "TreeScan", "LinuxCalls", "CLinuxFS", "ListProtocol",
                 .product(name: "SystemPackage", package: "swift-system"),
             ]
         ),
@@ -208,7 +208,10 @@ let package = Package(
         .testTarget(name: "DaemonControlTests", dependencies: ["DaemonControl", "ListProtocol"]),
         .testTarget(name: "FileListTests", dependencies: ["FileList", "TreeFixtures"]),
         .testTarget(name: "TreeScanTests", dependencies: ["TreeScan", "FileList", "TreeFixtures"]),
-        .testTarget(name: "TreeIndexTests", dependencies: ["TreeIndex", "TreeScan", "FileList", "TreeFixtures"]),
+        .testTarget(
+            name: "TreeIndexTests",
+            dependencies: ["TreeIndex", "TreeScan", "TreeWatch", "FileList", "ListProtocol", "TreeFixtures"]
+        ),
         .testTarget(
             name: "TreeWatchTests", dependencies: ["TreeWatch", "TreeIndex", "TreeScan", "FileList", "TreeFixtures"]),
         .testTarget(

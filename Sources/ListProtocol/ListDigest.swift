@@ -87,6 +87,15 @@ public enum ListSegmentRule {
     public static func endsSegment(key: [UInt8]) -> Bool { key.withUnsafeBytes { endsSegment(key: $0) } }
 }
 
+extension ListSegmentRule {
+    /// Where the segments of `bytes` are, cut from a fresh start.
+    public static func segments(of bytes: [UInt8]) -> [Range<Int>] {
+        var digester = ListDigester()
+        digester.update(bytes)
+        return digester.finish().segments.map { $0.offset..<($0.offset + $0.length) }
+    }
+}
+
 /// One segment of a list: where its bytes are and their SHA-256.
 public struct ListSegment: Sendable, Equatable {
     public var offset: Int

@@ -130,6 +130,7 @@ extension TreeIndex {
         if new.kind == .symlink { symlinks.insert(node) }
         if new.isListed { listedCount += 1 }
         let lineChanged = isNew || old.raw != new.raw || time[index] != entry.time || size[index] != entry.size
+        if lineChanged { noteBlockChange(of: node, was: isNew ? nil : old, is: new) }
         let inode32 = UInt32(truncatingIfNeeded: entry.inode)
         let wasInTable = !isNew && old.kind != .directory
         let belongsInTable = new.kind != .directory
@@ -166,6 +167,8 @@ extension TreeIndex {
         let placeholder = NodeFlags(kind: .file, access: .open, isListed: false, inUse: true)
         if let reused = freeNodes.popLast() {
             let index = Int(reused)
+            // Another directory's segment boundary is not this one's.
+            segmentEnds.forget(reused)
             parent[index] = parentNode
             nameStart[index] = start
             nameLength[index] = UInt16(name.count)
@@ -189,8 +192,28 @@ extension TreeIndex {
         for child in children.removeValue(forKey: node) ?? [] { removeSubtree(child, change: &change) }
     }
 
+    /// The lists' blocks a changed line touches: its directory's, in the time list; in the
+    /// path lists too when a name came, went, or was listed or hidden; the image list when
+    /// an image or a directory that may hold some did. `was` is nil for a new name.
+    mutating func noteBlockChange(of node: NodeID, was old: NodeFlags?, is new: NodeFlags?) {
+        let directory = parent[Int(node)]
+        guard old?.isListed != new?.isListed || old?.kind != new?.kind else {
+            blockChanges.lineChanged(in: directory)
+            return
+        }
+        blockChanges.nameChanged(in: directory)
+        if !blockChanges.images {
+            let kinds = [old?.kind, new?.kind]
+            blockChanges.images =
+                kinds.contains(.directory)
+                || (kinds.contains(.file)
+                    && name(of: node).withUnsafeBufferPointer { EntryRules.isImage($0) })
+        }
+    }
+
     /// Frees a node and its subtree; the caller takes it out of its parent's children.
     private mutating func removeSubtree(_ node: NodeID, change: inout DirectoryChange) {
+        noteBlockChange(of: node, was: flags[Int(node)], is: nil)
         // Every line first: once a directory's slot is freed, its children no longer
         // have a path to be recorded by.
         if journal != nil {

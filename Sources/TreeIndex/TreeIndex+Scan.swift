@@ -73,7 +73,9 @@ extension TreeIndex {
             if old.kind == .directory { journalSubtree(below: node) }
             journalLine(of: node)
         }
-        flags[Int(node)] = NodeFlags(kind: old.kind, access: old.access, isListed: listed, inUse: true)
+        let new = NodeFlags(kind: old.kind, access: old.access, isListed: listed, inUse: true)
+        noteBlockChange(of: node, was: old, is: new)
+        flags[Int(node)] = new
         listedCount += listed ? 1 : -1
         return true
     }

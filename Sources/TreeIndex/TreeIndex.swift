@@ -43,6 +43,12 @@ public struct TreeIndex: ~Copyable {
     public internal(set) var symlinks: Set<NodeID> = []
     var checksums: [NodeID: [ChecksumAlgorithm: String]] = [:]
 
+    /// Directories whose blocks of lines changed since the lists were last published.
+    var blockChanges = BlockChanges()
+    /// Whether a segment of a list may end after each directory's block (`ListSegmentRule`
+    /// on its path), worked out once per directory.
+    var segmentEnds = SegmentEnds()
+
     public internal(set) var listedCount = 0
     /// The lines changed since the list was last published; nil until a publisher starts it.
     var journal: ListJournal?
