@@ -33,6 +33,8 @@ let package = Package(
     targets: [
         // The Linux calls that Glibc's module map does not export (getdents64, statx, O_TMPFILE).
         .target(name: "CLinuxFS"),
+        // zlib for gzip forms made of independently compressed segments.
+        .target(name: "CGzip", linkerSettings: [.linkedLibrary("z")]),
         .systemLibrary(name: "CSystemd", pkgConfig: "libsystemd", providers: [.apt(["libsystemd-dev"])]),
         .target(name: "Systemd", dependencies: ["CSystemd", .product(name: "Logging", package: "swift-log")]),
         .target(
@@ -95,7 +97,8 @@ let package = Package(
         .target(
             name: "ListService",
             dependencies: [
-                "FileList", "ListProtocol", "Publish", "LinuxCalls", "Monitoring",
+                "FileList", "ListProtocol", "Publish", "LinuxCalls", "Monitoring", "CGzip",
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -237,7 +240,11 @@ let package = Package(
         ),
         .testTarget(
             name: "ListDaemonTests",
-            dependencies: ["ListDaemon", "TreeFixtures", .product(name: "SystemPackage", package: "swift-system")]
+            dependencies: [
+                "ListDaemon", "TreeFixtures", "TreeWatch", "TreeScan", "Publish", "FileList", "DaemonControl",
+                .product(name: "SystemPackage", package: "swift-system"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
         ),
         .testTarget(
             name: "MirrorCacheTests",

@@ -12,6 +12,8 @@
 #include <sys/mman.h>
 #include <errno.h>
 #include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <linux/fs.h>
 #include <string.h>
 
 long qm_getdents64(int fd, void *buffer, size_t count) {
@@ -180,4 +182,17 @@ void qm_release_free_memory(void) {
 
 int qm_eventfd(void) {
     return eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+}
+
+int64_t qm_copy_file_range(int in_fd, int64_t in_offset, int out_fd, int64_t out_offset, int64_t length) {
+    loff_t in = in_offset, out = out_offset;
+    return copy_file_range(in_fd, &in, out_fd, &out, (size_t)length, 0);
+}
+
+int qm_clone_range(int in_fd, int64_t in_offset, int out_fd, int64_t out_offset, int64_t length) {
+    struct file_clone_range range = {
+        .src_fd = in_fd, .src_offset = (uint64_t)in_offset, .src_length = (uint64_t)length,
+        .dest_offset = (uint64_t)out_offset,
+    };
+    return ioctl(out_fd, FICLONERANGE, &range);
 }

@@ -1,3 +1,4 @@
+import Foundation
 import ListProtocol
 
 /// What may be said on a filelistd control socket, one line each, by `filelistd
@@ -10,6 +11,10 @@ public enum ControlCommand: Sendable, Equatable {
     /// A daemon: verify the index against a full scan and report the drift. A relay:
     /// re-read the lists and announce them if they changed (as SIGHUP does).
     case rescan
+    /// A daemon: re-read these subtrees whole (paths relative to the watched directory,
+    /// or absolute inside it) and publish what changed: for writers the kernel reports
+    /// nothing about, such as NFS clients on other hosts.
+    case rescanPaths([String])
     /// A relay: re-read the lists; if they changed, announce a new generation whose
     /// route is these hops (the upstream's) followed by the relay's own.
     case announce(hops: [Hop])
@@ -19,15 +24,22 @@ public enum ControlCommand: Sendable, Equatable {
         switch self {
         case .status: "status"
         case .rescan: "rescan"
+        case .rescanPaths(let paths): "rescan \(Self.json(paths))"
         case .announce(let hops): "announce \(Announcement.hopsJSON(hops))"
         }
+    }
+
+    /// Paths travel as a JSON array of strings: a path may hold spaces.
+    private static func json(_ paths: [String]) -> String {
+        let data = (try? JSONEncoder().encode(paths)) ?? Data("[]".utf8)
+        return String(decoding: data, as: UTF8.self)
     }
 
     /// The command's name, for "use ... or ..." replies.
     public var name: String {
         switch self {
         case .status: "status"
-        case .rescan: "rescan"
+        case .rescan, .rescanPaths: "rescan"
         case .announce: "announce"
         }
     }
@@ -40,6 +52,11 @@ public enum ControlCommand: Sendable, Equatable {
         switch word {
         case "status" where rest.isEmpty: self = .status
         case "rescan" where rest.isEmpty: self = .rescan
+        case "rescan":
+            guard let paths = try? JSONDecoder().decode([String].self, from: Data(rest.utf8)), !paths.isEmpty else {
+                throw ControlCommandError("the paths to rescan are not a JSON array of strings")
+            }
+            self = .rescanPaths(paths)
         case "announce":
             do {
                 self = .announce(hops: rest.isEmpty ? [] : try Announcement.hops(json: rest))

@@ -46,7 +46,7 @@ public enum LocalControl {
         let fd: FileDescriptor
         do {
             fd = try Linux.connectLocal(path: path)
-        } catch where error.call == "socket" {
+        } catch  where error.call == "socket" {
             throw LocalControlError("socket: \(error.errno)")
         } catch {
             throw LocalControlError("no filelistd answers on '\(path)': \(error.errno)")

@@ -220,3 +220,53 @@ public enum Linux {
         return flag == 0 ? nil : flag
     }
 }
+
+/// Copying part of one file into another inside the kernel.
+extension Linux {
+    /// `copy_file_range(2)` of exactly `count` bytes, retried on EINTR and short copies:
+    /// a page-cache copy on ext4, blocks shared where the file system can (XFS, btrfs),
+    /// a copy on the server over NFS 4.2.
+    public static func copyRange(
+        from source: FileDescriptor, at sourceOffset: Int64, to destination: FileDescriptor, at destinationOffset: Int64,
+        count: Int64, displayPath: @autoclosure () -> String
+    ) throws(SystemCallError) {
+        var done: Int64 = 0
+        while done < count {
+            let (copied, error) = retrying {
+                qm_copy_file_range(
+                    source.rawValue, sourceOffset + done, destination.rawValue, destinationOffset + done, count - done)
+            }
+            if let error { throw SystemCallError("copy_file_range", path: displayPath(), errno: error) }
+            // The source ended early: it was not the file the caller thought.
+            guard copied > 0 else { throw SystemCallError("copy_file_range", path: displayPath(), errno: .ioError) }
+            done += copied
+        }
+    }
+
+    /// `ioctl(FICLONERANGE)`: the destination range shares the source's blocks. Offsets and
+    /// count must be multiples of the file system's block size.
+    public static func cloneRange(
+        from source: FileDescriptor, at sourceOffset: Int64, to destination: FileDescriptor, at destinationOffset: Int64,
+        count: Int64, displayPath: @autoclosure () -> String
+    ) throws(SystemCallError) {
+        let (_, error) = retrying {
+            qm_clone_range(source.rawValue, sourceOffset, destination.rawValue, destinationOffset, count)
+        }
+        if let error { throw SystemCallError("ioctl(FICLONERANGE)", path: displayPath(), errno: error) }
+    }
+
+    /// `pwrite(2)` of all of `bytes` at `offset`, retried on EINTR and short writes.
+    public static func pwriteAll(
+        _ fd: FileDescriptor, _ bytes: UnsafeRawBufferPointer, at offset: Int64, displayPath: @autoclosure () -> String
+    ) throws(SystemCallError) {
+        var done = 0
+        while done < bytes.count {
+            let (n, error) = retrying {
+                Glibc.pwrite(fd.rawValue, bytes.baseAddress! + done, bytes.count - done, off_t(offset) + off_t(done))
+            }
+            if let error { throw SystemCallError("pwrite", path: displayPath(), errno: error) }
+            guard n > 0 else { throw SystemCallError("pwrite", path: displayPath(), errno: .ioError) }
+            done += n
+        }
+    }
+}

@@ -2,6 +2,7 @@ import DaemonControl
 import ListProtocol
 import Foundation
 import Logging
+import Publish
 import SystemPackage
 import Systemd
 
@@ -21,18 +22,41 @@ public final class Relay {
     let root: String
     let runtimeDirectory: String
     let logger: Logger
-    let announce: ([Hop]) -> Announcement?
+    /// The lists, as files below `root` and as served paths.
+    let lists: [(target: String, path: String)]
+    /// The relay's publisher: the lists' versions (adopted, not written) and its generations.
+    public let publisher: ListPublisher
+    /// Serves and announces a generation, with the upstream's hops; returns the
+    /// announcement when one went out.
+    let serve: (Publication, [Hop]) -> Announcement?
     let status: () -> String
+    /// Lists said to be unreadable, said once until they can be read again.
+    private var unreadable: Set<String> = []
 
     public init(
-        root: String, runtimeDirectory: String, logger: Logger, announce: @escaping ([Hop]) -> Announcement?,
-        status: @escaping () -> String
+        root: String, lists: [String], runtimeDirectory: String, logger: Logger,
+        serve: @escaping (Publication, [Hop]) -> Announcement?, status: @escaping () -> String
     ) {
         self.root = root
+        self.lists = lists.map { ("\(root)/\($0)", $0) }
         self.runtimeDirectory = runtimeDirectory
         self.logger = logger
-        self.announce = announce
+        self.serve = serve
         self.status = status
+        // A relay writes no list: nothing is ever given to its installer.
+        publisher = ListPublisher(installer: ListInstaller { _ in })
+    }
+
+    /// Reads the lists that changed and serves the new generation, if there is one.
+    @discardableResult
+    public func announce(_ hops: [Hop]) -> Announcement? {
+        let (publication, failures) = publisher.adopt(lists)
+        for (path, error) in failures where unreadable.insert(path).inserted {
+            logger.warning("list not served", metadata: ["list": "\(path)", "error": "\(error)"])
+        }
+        unreadable.subtract(unreadable.filter { path in !failures.contains { $0.0 == path } })
+        guard let publication else { return nil }
+        return serve(publication, hops)
     }
 
     static let recheck: Duration = .seconds(10)
@@ -90,6 +114,8 @@ public final class Relay {
         case .success(.announce(let upstream)): hops = upstream
         // As SIGHUP: the lists are read again, and announced if they changed.
         case .success(.rescan): hops = []
+        case .success(.rescanPaths):
+            return "error: a relay has no tree to read: rescan re-reads its lists whole\n"
         case .failure(let error): return "error: \(error): use announce HOPS, rescan or status\n"
         }
         guard let announcement = announce(hops) else { return "unchanged\n" }

@@ -13,7 +13,7 @@ import SystemPackage
 ///
 /// `flock` on a descriptor of the tree's top directory writes nothing anywhere, and the
 /// kernel drops it when the process dies; the holder's pid comes from /proc/locks.
-struct TreeLock: ~Copyable {
+final class TreeLock {
     let directory: FileDescriptor
     let lock: FileLock
 

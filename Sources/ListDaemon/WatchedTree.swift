@@ -1,4 +1,6 @@
 import CLinuxFS
+import FileList
+import Publish
 import LinuxCalls
 import SystemPackage
 import TreeIndex
@@ -22,6 +24,10 @@ final class WatchedTree {
     let source: ScopedSource
     var index = TreeIndex()
     var tracker = ChangeTracker()
+    /// How each list was cut into segments when it was last published, and how the
+    /// renderings of a publish in progress were (kept once the publish succeeds).
+    private var layouts: [ListKind: BlockLayout] = [:]
+    private var rendered: [ListKind: BlockLayout] = [:]
 
     init(listed: ListedTree, prefix: [UInt8], options: ScanOptions, source: any EventSource) throws(DaemonError) {
         self.listed = listed
@@ -136,5 +142,48 @@ final class ScopedSource: EventSource, @unchecked Sendable {
     /// The scanner's hook: watch each directory before it is read.
     var opener: @Sendable (FileDescriptor, [UInt8]) -> Void {
         { [self] directory, path in self.directoryOpened(directory, path: path) }
+    }
+}
+
+extension WatchedTree {
+    /// The lists of this tree that may have changed since they were last published, for
+    /// the publisher: the path lists, and the time list (renamed after them). A list that
+    /// was never published is always rendered.
+    func renders(
+        version: Int, algorithms: [ChecksumAlgorithm], servedPath: (String) -> String,
+        published: (String) -> Bool
+    ) -> (pathLists: [ListPublisher.Render], timeList: ListPublisher.Render?) {
+        func render(_ target: String?, _ kind: ListKind) -> ListPublisher.Render? {
+            guard let target, !published(target) || index.hasUnpublishedChanges(in: kind) else { return nil }
+            return ListPublisher.Render(
+                target: target, path: servedPath(target),
+                render: { [self] emit in
+                    rendered[kind] = try index.renderSegments(
+                        kind, version: version, algorithms: algorithms, previous: layouts[kind], emit: emit)
+                },
+                delta: { [self] base, result in
+                    guard kind == .times else { return nil }
+                    return try? index.journalDelta(base: base, result: result, algorithms: algorithms)
+                })
+        }
+        return (
+            [render(listed.pathListPath, .paths), render(listed.imageListPath, .images)].compactMap { $0 },
+            render(listed.timeListPath, .times)
+        )
+    }
+
+    /// Its group published: the renderings are what the lists hold now, and changes count
+    /// from here.
+    func published(algorithms: [ChecksumAlgorithm]) {
+        layouts.merge(rendered) { _, new in new }
+        rendered = [:]
+        index.markPublished()
+        index.startJournal(algorithms: algorithms)
+    }
+
+    /// Its group failed: the lists hold what they held, and the changes stay pending.
+    func publishFailed() {
+        rendered = [:]
+        index.dropJournal()
     }
 }

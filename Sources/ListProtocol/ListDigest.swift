@@ -96,6 +96,15 @@ extension ListSegmentRule {
     }
 }
 
+/// One segment of a new version of a list, as whoever renders it hands it to whoever
+/// writes it: the bytes of a segment the previous version also had (`reused`, by its
+/// position there), or new bytes. Segments follow `ListSegmentRule`, so the list's
+/// digest is the combination of theirs.
+public enum SegmentPiece: Sendable {
+    case reused(Int)
+    case fresh([UInt8])
+}
+
 /// One segment of a list: where its bytes are and their SHA-256.
 public struct ListSegment: Sendable, Equatable {
     public var offset: Int

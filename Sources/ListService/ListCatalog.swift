@@ -7,15 +7,15 @@ import Monitoring
 import Publish
 import Synchronization
 
-/// The lists a server publishes, each at its current version, with the deltas that lead
+/// The lists a server serves, each at its current version, with the deltas that lead
 /// to it, the recent announcements (for clients that reconnect) and the subscribers
 /// waiting for the next generation.
 ///
-/// At the origin the daemon's publisher hands over each generation (`install`): its
-/// number and the digests computed while the lists were written, so the announcement
-/// goes out at once. A relay's lists are installed by another program: `refresh` reads
-/// them and counts the relay's own generations. Deltas are made afterwards on the
-/// catalog's queue; a `/changes` request that comes first waits for its delta.
+/// A publisher (the daemon's, or a relay's that adopts the lists quick-mirror installs)
+/// hands over each generation (`install`): its number and the new versions, held open,
+/// with their digests and segments; the announcement goes out at once. Deltas and gzip
+/// forms are made afterwards on the catalog's queue, from the versions' open files; a
+/// `/changes` request that comes first waits for its delta.
 public final class ListCatalog: Sendable {
     /// What `/changes` answers.
     public enum Changes: Sendable {
@@ -43,8 +43,8 @@ public final class ListCatalog: Sendable {
         /// Encoded deltas to the current version, by list and starting digest: every
         /// follower of a stream asks for the same one at the same moment.
         var combined: [String: [String: [UInt8]]] = [:]
-        /// The relay's own count; at the origin the publisher's number is used.
-        var generation = 0
+        /// The newest gzip form made of each list: the next one reuses its segments.
+        var lastCompressed: [String: CompressedList] = [:]
         var announcement: Announcement?
         /// The latest announcements, oldest first, for clients that reconnect.
         var recent: [Announcement] = []
@@ -59,9 +59,7 @@ public final class ListCatalog: Sendable {
     /// Announcements a reconnecting client can catch up on; older ones get `reset`.
     static let recentLength = 256
 
-    /// URL path (below `/`) -> the file it serves.
-    public let files: [String: String]
-    /// The URL paths, in the order given.
+    /// The URL paths (below `/`) of the lists this server serves, in the order given.
     public let lists: [String]
     public let host: String
     /// Names this server's run in event ids: an id from before a restart (whose
@@ -70,7 +68,6 @@ public final class ListCatalog: Sendable {
     /// The origin's publisher, whose health `/healthz` reports; nil at a relay.
     public let publisher: PublishHealth?
     let logger: Logger
-    private let paths: [String: String]
     private let state = Mutex(State())
     /// Counts changes of the served versions: a connection that remembers the answer to
     /// its last poll reuses it while this stays the same (one atomic load, no lock).
@@ -79,13 +76,8 @@ public final class ListCatalog: Sendable {
     /// Set while deltas to a just-installed generation are made; `/changes` waits for it.
     private let pendingDeltas = Mutex<DispatchGroup?>(nil)
 
-    /// `lists` pairs each URL path with its file.
-    public init(
-        lists: [(path: String, file: String)], host: String, logger: Logger, publisher: PublishHealth? = nil
-    ) {
-        self.files = Dictionary(lists.map { ($0.path, $0.file) }, uniquingKeysWith: { first, _ in first })
-        self.paths = Dictionary(lists.map { ($0.file, $0.path) }, uniquingKeysWith: { first, _ in first })
-        self.lists = lists.map(\.path)
+    public init(lists: [String], host: String, logger: Logger, publisher: PublishHealth? = nil) {
+        self.lists = lists
         self.host = host
         self.run = String(UInt64.random(in: 1...UInt64.max), radix: 36)
         self.logger = logger
@@ -100,90 +92,40 @@ public final class ListCatalog: Sendable {
 
     // MARK: New generations
 
-    /// Serves and announces a generation the daemon's publisher wrote. Nothing of the
-    /// lists is read here; deltas from the previous versions follow on the queue.
-    public func install(_ publication: Publication, upstream: [Hop] = []) {
-        var versions: [ListVersion] = []
+    /// Serves and announces a generation a publisher made; `upstream` is the chain of hops
+    /// that brought it (a relay's). Nothing of the lists is read here; deltas the
+    /// publisher did not give, and the gzip forms, follow on the queue. Returns the
+    /// announcement, if one went out.
+    @discardableResult
+    public func install(_ publication: Publication, upstream: [Hop] = []) -> Announcement? {
         var given: [String: FileListDelta] = [:]
-        for file in publication.files {
-            guard let path = paths[file.target] else { continue }
-            given[path] = file.delta
-            do {
-                versions.append(try ListVersion.published(file.target, path: path, digest: file.digest))
-            } catch {
-                logger.warning("list not served", metadata: ["list": "\(path)", "error": "\(error)"])
-            }
+        let versions = publication.files.map { file in
+            if let delta = file.delta { given[file.path] = delta }
+            return ListVersion(path: file.path, list: file.list)
         }
-        let replaced = state.withLock { state in
-            versions.compactMap { version -> (ListVersion?, ListVersion)? in
+        let (replaced, removed) = state.withLock { state in
+            // A list that stops being served is news too; one that was never served is not.
+            var removed = false
+            for path in publication.removed where state.current.removeValue(forKey: path) != nil {
+                state.journal[path] = nil
+                state.combined[path] = nil
+                state.lastCompressed[path] = nil
+                removed = true
+            }
+            let replaced = versions.compactMap { version -> (ListVersion?, ListVersion)? in
                 let previous = state.current[version.path]
                 state.current[version.path] = version
                 return previous?.digest == version.digest ? nil : (previous, version)
             }
+            return (replaced, removed)
         }
         versionsEpoch.add(1, ordering: .releasing)
         // Before the announcement: a client that reacts to it at once waits for its delta.
         let pending = replaced.isEmpty ? nil : beginDeltas()
-        announce(generation: publication.generation, upstream: upstream, changed: !replaced.isEmpty)
+        let announcement = announce(
+            generation: publication.generation, upstream: upstream, changed: !replaced.isEmpty || removed)
         if let pending { makeDeltas(replaced, given: given, pending) }
         compress(replaced.map(\.1))
-    }
-
-    /// Re-reads the lists in the background (a relay); `upstream` is the chain of hops
-    /// that brought the change.
-    public func refresh(upstream: [Hop] = []) {
-        queue.async { _ = self.reread(upstream: upstream) }
-    }
-
-    /// Re-reads every list whose file changed; announces a new generation when one did,
-    /// or when there was none yet. Returns the new announcement, if any.
-    @discardableResult
-    public func refreshNow(upstream: [Hop] = []) -> Announcement? {
-        queue.sync { reread(upstream: upstream) }
-    }
-
-    /// On the queue only: one re-read at a time, each diffing against the version the
-    /// previous one installed.
-    private func reread(upstream: [Hop]) -> Announcement? {
-        var changed: [(ListVersion?, ListVersion, [UInt8])] = []
-        var unreadable: [String] = []
-        for path in lists {
-            let previous = version(of: path)
-            let opened: (ListVersion, [UInt8])?
-            do {
-                opened = try ListVersion.open(files[path] ?? path, path: path, unless: previous)
-            } catch {
-                // Said once, not at every check while a relay waits for its first sync.
-                if previous != nil || announcement == nil {
-                    logger.warning("list not served", metadata: ["list": "\(path)", "error": "\(error)"])
-                }
-                unreadable.append(path)
-                continue
-            }
-            guard let (version, bytes) = opened else { continue }
-            changed.append((previous, version, bytes))
-        }
-        let (contentChanged, generation) = state.withLock { state in
-            // A list that stops being served is news too; one that was never served is not.
-            var contentChanged = unreadable.contains { state.current[$0] != nil }
-            for path in unreadable {
-                state.current[path] = nil
-                state.journal[path] = nil
-                state.combined[path] = nil
-            }
-            for (previous, version, _) in changed {
-                state.current[version.path] = version
-                if previous?.digest != version.digest { contentChanged = true }
-            }
-            if contentChanged || state.announcement == nil { state.generation += 1 }
-            return (contentChanged, state.generation)
-        }
-        if !changed.isEmpty || !unreadable.isEmpty { versionsEpoch.add(1, ordering: .releasing) }
-        for (previous, version, bytes) in changed where previous?.digest != version.digest {
-            record(delta(from: previous, to: version, newBytes: bytes), for: version)
-        }
-        let announcement = announce(generation: generation, upstream: upstream, changed: contentChanged)
-        compress(changed.map(\.1))
         return announcement
     }
 
@@ -219,18 +161,19 @@ public final class ListCatalog: Sendable {
 
     // MARK: Compressed lists
 
-    /// Makes the gzip form of each new version on the queue, after its deltas: clients
-    /// get the plain list until it is ready. A version already replaced is skipped, or
-    /// given up midway.
+    /// Makes the gzip form of each new version on the queue, after its deltas, reusing the
+    /// compressed segments of the list's last form. A version already replaced is skipped,
+    /// or given up midway.
     private func compress(_ versions: [ListVersion]) {
         guard !versions.isEmpty else { return }
         queue.async {
             for version in versions where self.version(of: version.path) === version {
                 let start = ContinuousClock.now
+                let last = self.state.withLock { $0.lastCompressed[version.path] }
                 do {
                     guard
                         let compressed = try CompressedList.make(
-                            from: version, while: { self.version(of: version.path) === version })
+                            from: version, reusing: last, while: { self.version(of: version.path) === version })
                     else {
                         self.logger.debug(
                             "list compression given up: a newer version replaced it",
@@ -238,11 +181,13 @@ public final class ListCatalog: Sendable {
                         continue
                     }
                     version.attach(compressed)
+                    self.state.withLock { $0.lastCompressed[version.path] = compressed }
                     self.versionsEpoch.add(1, ordering: .releasing)
                     self.logger.debug(
                         "list compressed",
                         metadata: [
                             "list": "\(version.path)", "bytes": "\(version.size)", "gzip": "\(compressed.size)",
+                            "segments": "\(compressed.compressedSegments) of \(version.list.segments.count)",
                             "took": "\(ContinuousClock.now - start)",
                         ])
                 } catch {

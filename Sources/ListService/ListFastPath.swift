@@ -125,7 +125,8 @@ final class ListFastPath: ChannelDuplexHandler, RemovableChannelHandler {
             // for file I/O, not for this. Each response gets its own descriptor: a
             // handle allows one user at a time, and the version outlives the response.
             file = NIOFileHandle(
-                _deprecatedTakingOwnershipOfDescriptor: try Linux.duplicate(form.descriptor, displayPath: path).rawValue)
+                _deprecatedTakingOwnershipOfDescriptor: try Linux.duplicate(form.descriptor, displayPath: path).rawValue
+            )
             body = FileRegion(fileHandle: file, readerIndex: 0, endIndex: form.size)
         } catch {
             return false

@@ -42,7 +42,8 @@ public enum ListServing {
             }
         } else {
             server = InheritedSocketServer(
-                application: ListServer.buildApplication(catalog: catalog, configuration: configuration, logger: logger),
+                application: ListServer.buildApplication(
+                    catalog: catalog, configuration: configuration, logger: logger),
                 catalog: catalog, descriptors: inheritedSockets
             ) { addresses in
                 listening(addresses.map { "\(hostAndPort($0)) (from systemd)" }.joined(separator: ", "))

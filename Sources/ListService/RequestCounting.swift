@@ -37,7 +37,7 @@ struct RequestCounting<Context: RequestContext>: RouterMiddleware {
         if response.status == .ok && request.method == .get {
             if request.uri.path == "/changes" {
                 deltas.increment()
-            } else if catalog.files[ListServer.listPath(request)] != nil {
+            } else if catalog.lists.contains(ListServer.listPath(request)) {
                 wholeLists.increment()
             }
         }

@@ -1,32 +1,34 @@
 import FileList
 
-/// What a publisher hands to whoever serves its lists once new ones are in place:
-/// "generation N: these files, with these digests". The publisher owns the generation
-/// number; a server announces it as given and never reads back what was just written
-/// to learn its digest.
-public struct Publication: Sendable, Equatable {
-    public struct File: Sendable, Equatable {
-        /// The list's path on disk (as renamed into place).
-        public var target: String
-        /// SHA-256 of its bytes, hex, computed while they were written.
-        public var digest: String
-        /// The delta from the list this one replaced, when the publisher knows what it
-        /// changed (from its index, not from the files); the server makes it otherwise.
+/// What a publisher hands to whoever serves its lists: "generation N: these versions,
+/// with these deltas". The publisher owns the generation number and the versions; a
+/// server announces them as given and never reads back what was just written to learn
+/// what it is.
+public struct Publication: Sendable {
+    public struct File: Sendable {
+        /// The list's path as served (below the served root).
+        public var path: String
+        public var list: PublishedList
+        /// The delta from the version this one replaced, when the publisher knows what
+        /// changed (from its index); the server makes it otherwise.
         public var delta: FileListDelta?
 
-        public init(target: String, digest: String, delta: FileListDelta? = nil) {
-            self.target = target
-            self.digest = digest
+        public init(path: String, list: PublishedList, delta: FileListDelta? = nil) {
+            self.path = path
+            self.list = list
             self.delta = delta
         }
     }
 
     public var generation: Int
-    /// Every list of this generation, replaced or confirmed unchanged.
+    /// The lists this generation replaced; at the first generation, every list.
     public var files: [File]
+    /// Lists no longer served (a relay's list that cannot be read any more), by path.
+    public var removed: [String]
 
-    public init(generation: Int, files: [File]) {
+    public init(generation: Int, files: [File], removed: [String] = []) {
         self.generation = generation
         self.files = files
+        self.removed = removed
     }
 }

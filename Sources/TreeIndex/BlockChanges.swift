@@ -10,6 +10,9 @@ struct BlockChanges {
     /// Whether the image list may have changed (an image file, or a directory that may
     /// hold some, added, removed, listed or hidden).
     var images = false
+    /// Whether a checksum changed: the time list's trailer, which no block holds (a
+    /// `repomd.xml` rewritten in the same second at the same size changes nothing else).
+    var checksums = false
 
     mutating func lineChanged(in directory: TreeIndex.NodeID) { times.insert(directory) }
 
@@ -19,12 +22,13 @@ struct BlockChanges {
     }
 
     var pathsChanged: Bool { !paths.isEmpty }
-    var isEmpty: Bool { times.isEmpty && paths.isEmpty && !images }
+    var isEmpty: Bool { times.isEmpty && paths.isEmpty && !images && !checksums }
 
     mutating func removeAll() {
         times.removeAll()
         paths.removeAll()
         images = false
+        checksums = false
     }
 }
 

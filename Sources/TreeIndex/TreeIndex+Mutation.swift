@@ -19,6 +19,8 @@ public struct DirectoryChange: Sendable {
     public var added = 0
     public var removed = 0
     public var changed = 0
+    /// Directories read to make this change (a walk below a directory reads many).
+    public var directoriesRead = 0
 
     public var isEmpty: Bool { added == 0 && removed == 0 && changed == 0 }
 }
@@ -259,6 +261,7 @@ extension TreeIndex {
     private mutating func setDigests(_ digests: [ChecksumAlgorithm: String]?, for node: NodeID) -> Bool {
         guard checksums[node] != digests else { return false }
         checksums[node] = digests
+        blockChanges.checksums = true
         return true
     }
 

@@ -34,6 +34,7 @@ extension TreeIndex {
                 directories += 1
                 if directories % 1024 == 0 { progress?(count) }
             })
+        total.directoriesRead = directories
         return total
     }
 

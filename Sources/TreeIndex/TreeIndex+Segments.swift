@@ -12,14 +12,6 @@ public enum ListKind: Sendable, Hashable {
     case images
 }
 
-/// One segment of a list as the index renders it for a publisher: the bytes of a segment
-/// the previous rendering also had (`reused`, by its position there), or new bytes.
-/// Segments follow `ListSegmentRule`, so the list's digest is the combination of theirs.
-public enum SegmentPiece: Sendable {
-    case reused(Int)
-    case fresh([UInt8])
-}
-
 /// Which directories' blocks made each segment of a list the index rendered: handed back
 /// at the next rendering, so that a segment made of the same blocks, none of which
 /// changed, is reused instead of rendered, hashed and compressed again.

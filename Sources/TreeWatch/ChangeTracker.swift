@@ -4,6 +4,7 @@ import TreeScan
 
 /// What one reconciliation did.
 public struct ReconcileSummary: Sendable {
+    /// Directories read, by a batch's re-reads and by walks below directories.
     public var directoriesRead = 0
     public var added = 0
     public var removed = 0
@@ -20,6 +21,7 @@ public struct ReconcileSummary: Sendable {
 
     mutating func add(_ change: DirectoryChange) {
         linkedInodes.formUnion(change.linkedInodes)
+        directoriesRead += change.directoriesRead
         added += change.added
         removed += change.removed
         changed += change.changed
@@ -38,11 +40,13 @@ public struct ChangeTracker: ~Copyable {
     /// Inodes of the files events named (see `noteInode`).
     private var inodesSeen: Set<UInt64> = []
     private var needsFullRescan = false
+    /// Subtrees to read again whole, events or not (writers on other hosts).
+    private var subtrees: [[UInt8]] = []
     public private(set) var overflows = 0
 
     public init() {}
 
-    public var hasWork: Bool { needsFullRescan || !dirty.isEmpty || !inodesSeen.isEmpty }
+    public var hasWork: Bool { needsFullRescan || !dirty.isEmpty || !inodesSeen.isEmpty || !subtrees.isEmpty }
 
     /// An event named a file with this inode. A hard link made, written through and
     /// removed again before its directory is read never reaches the index, yet changed the
@@ -84,6 +88,11 @@ public struct ChangeTracker: ~Copyable {
     /// Asks for a full rescan (SIGHUP, `filelistd rescan`, an audit).
     public mutating func requestFullRescan() { needsFullRescan = true }
 
+    /// Asks for the subtree at `path` (relative to the tree; empty for all of it) to be
+    /// read again whole, and its directory's line with it: for changes no event reports,
+    /// such as an NFS client's on another host. The cost follows the subtree.
+    public mutating func requestRescan(of path: [UInt8]) { subtrees.append(path) }
+
     /// Re-reads every dirty directory (or the whole tree) into the index.
     public mutating func apply(
         to index: inout TreeIndex, root: String, rootFD: FileDescriptor, reader: borrowing DirectoryReader,
@@ -103,10 +112,33 @@ public struct ChangeTracker: ~Copyable {
             // one inode read on either side of a change disagree.
             for node in index.unsettledLinks() { queue.add(index.path(of: index.parentOf(node))) }
         } else {
+            for path in subtrees {
+                // The nearest directory the index holds: the path itself, its parent for
+                // a file, or an ancestor when the path is new or gone.
+                var directory = path
+                var found = index.node(at: directory)
+                while found.map({ !index.isDirectory($0) }) ?? !directory.isEmpty {
+                    directory = Self.parent(of: directory)
+                    found = index.node(at: directory)
+                }
+                guard let node = found else { continue }
+                if directory == path {
+                    let below = try index.scan(
+                        root: root, below: node, options: options, warn: warn, directoryOpened: opened)
+                    summary.add(below)
+                    for link in below.linksToRecheck { queue.add(index.path(of: index.parentOf(link))) }
+                    unresolved.formUnion(below.unresolvedInodes)
+                    // Its own line, in its parent's block.
+                    if !path.isEmpty { dirty.insert(Self.parent(of: path)) }
+                } else {
+                    dirty.insert(directory)
+                }
+            }
             // Parents first: a parent's re-read may remove a dirty child altogether.
             for directory in dirty.sorted(by: { $0.count < $1.count }) { queue.add(directory) }
         }
         needsFullRescan = false
+        subtrees.removeAll()
         dirty.removeAll()
 
         var reads: [[UInt8]: Int] = [:]

@@ -10,8 +10,8 @@ import SystemPackage
 /// a time, with no timing involved.
 public final class ManualEventSource: EventSource {
     public let name = "manual"
-    /// Never readable (a pipe nobody writes): whoever runs the loop calls `readEvents()`
-    /// when it fed some.
+    /// Readable while events are fed and not read yet (a pipe with a byte in it), so a
+    /// daemon's loop wakes up for them as for the kernel's.
     public let fileDescriptor: FileDescriptor
     private let writeEnd: FileDescriptor
     private let state = Mutex(State())
@@ -26,6 +26,7 @@ public final class ManualEventSource: EventSource {
     public init() throws(WatchError) {
         do {
             (fileDescriptor, writeEnd) = try FileDescriptor.pipe()
+            _ = fcntl(fileDescriptor.rawValue, F_SETFL, O_NONBLOCK)
         } catch {
             throw WatchError("pipe: \(error)")
         }
@@ -36,7 +37,13 @@ public final class ManualEventSource: EventSource {
         try? writeEnd.close()
     }
 
-    public func feed(_ events: [WatchEvent]) { state.withLock { $0.queued += events } }
+    public func feed(_ events: [WatchEvent]) {
+        let wasEmpty = state.withLock { state in
+            defer { state.queued += events }
+            return state.queued.isEmpty
+        }
+        if wasEmpty && !events.isEmpty { _ = try? writeEnd.writeAll([UInt8(1)]) }
+    }
 
     /// Directories the scanner opened (a real source would watch each).
     public var openedDirectories: Set<[UInt8]> { state.withLock { $0.opened } }
@@ -62,6 +69,10 @@ public final class ManualEventSource: EventSource {
     public func readEvents() throws(WatchError) -> [WatchEvent] {
         state.withLock { state in
             defer { state.queued.removeAll() }
+            if !state.queued.isEmpty {
+                var byte: UInt8 = 0
+                _ = read(fileDescriptor.rawValue, &byte, 1)
+            }
             return state.queued
         }
     }

@@ -97,9 +97,7 @@ struct HTTPOptions: ParsableArguments {
     /// Whether the lists are served at all: --http, or sockets passed without it.
     var serves: Bool { http != nil || Systemd.socketsPassed }
 
-    func catalog(
-        lists: [(path: String, file: String)], logger: Logger, publisher: PublishHealth? = nil
-    ) -> ListCatalog {
+    func catalog(lists: [String], logger: Logger, publisher: PublishHealth? = nil) -> ListCatalog {
         ListCatalog(lists: lists, host: name ?? ProcessInfo.processInfo.hostName, logger: logger, publisher: publisher)
     }
 
@@ -123,7 +121,8 @@ struct HTTPOptions: ParsableArguments {
         }
         if !passed.isEmpty {
             logger.warning(
-                "systemd passed \(passed.count) socket(s), but --http \(http) binds its own; give --http systemd to serve on them")
+                "systemd passed \(passed.count) socket(s), but --http \(http) binds its own; give --http systemd to serve on them"
+            )
             for descriptor in passed { close(descriptor) }
         }
         try ListServing.run(
@@ -254,7 +253,7 @@ extension Filelistd {
             var catalog: ListCatalog?
             if serving.serves {
                 let served = serving.catalog(
-                    lists: configuration.servedLists, logger: logger, publisher: daemon.health)
+                    lists: configuration.servedLists.map(\.path), logger: logger, publisher: daemon.health)
                 daemon.onPublish = { served.install($0) }
                 catalog = served
             }
@@ -296,11 +295,10 @@ extension Filelistd {
             let logger = makeLogger()
             serving.bootstrapMetrics()
             let root = TreeOptions.absolute(dir)
-            let catalog = serving.catalog(lists: lists.map { ($0, "\(root)/\($0)") }, logger: logger)
-            catalog.refreshNow()
+            let catalog = serving.catalog(lists: lists, logger: logger)
             let relay = ListDaemon.Relay(
-                root: root, runtimeDirectory: runtimeDirectory, logger: logger,
-                announce: { catalog.refreshNow(upstream: $0) },
+                root: root, lists: lists, runtimeDirectory: runtimeDirectory, logger: logger,
+                serve: { catalog.install($0, upstream: $1) },
                 status: {
                     let announcement = catalog.announcement
                     return """
@@ -312,16 +310,33 @@ extension Filelistd {
                         """
                 }
             )
+            relay.announce([])
             try serving.serve(catalog, logger: logger) { try relay.run() }
         }
     }
 
     struct Rescan: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Ask the running daemon for a full verification scan; print what it found.")
+            abstract: "Ask the running daemon to read the tree again, whole or below the paths given.",
+            discussion: """
+                With no PATH: a full verification scan, which prints the drift it found (0 is expected). \
+                With PATHs (relative to --dir or the --config top directory, or absolute inside it): only \
+                those subtrees are read again and what changed is published; for writers the daemon gets \
+                no event from, such as NFS clients on other hosts (the push tool runs \
+                `filelistd rescan --config F fedora/updates/40` when it is done). A path outside the tree \
+                is refused and nothing is read.
+                """)
         @OptionGroup var tree: TreeOptions
+        @Argument(help: "Subtrees to read again (default: all of it, as a verification scan).")
+        var paths: [String] = []
         func run() throws {
-            print(try Daemon.control(.rescan, configuration: try tree.configuration()), terminator: "")
+            let configuration = try tree.configuration()
+            let command: ControlCommand = paths.isEmpty ? .rescan : .rescanPaths(paths)
+            let reply = try Daemon.control(command, configuration: configuration)
+            if reply.hasPrefix("error: ") {
+                throw CommandFailure(String(reply.dropFirst("error: ".count).dropLast()))
+            }
+            print(reply, terminator: "")
         }
     }
 

@@ -12,13 +12,15 @@ import TreeFixtures
     import Glibc
 #endif
 
-/// An origin's lists as the daemon hands them to its HTTP side: each generation written
-/// beside its target, renamed into place, then installed in the catalog with the digest
-/// its writer computed (`Daemon.publish` -> `ListCatalog.install`), all in-process.
+/// An origin's lists as the daemon hands them to its HTTP side: each generation built by
+/// the daemon's publisher from segments, renamed into place, and installed in the
+/// catalog as the version the publisher holds (`ListPublisher` -> `ListCatalog.install`),
+/// all in-process.
 ///
 /// Two lists are served: `fullfiletimelist`, which `publish` writes, and (unless told
 /// otherwise) `pub/fullfiletimelist-pub`, which no generation ever holds: a list not read yet.
-final class PublishedLists: Sendable {
+/// Unchecked: `publish` is called from one test task at a time, as the daemon calls its publisher from one thread.
+final class PublishedLists: @unchecked Sendable {
     static let list = "fullfiletimelist"
     static let unread = "pub/fullfiletimelist-pub"
     /// Files in the list: enough lines that a one-line delta is far below half of it,
@@ -28,15 +30,16 @@ final class PublishedLists: Sendable {
     let tree: TemporaryTree
     let health = PublishHealth()
     let catalog: ListCatalog
+    let publisher = ListPublisher(installer: ListInstaller { _ in })
 
     /// `unread`: whether the catalog also serves the list that is never published.
     init(unread: Bool = true) throws {
         tree = try TemporaryTree("list-service")
         var logger = Logger(label: "list-service-tests")
         logger.logLevel = .error
-        var served = [(path: Self.list, file: tree.path(Self.list))]
-        if unread { served.append((path: Self.unread, file: tree.path(Self.unread))) }
-        catalog = ListCatalog(lists: served, host: "origin.test", logger: logger, publisher: health)
+        catalog = ListCatalog(
+            lists: unread ? [Self.list, Self.unread] : [Self.list], host: "origin.test", logger: logger,
+            publisher: health)
     }
 
     /// The application `filelistd --http` runs, on an ephemeral loopback port.
@@ -65,16 +68,24 @@ final class PublishedLists: Sendable {
     }
 
     /// Publishes `bytes` as generation `generation` of `fullfiletimelist`, as the daemon
-    /// does: renamed over the old list, then handed over with its digest. Returns the digest.
+    /// does: built from its segments, renamed into place, and handed over with the
+    /// generation number given. Returns the digest.
     @discardableResult
     func publish(_ bytes: [UInt8], generation: Int) throws -> String {
-        let staged = try tree.bytesFile(Self.list + ".new", bytes)
-        guard rename(staged, tree.path(Self.list)) == 0 else { throw POSIXError(.init(rawValue: errno) ?? .EIO) }
-        let digest = ListDigest.hex(of: bytes)
+        let target = tree.path(Self.list)
+        publisher.publish([
+            [
+                ListPublisher.Render(
+                    target: target, path: Self.list,
+                    render: { emit in
+                        for range in ListSegmentRule.segments(of: bytes) { try emit(.fresh(Array(bytes[range]))) }
+                    })
+            ]
+        ])
+        publisher.installer.drain()
+        guard let version = publisher.current[target] else { throw POSIXError(.EIO) }
         health.publishSucceeded()
-        catalog.install(
-            Publication(generation: generation, files: [Publication.File(target: tree.path(Self.list), digest: digest)])
-        )
-        return digest
+        catalog.install(Publication(generation: generation, files: [Publication.File(path: Self.list, list: version)]))
+        return version.digest
     }
 }

@@ -93,6 +93,15 @@ enum {
     QM_FAN_ATTRIB = 0x00000004,
 };
 
+/// copy_file_range(2) of `length` bytes from `in_offset` of `in_fd` to `out_offset` of
+/// `out_fd`: the bytes copied (fewer at the end of the input), or -1 with errno.
+int64_t qm_copy_file_range(int in_fd, int64_t in_offset, int out_fd, int64_t out_offset, int64_t length);
+
+/// ioctl(FICLONERANGE): the destination range shares the source range's blocks (XFS,
+/// btrfs); offsets and length block-aligned. 0, or -1 with errno (EOPNOTSUPP, EXDEV,
+/// EINVAL where the file system cannot).
+int qm_clone_range(int in_fd, int64_t in_offset, int out_fd, int64_t out_offset, int64_t length);
+
 /// eventfd(2), non-blocking and close-on-exec, starting at 0. -1 with errno.
 int qm_eventfd(void);
 
