@@ -2,6 +2,7 @@
 # Builds the release binaries and the benchmarks, then runs one. Examples:
 #   Benchmarks/run.sh filelist --files 1000000     create-filelist vs find
 #   Benchmarks/run.sh daemon --files 1000000       filelistd: READY, memory, latency, idle
+#   Benchmarks/run.sh scale                        filelistd on 4M entries in 3 modules: a change's cost, start
 #   Benchmarks/run.sh index --entries 10000000     the index alone
 #   Benchmarks/run.sh plan --entries 1000000       quick-mirror planning from two lists
 #   Benchmarks/run.sh delta --entries 1000000      /changes: delta size, make and apply times
@@ -19,11 +20,12 @@ swift build -c release
 case "$what" in
     filelist) exec .build/release/filelist-bench --tool ../.build/release/create-filelist "$@" ;;
     daemon) exec .build/release/quickmirror-bench daemon --tool ../.build/release/filelistd "$@" ;;
+    scale) exec .build/release/quickmirror-bench scale "$@" ;;
     index) exec .build/release/quickmirror-bench index "$@" ;;
     plan) exec .build/release/quickmirror-bench plan "$@" ;;
     delta) exec .build/release/quickmirror-bench delta "$@" ;;
     poll) exec .build/release/quickmirror-bench poll --tool ../.build/release/filelistd "$@" ;;
     listing) exec .build/release/quickmirror-bench listing "$@" ;;
     cache) exec .build/release/quickmirror-bench cache --tool ../.build/release/mirror-cache "$@" ;;
-    *) echo "run.sh: unknown benchmark '$what' (filelist, daemon, index, plan, delta, poll, listing or cache)" >&2; exit 2 ;;
+    *) echo "run.sh: unknown benchmark '$what' (filelist, daemon, scale, index, plan, delta, poll, listing or cache)" >&2; exit 2 ;;
 esac

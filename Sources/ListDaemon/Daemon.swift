@@ -470,6 +470,8 @@ public final class Daemon {
                     "generation": "\(generation)", "entries": "\(entries)",
                     "path": "\(changed.map(\.listed.timeListPath).joined(separator: " "))",
                     "took": "\(Self.seconds(clock.now - started)) s",
+                    "written": "\(publisher.lastStatistics.written)", "copied": "\(publisher.lastStatistics.copied)",
+                    "shared": "\(publisher.lastStatistics.shared)",
                 ])
         }
         return !failed

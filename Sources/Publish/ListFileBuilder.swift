@@ -160,6 +160,9 @@ final class ListFileBuilder {
         }
     }
 
+    /// What building this version cost so far.
+    var statistics: BuildStatistics { sink.statistics }
+
     /// Drops the new bytes; the target is left as it was.
     func discard() {
         sink.drain()
@@ -206,6 +209,7 @@ extension ListFileBuilder {
             var failure: SystemCallError?
             /// Whether blocks may be shared with the source (cleared at the first refusal).
             var cloning = true
+            var statistics = BuildStatistics()
         }
 
         init(file: FileDescriptor, source: FileDescriptor?, displayPath: String) {
@@ -221,6 +225,7 @@ extension ListFileBuilder {
                 [self] () throws(SystemCallError) in
                 guard let source else { throw SystemCallError("copy", path: displayPath, errno: .badFileDescriptor) }
                 try copyRange(from: source, at: sourceOffset, to: offset, count: count)
+                state.withLock { $0.statistics.copied += Int(count) }
             }
         }
 
@@ -237,6 +242,7 @@ extension ListFileBuilder {
                     }
                 }
                 if let failure { throw failure }
+                state.withLock { $0.statistics.written += bytes.count }
             }
             if digest == nil {
                 // Hashed on the same thread, after the write: the rendering goes on meanwhile.
@@ -288,6 +294,7 @@ extension ListFileBuilder {
                             from: source, at: sourceOffset + head, to: file, at: offset + head, count: middle,
                             displayPath: displayPath)
                         done = head + middle
+                        state.withLock { $0.statistics.shared += Int(middle) }
                     } catch {
                         // ext4 and tmpfs cannot share blocks: a kernel copy from now on.
                         state.withLock { $0.cloning = false }
@@ -311,5 +318,25 @@ extension ListFileBuilder {
 
         /// Waits for the work given: nothing may land in a descriptor number reused later.
         func drain() { queue.sync {} }
+
+        var statistics: BuildStatistics { state.withLock { $0.statistics } }
+    }
+}
+
+/// Bytes a new version took: written (rendered segments, hashed), copied from the previous
+/// version in the kernel, and shared with it (blocks the file system shares: no copy).
+public struct BuildStatistics: Sendable, Equatable {
+    public var written = 0
+    public var copied = 0
+    public var shared = 0
+
+    public init() {}
+
+    static func + (a: Self, b: Self) -> Self {
+        var sum = a
+        sum.written += b.written
+        sum.copied += b.copied
+        sum.shared += b.shared
+        return sum
     }
 }

@@ -45,6 +45,8 @@ public final class ListPublisher {
     }
 
     public private(set) var generation = 0
+    /// What the last `publish` wrote, copied and shared, for logs and benchmarks.
+    public private(set) var lastStatistics = BuildStatistics()
     /// The current version of each list, by file.
     public private(set) var current: [String: PublishedList] = [:]
     public let installer: ListInstaller
@@ -64,6 +66,7 @@ public final class ListPublisher {
         var files: [Publication.File] = []
         var jobs: [[ListInstaller.Entry]] = []
         var failed = false
+        lastStatistics = BuildStatistics()
         for group in groups {
             do throws(SystemCallError) {
                 var built: [(Render, ListFileBuilder, PublishedList?)] = []
@@ -77,7 +80,9 @@ public final class ListPublisher {
                     } catch {
                         throw SystemCallError("render", path: render.target, errno: .ioError)
                     }
-                    built.append((render, builder, try builder.finish()))
+                    let version = try builder.finish()
+                    lastStatistics = lastStatistics + builder.statistics
+                    built.append((render, builder, version))
                 }
                 var entries: [ListInstaller.Entry] = []
                 for (render, builder, version) in built {

@@ -11,10 +11,14 @@ import Foundation
 public struct MirrorTreeGenerator {
     public var entries: Int
     public var seed: UInt64
+    /// Paths as long as Fedora's master tree has them (about 125 bytes per list line):
+    /// under `pub/archive/fedora/linux/`, with longer package names.
+    public var longPaths: Bool
 
-    public init(entries: Int, seed: UInt64) {
+    public init(entries: Int, seed: UInt64, longPaths: Bool = false) {
         self.entries = entries
         self.seed = seed
+        self.longPaths = longPaths
     }
 
     public struct Counts: Codable {
@@ -48,7 +52,9 @@ public struct MirrorTreeGenerator {
             let letter = letters[directoryIndex % letters.count]
             let group = directoryIndex / letters.count
             let release = 20 + group / sections.count
-            let base = "\(root)/linux/" + String(format: sections[group % sections.count], release)
+            let base =
+                "\(root)/\(longPaths ? "pub/archive/fedora/linux" : "linux")/"
+                + String(format: sections[group % sections.count], release)
             let packages = "\(base)/Packages/\(letter)"
             try mkdirs(packages)
             if directoryIndex % 97 == 13 {
@@ -58,8 +64,9 @@ public struct MirrorTreeGenerator {
             let count = min(Int(random.next() % 181) + 20, max(1, entries - counts.entries))
             var first: String?
             for index in 0..<count {
+                let flavour = longPaths ? ["-devel", "-libs", "-common", "-doc", "-tests"][index % 5] : ""
                 let name =
-                    "\(letter)\(Self.syllables(&random))-\(index % 7).\(random.next() % 20)-\(random.next() % 9).fc\(release).x86_64.rpm"
+                    "\(letter)\(Self.syllables(&random))\(flavour)-\(index % 7).\(random.next() % 20)-\(random.next() % 9).fc\(release).x86_64.rpm"
                 let path = "\(packages)/\(name)"
                 let fd = open(path, O_CREAT | O_WRONLY | O_CLOEXEC, 0o644)
                 guard fd >= 0 else { throw failure("open", path) }
@@ -125,6 +132,24 @@ public struct SplitMix64 {
 }
 
 extension MirrorTreeGenerator {
+    /// A top directory holding one generated module per (name, entries), with Fedora-length
+    /// paths, kept under `cache` between runs. Returns the top directory.
+    public static func cachedModules(_ modules: [(String, Int)], cache: String) throws -> String {
+        let top = "\(cache)/modules-" + modules.map { "\($0.0)\($0.1)" }.joined(separator: "-")
+        try FileManager.default.createDirectory(atPath: top, withIntermediateDirectories: true)
+        for (seed, (name, entries)) in modules.enumerated() {
+            let tree = "\(top)/\(name)"
+            let marker = "\(top)/.\(name).complete"
+            if FileManager.default.fileExists(atPath: marker) { continue }
+            try? FileManager.default.removeItem(atPath: tree)
+            FileHandle.standardError.write(Data("generating \(entries) entries under \(tree)...\n".utf8))
+            let counts = try MirrorTreeGenerator(entries: entries, seed: UInt64(seed + 11), longPaths: true)
+                .generate(at: tree)
+            try JSONEncoder().encode(counts).write(to: URL(fileURLWithPath: marker))
+        }
+        return top
+    }
+
     /// The tree for (entries, seed) under `cache`, generated once and reused: creating a
     /// million files takes minutes.
     public static func cachedTree(entries: Int, seed: UInt64, cache: String) throws -> String {

@@ -9,7 +9,7 @@ struct QuickMirrorBench: ParsableCommand {
         abstract:
             "Measure filelistd on a generated tree, the index alone, quick-mirror's planning, list deltas, mirror-cache's listing, and mirror-cache against nginx.",
         subcommands: [
-            DaemonRun.self, PollRun.self, IndexRun.self, PlanRun.self, PlanOnce.self, DeltaRun.self,
+            DaemonRun.self, ScaleRun.self, PollRun.self, IndexRun.self, PlanRun.self, PlanOnce.self, DeltaRun.self,
             ListingRun.self, CacheRun.self,
         ])
 }
