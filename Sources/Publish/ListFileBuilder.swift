@@ -116,6 +116,7 @@ final class ListFileBuilder {
             return nil
         }
         try release()
+        try flushCopy()
         let segments = try sink.finish()
         guard let file else { throw SystemCallError("write", path: target, errno: .badFileDescriptor) }
         let digest = ListDigest.combine(segments.map(\.digest))
@@ -152,12 +153,30 @@ final class ListFileBuilder {
                 throw SystemCallError("copy", path: target, errno: .invalidArgument)
             }
             let segment = previous.segments[index]
-            try sink.copy(from: Int64(segment.offset), to: offset, count: Int64(segment.length), digest: segment.digest)
+            try sink.append(ListSegment(offset: Int(offset), length: segment.length, digest: segment.digest))
+            // Reused segments that follow each other in both files are one copy (one
+            // clone of many blocks, where the file system shares them).
+            if let run = pendingCopy, run.from + run.count == Int64(segment.offset), run.to + run.count == offset {
+                pendingCopy = (run.from, run.to, run.count + Int64(segment.length))
+            } else {
+                try flushCopy()
+                pendingCopy = (Int64(segment.offset), offset, Int64(segment.length))
+            }
             offset += Int64(segment.length)
         case .fresh(let bytes):
+            try flushCopy()
             try sink.write(bytes, at: offset, digest: digest)
             offset += Int64(bytes.count)
         }
+    }
+
+    /// A run of reused segments, copied once it ends.
+    private var pendingCopy: (from: Int64, to: Int64, count: Int64)?
+
+    private func flushCopy() throws(SystemCallError) {
+        guard let run = pendingCopy else { return }
+        pendingCopy = nil
+        try sink.copy(from: run.from, to: run.to, count: run.count)
     }
 
     /// What building this version cost so far.
@@ -218,10 +237,16 @@ extension ListFileBuilder {
             self.displayPath = displayPath
         }
 
-        func copy(from sourceOffset: Int64, to offset: Int64, count: Int64, digest: SHA256.Digest)
-            throws(SystemCallError)
-        {
-            try enqueue(ListSegment(offset: Int(offset), length: Int(count), digest: digest)) {
+        /// A segment whose bytes another call puts in place (a copy), its digest known.
+        func append(_ segment: ListSegment) throws(SystemCallError) {
+            try state.withLock { state throws(SystemCallError) in
+                if let failure = state.failure { throw failure }
+                state.segments.append(segment)
+            }
+        }
+
+        func copy(from sourceOffset: Int64, to offset: Int64, count: Int64) throws(SystemCallError) {
+            try enqueue(nil) {
                 [self] () throws(SystemCallError) in
                 guard let source else { throw SystemCallError("copy", path: displayPath, errno: .badFileDescriptor) }
                 try copyRange(from: source, at: sourceOffset, to: offset, count: count)
@@ -231,7 +256,7 @@ extension ListFileBuilder {
 
         func write(_ bytes: [UInt8], at offset: Int64, digest: SHA256.Digest?) throws(SystemCallError) {
             let placeholder = digest ?? SHA256.hash(data: [UInt8]())
-            let index = try enqueue(ListSegment(offset: Int(offset), length: bytes.count, digest: placeholder)) {
+            let queued = try enqueue(ListSegment(offset: Int(offset), length: bytes.count, digest: placeholder)) {
                 [self] () throws(SystemCallError) in
                 let failure = bytes.withUnsafeBytes { buffer -> SystemCallError? in
                     do throws(SystemCallError) {
@@ -244,7 +269,7 @@ extension ListFileBuilder {
                 if let failure { throw failure }
                 state.withLock { $0.statistics.written += bytes.count }
             }
-            if digest == nil {
+            if digest == nil, let index = queued {
                 // Hashed on the same thread, after the write: the rendering goes on meanwhile.
                 queue.async { [self] in
                     let hashed = SHA256.hash(data: bytes)
@@ -253,12 +278,14 @@ extension ListFileBuilder {
             }
         }
 
+        /// Queues `work`; with a segment, records it (in order) and returns its position.
         @discardableResult
         private func enqueue(
-            _ segment: ListSegment, _ work: @escaping @Sendable () throws(SystemCallError) -> Void
-        ) throws(SystemCallError) -> Int {
-            let index = try state.withLock { state throws(SystemCallError) -> Int in
+            _ segment: ListSegment?, _ work: @escaping @Sendable () throws(SystemCallError) -> Void
+        ) throws(SystemCallError) -> Int? {
+            let index = try state.withLock { state throws(SystemCallError) -> Int? in
                 if let failure = state.failure { throw failure }
+                guard let segment else { return nil }
                 state.segments.append(segment)
                 return state.segments.count - 1
             }

@@ -173,7 +173,7 @@ extension TreeIndex {
             segmentEnds.forget(reused)
             parent[index] = parentNode
             nameStart[index] = start
-            nameLength[index] = UInt16(name.count)
+            nameLength[index] = UInt8(name.count)
             flags[index] = placeholder
             size[index] = 0
             time[index] = 0
@@ -182,7 +182,7 @@ extension TreeIndex {
         }
         parent.append(parentNode)
         nameStart.append(start)
-        nameLength.append(UInt16(name.count))
+        nameLength.append(UInt8(name.count))
         flags.append(placeholder)
         size.append(0)
         time.append(0)

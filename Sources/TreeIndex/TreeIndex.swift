@@ -18,10 +18,11 @@ public struct TreeIndex: ~Copyable {
     // The node table. A removed node's slot goes on `freeNodes` for reuse.
     var parent: [NodeID] = [0]
     var nameStart: [UInt32] = [0]
-    var nameLength: [UInt16] = [0]
+    /// A name is at most 255 bytes (NAME_MAX, which the kernel holds every file system to).
+    var nameLength: [UInt8] = [0]
     var flags: [NodeFlags] = [NodeFlags(kind: .directory, access: .open, isListed: true, inUse: true)]
-    var size: [Int64] = [0]
-    var time: [Int64] = [0]
+    var size = NarrowColumn(0)
+    var time = NarrowColumn(0)
     /// The low 32 bits of every node's inode number: when a file gains a second name, its
     /// first name was indexed as a single link, and only a search by inode finds it. Two
     /// inodes that share the low bits cost one needless re-read of a directory, never a
