@@ -15,6 +15,8 @@ let package = Package(
         .library(name: "MirrorClient", targets: ["MirrorClient"]),
         .library(name: "UpstreamListing", targets: ["UpstreamListing"]),
         .library(name: "ListTransport", targets: ["ListTransport"]),
+        // Trees and fixtures the tests make, shared with the benchmarks (Benchmarks/).
+        .library(name: "TreeFixtures", targets: ["TreeFixtures"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),

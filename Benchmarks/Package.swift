@@ -19,7 +19,10 @@ let package = Package(
         .target(name: "BenchSupport"),
         .executableTarget(
             name: "filelist-bench",
-            dependencies: ["BenchSupport", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: [
+                "BenchSupport", .product(name: "TreeFixtures", package: "QuickMirror"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
         ),
         // The least a Hummingbird route can cost: the floor under filelistd's 304s.
         .executableTarget(
@@ -41,6 +44,7 @@ let package = Package(
             name: "quickmirror-bench",
             dependencies: [
                 "BenchSupport",
+                .product(name: "TreeFixtures", package: "QuickMirror"),
                 .product(name: "MirrorClient", package: "QuickMirror"),
                 .product(name: "TreeIndex", package: "QuickMirror"),
                 .product(name: "TreeScan", package: "QuickMirror"),

@@ -1,9 +1,11 @@
 import Foundation
+import Testing
 
 /// The outside tools in `../shared/tools` next to the package (`mktree.py`, Fedora-shaped
-/// trees; `treechurn.py`, an independent generator of random operations). CI puts them
-/// there, read-only. A test that needs one fails, naming the path it looked at, rather
-/// than skipping: a missing tool must not turn into a test that checks nothing.
+/// trees; `treechurn.py`, an independent generator of random operations, written apart
+/// from this project). CI puts them there, read-only; a user's clone has none. The tests
+/// that need them carry `.enabled(if: SharedTools.available, SharedTools.absence)`: they
+/// run where the tools are and are reported skipped, with the reason, where they are not.
 public enum SharedTools {
     public struct Failure: Error, CustomStringConvertible {
         public var description: String
@@ -16,6 +18,16 @@ public enum SharedTools {
             .deletingLastPathComponent()
         return package.deletingLastPathComponent().appendingPathComponent("shared/tools").standardizedFileURL.path
     }()
+
+    /// Whether `treechurn.py` and `mktree.py` are there.
+    public static var available: Bool {
+        ["treechurn.py", "mktree.py"].allSatisfy { FileManager.default.isReadableFile(atPath: "\(directory)/\($0)") }
+    }
+
+    /// Why a test that needs them is skipped.
+    public static var absence: Comment {
+        "needs treechurn.py and mktree.py in \(directory) (next to the clone, as CI has them); not in this clone"
+    }
 
     public static func path(_ tool: String) throws -> String {
         let path = "\(directory)/\(tool)"

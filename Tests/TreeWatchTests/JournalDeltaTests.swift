@@ -13,7 +13,9 @@ import TreeWatch
 /// list (it checks the SHA-256), and one that got it from a diff could not tell.
 @Suite("Deltas from the index's own record of its changes", .ownThread)
 struct JournalDeltaTests {
-    @Test("random operations, reconciled by full rescans: each journal delta rebuilds the next list", arguments: [1, 2, 3] as [UInt64])
+    @Test(
+        "random operations, reconciled by full rescans: each journal delta rebuilds the next list",
+        arguments: [1, 2, 3] as [UInt64])
     func randomOperations(seed: UInt64) throws {
         let tree = try TemporaryTree("journal")
         for directory in ["pub/a", "pub/b/c", "restricted/x"] {
@@ -24,7 +26,17 @@ struct JournalDeltaTests {
         try checkJournal(tree: tree, seed: seed, rounds: 12, operations: 40)
     }
 
-    @Test("treechurn.py on a Fedora-shaped tree: each journal delta rebuilds the next list")
+    @Test("random operations on a Fedora-shaped tree: each journal delta rebuilds the next list")
+    func mirrorShaped() throws {
+        let tree = try TemporaryTree("journal-mirror")
+        try FileManager.default.removeItem(atPath: tree.root)
+        _ = try MirrorTreeGenerator(entries: 1500, seed: 4).generate(at: tree.root)
+        try checkJournal(tree: tree, seed: 4, rounds: 6, operations: 60)
+    }
+
+    @Test(
+        "treechurn.py on a Fedora-shaped tree: each journal delta rebuilds the next list",
+        .enabled(if: SharedTools.available, SharedTools.absence))
     func treechurn() throws {
         let tree = try TemporaryTree("journal-churn")
         try SharedTools.run("mktree.py", ["--files", "1500", "--out", tree.root])
@@ -72,7 +84,9 @@ struct JournalDeltaTests {
             #expect(try delta.applied(to: published) == now, "seed \(seed), round \(round)")
             let compared = try FileListDelta.make(
                 from: published, to: now, base: "round-\(round)", result: "round-\(round + 1)")
-            #expect(delta == compared, "seed \(seed), round \(round): \(delta.editCount) against \(compared.editCount) edits")
+            #expect(
+                delta == compared,
+                "seed \(seed), round \(round): \(delta.editCount) against \(compared.editCount) edits")
             edited += delta.editCount
             published = now
             index.startJournal(algorithms: algorithms)

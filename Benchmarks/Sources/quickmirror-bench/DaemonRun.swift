@@ -1,5 +1,6 @@
 import ArgumentParser
 import BenchSupport
+import TreeFixtures
 import Foundation
 import Logging
 import ListTransport

@@ -1,5 +1,6 @@
 import ArgumentParser
 import BenchSupport
+import TreeFixtures
 import FileList
 import Foundation
 import MirrorClient
@@ -53,7 +54,7 @@ struct PlanRun: ParsableCommand {
     }
 
     static func generate(entries: Int, changed: Int, old: String, new: String) throws {
-        var random = SplitMix64(seed: 3)
+        var random = SeededRandom(seed: 3)
         var list: [FileListEntry] = []
         list.reserveCapacity(entries)
         var index = 0

@@ -4,7 +4,8 @@ import Foundation
     import Glibc
 #endif
 
-/// Builds a deterministic tree shaped like a Fedora master mirror: deep package
+/// Builds a deterministic tree shaped like a Fedora master mirror, for tests and benchmarks
+/// (a clone of the project has no other generator): deep package
 /// directories of 20 to 200 entries, repodata with repomd.xml, hard links from `Server`
 /// into `Everything`, relative symlinks, and a few restricted (0750) directories.
 /// Files are empty: a tree costs inodes, not disk.
@@ -32,7 +33,7 @@ public struct MirrorTreeGenerator {
 
     /// Creates the tree under `root` (which must not exist) and returns what it made.
     public func generate(at root: String) throws -> Counts {
-        var random = SplitMix64(seed: seed)
+        var random = SeededRandom(seed: seed)
         var counts = Counts()
         var made = Set<String>()
         func mkdirs(_ path: String) throws {
@@ -106,7 +107,7 @@ public struct MirrorTreeGenerator {
         return counts
     }
 
-    private static func syllables(_ random: inout SplitMix64) -> String {
+    private static func syllables(_ random: inout SeededRandom) -> String {
         let parts = ["ka", "lo", "mi", "py", "th", "on", "gn", "ome", "lib", "x11", "perl", "qt", "rust", "go", "node"]
         return (0..<Int(random.next() % 3 + 1)).map { _ in parts[Int(random.next() % UInt64(parts.count))] }.joined()
     }
@@ -115,19 +116,6 @@ public struct MirrorTreeGenerator {
         NSError(
             domain: "MirrorTreeGenerator", code: Int(errno),
             userInfo: [NSLocalizedDescriptionKey: "\(call)(\(path)): \(String(cString: strerror(errno)))"])
-    }
-}
-
-/// A small deterministic generator: the same seed gives the same tree on any machine.
-public struct SplitMix64 {
-    var state: UInt64
-    public init(seed: UInt64) { state = seed }
-    public mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }
 
