@@ -30,6 +30,8 @@ public final class Daemon {
     public let publisher: ListPublisher
     /// Read by the HTTP side's `/healthz`.
     public let health = PublishHealth()
+    /// Commands from other threads (the HTTP side's `POST /rescan`), carried out by `run`.
+    public let inbox: CommandInbox?
     private let metrics = DaemonMetrics()
     private var schedule: PublishSchedule
     private var trees: [WatchedTree] = []
@@ -60,6 +62,7 @@ public final class Daemon {
         self.logger = logger
         self.clock = clock
         givenSource = source
+        inbox = try? CommandInbox()
         schedule = PublishSchedule(
             settle: configuration.settle, maxDelay: configuration.maxDelay, auditInterval: configuration.auditInterval)
         servedPaths = Dictionary(
@@ -214,7 +217,7 @@ public final class Daemon {
 
     // MARK: The service
 
-    private enum LoopInput { case events, signals, control }
+    private enum LoopInput { case events, signals, control, inbox }
 
     /// Runs until SIGTERM or SIGINT (returns) or until a tree disappears (throws).
     public func run() throws {
@@ -225,9 +228,11 @@ public final class Daemon {
         let watchdog = Systemd.watchdogInterval
         var nextWatchdog = watchdog.map { clock.now + $0 }
         guard let source else { return }
-        var loop = EventLoop<LoopInput>([
+        var inputs: [(LoopInput, FileDescriptor)] = [
             (.events, source.fileDescriptor), (.signals, signals.descriptor), (.control, control.descriptor),
-        ])
+        ]
+        if let inbox { inputs.append((.inbox, inbox.descriptor)) }
+        var loop = EventLoop<LoopInput>(inputs)
         while true {
             let ready = try loop.wait(timers: [nextDeadline, nextWatchdog])
             if ready.contains(.events) { try takeEvents() }
@@ -254,6 +259,16 @@ public final class Daemon {
                     case .failure(let error): reply = "error: \(error): use status, rescan or rescan PATH...\n"
                     }
                     ControlSocket.reply(reply, to: client)
+                }
+            }
+            if ready.contains(.inbox), let inbox {
+                for (command, reply) in inbox.take() {
+                    do {
+                        reply.resume(returning: try handle(command))
+                    } catch {
+                        reply.resume(returning: "error: \(error)\n")
+                        throw error
+                    }
                 }
             }
             if let next = nextWatchdog, clock.now >= next, let watchdog {

@@ -21,6 +21,8 @@ import ServiceLifecycle
 struct InheritedSocketServer<App: ApplicationProtocol>: Service {
     let application: App
     let catalog: ListCatalog
+    /// `POST /rescan`, as the address-bound server has it.
+    var rescan: RemoteRescan?
     /// Listening stream sockets; the server channels own them from here on.
     let descriptors: [CInt]
     /// Called once every socket is being served, with the addresses they listen on.
@@ -102,7 +104,7 @@ struct InheritedSocketServer<App: ApplicationProtocol>: Service {
             },
             configuration: .init(
                 additionalChannelHandlers: ListServer.connectionHandlers(
-                    catalog: catalog, serverName: serverName ?? ListServer.serverName)))
+                    catalog: catalog, serverName: serverName ?? ListServer.serverName, rescan: rescan)))
     }
 }
 

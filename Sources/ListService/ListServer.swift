@@ -13,6 +13,8 @@ public enum ListServer {
         public var port: Int
         /// How often an idle event stream carries a comment line.
         public var heartbeat: Duration = .seconds(15)
+        /// `POST /rescan` for writers on other hosts; nil: refused to everyone.
+        public var rescan: RemoteRescan?
 
         public init(host: String, port: Int) {
             self.host = host
@@ -55,7 +57,8 @@ public enum ListServer {
             router: router,
             server: .http1(
                 configuration: .init(
-                    additionalChannelHandlers: connectionHandlers(catalog: catalog, serverName: serverName))),
+                    additionalChannelHandlers: connectionHandlers(
+                        catalog: catalog, serverName: serverName, rescan: configuration.rescan))),
             configuration: ApplicationConfiguration(
                 address: .hostname(configuration.host, port: configuration.port), serverName: serverName),
             onServerRunning: { channel in await onListening(channel.localAddress?.port ?? configuration.port) },
@@ -66,8 +69,10 @@ public enum ListServer {
 
     /// The handlers every connection gets after HTTP decoding, whichever server accepted
     /// it (an address it bound, or a socket systemd passed): made anew per connection.
-    static func connectionHandlers(catalog: ListCatalog, serverName: String) -> [any RemovableChannelHandler] {
-        [ListFastPath(catalog: catalog, serverName: serverName)]
+    static func connectionHandlers(catalog: ListCatalog, serverName: String, rescan: RemoteRescan?)
+        -> [any RemovableChannelHandler]
+    {
+        [RescanEndpoint(rescan: rescan), ListFastPath(catalog: catalog, serverName: serverName)]
     }
 
     /// The path as the catalog names it: percent-decoded once (clients escape spaces and
@@ -75,30 +80,11 @@ public enum ListServer {
     static func listPath(_ request: Request) -> String { listPath(request.uri.path) }
 
     static func listPath(_ path: String) -> String {
-        var bytes = Substring(path).utf8.drop(while: { $0 == UInt8(ascii: "/") })
+        let bytes = Substring(path).utf8.drop(while: { $0 == UInt8(ascii: "/") })
         guard bytes.contains(UInt8(ascii: "%")) else { return String(decoding: bytes, as: UTF8.self) }
-        var decoded: [UInt8] = []
-        decoded.reserveCapacity(bytes.count)
-        while let byte = bytes.popFirst() {
-            guard byte == UInt8(ascii: "%") else {
-                decoded.append(byte)
-                continue
-            }
-            guard let high = bytes.popFirst().flatMap(hexValue), let low = bytes.popFirst().flatMap(hexValue) else {
-                return path  // not valid percent-encoding: never a catalog name
-            }
-            decoded.append(high << 4 | low)
-        }
+        // Not valid percent-encoding: never a catalog name.
+        guard let decoded = PercentCoding.decode(Substring(bytes)) else { return path }
         return String(decoding: decoded, as: UTF8.self)
-    }
-
-    private static func hexValue(_ byte: UInt8) -> UInt8? {
-        switch byte {
-        case UInt8(ascii: "0")...UInt8(ascii: "9"): byte - UInt8(ascii: "0")
-        case UInt8(ascii: "a")...UInt8(ascii: "f"): byte - UInt8(ascii: "a") + 10
-        case UInt8(ascii: "A")...UInt8(ascii: "F"): byte - UInt8(ascii: "A") + 10
-        default: nil
-        }
     }
 
     /// The same answer as `ListFastPath` gives (the same representation, plain or gzip),

@@ -86,12 +86,31 @@ struct HTTPOptions: ParsableArguments {
     @Option(help: "This server's name in the hops its announcements carry (default: the host name).")
     var name: String?
 
+    @Option(
+        help: ArgumentHelp(
+            "Let these networks ask for a rescan of paths over HTTP (POST /rescan?path=P), for writers on other hosts (NFS clients); comma-separated CIDRs or addresses. Off by default: every other address gets 403.",
+            valueName: "cidr,..."))
+    var allowRescanFrom: String?
+
     func validate() throws {
         if let http, http != Self.systemdSockets {
             do { _ = try ListServer.Configuration(listen: http) } catch {
                 throw ValidationError("--http: \(error) (or 'systemd' for the socket systemd passes)")
             }
         }
+        if let allowRescanFrom {
+            do { _ = try AddressRanges(parsing: allowRescanFrom) } catch {
+                throw ValidationError("--allow-rescan-from: \(error)")
+            }
+        }
+    }
+
+    /// `POST /rescan` for the networks --allow-rescan-from names, through `perform`.
+    func rescan(_ perform: (@Sendable ([String]) async -> String)?) -> RemoteRescan? {
+        guard let allowRescanFrom, let perform, let allowed = try? AddressRanges(parsing: allowRescanFrom) else {
+            return nil
+        }
+        return RemoteRescan(allowed: allowed, perform: perform)
     }
 
     /// Whether the lists are served at all: --http, or sockets passed without it.
@@ -110,13 +129,18 @@ struct HTTPOptions: ParsableArguments {
 
     /// Runs `loop` (the daemon's or the relay's) with the HTTP server beside it, when
     /// --http is given; SIGTERM ends the loop, then the change streams, then the server.
-    func serve(_ catalog: @autoclosure () -> ListCatalog?, logger: Logger, loop: () throws -> Void) throws {
+    func serve(
+        _ catalog: @autoclosure () -> ListCatalog?, logger: Logger,
+        rescan perform: (@Sendable ([String]) async -> String)? = nil, loop: () throws -> Void
+    ) throws {
         guard serves, let catalog = catalog() else { return try loop() }
         let passed = try Systemd.takeListeningSockets()
         guard let http, http != Self.systemdSockets else {
+            var configuration = ListServer.Configuration(host: "", port: 0)
+            configuration.rescan = rescan(perform)
             try ListServing.run(
-                catalog: catalog, configuration: ListServer.Configuration(host: "", port: 0),
-                inheritedSockets: try Self.checked(passed), logger: logger, loop: loop)
+                catalog: catalog, configuration: configuration, inheritedSockets: try Self.checked(passed),
+                logger: logger, loop: loop)
             return
         }
         if !passed.isEmpty {
@@ -125,8 +149,9 @@ struct HTTPOptions: ParsableArguments {
             )
             for descriptor in passed { close(descriptor) }
         }
-        try ListServing.run(
-            catalog: catalog, configuration: try ListServer.Configuration(listen: http), logger: logger, loop: loop)
+        var configuration = try ListServer.Configuration(listen: http)
+        configuration.rescan = rescan(perform)
+        try ListServing.run(catalog: catalog, configuration: configuration, logger: logger, loop: loop)
     }
 
     /// The passed sockets, if there are some and each is a listening TCP socket.
@@ -257,7 +282,11 @@ extension Filelistd {
                 daemon.onPublish = { served.install($0) }
                 catalog = served
             }
-            try serving.serve(catalog, logger: logger) { try daemon.run() }
+            var rescan: (@Sendable ([String]) async -> String)?
+            if let inbox = daemon.inbox {
+                rescan = { paths in await inbox.submit(.rescanPaths(paths)) }
+            }
+            try serving.serve(catalog, logger: logger, rescan: rescan) { try daemon.run() }
         }
     }
 
