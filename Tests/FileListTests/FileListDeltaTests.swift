@@ -176,6 +176,43 @@ struct FileListDeltaTests {
         #expect(try decoded.applied(to: old.rendered()) == new.rendered())
     }
 
+    @Test("random lists: the delta as splices found by binary search gives the new list too", arguments: 0..<60)
+    func splices(seed: UInt64) throws {
+        var random = SplitMix(seed: seed)
+        let old = ListModel.random(using: &random)
+        var new = old
+        new.mutate(using: &random)
+        let oldBytes = old.rendered()
+        let delta = try FileListDelta.make(from: oldBytes, to: new.rendered(), base: "old", result: "new")
+        let patched = try oldBytes.withUnsafeBufferPointer { buffer in
+            let files = try #require(FilesSection.locate(in: buffer))
+            var out: [UInt8] = []
+            var copied = 0
+            for splice in try delta.splices(in: buffer, files: files) {
+                #expect(splice.range.lowerBound >= copied, "splices in order, not overlapping")
+                out += buffer[copied..<splice.range.lowerBound]
+                out += splice.bytes
+                copied = splice.range.upperBound
+            }
+            out += buffer[copied...]
+            return out
+        }
+        #expect(patched == new.rendered())
+    }
+
+    @Test("a splice of a path the old list lacks (or has, for an add) is refused, as applying is")
+    func splicesRefuseTheWrongBase() throws {
+        let a = FileListFormat.render(entries: [FileListEntry(time: 1, type: EntryType(.file), size: 1, path: "a")])
+        let b = FileListFormat.render(entries: [FileListEntry(time: 2, type: EntryType(.file), size: 1, path: "a")])
+        let other = FileListFormat.render(entries: [FileListEntry(time: 1, type: EntryType(.file), size: 1, path: "z")])
+        let delta = try FileListDelta.make(from: a, to: b, base: "a", result: "b")
+        #expect(throws: FileListDeltaError.self) {
+            try other.withUnsafeBufferPointer { buffer in
+                try delta.splices(in: buffer, files: FilesSection.locate(in: buffer)!)
+            }
+        }
+    }
+
     @Test("three deltas composed, either way round, give what the direct delta gives", arguments: 0..<40)
     func composition(seed: UInt64) throws {
         var random = SplitMix(seed: seed)
