@@ -51,6 +51,11 @@ echo "test.sh: Scripts/demo.sh ran to its end (log: $demo_log)"
 step "the release build and check-install" env CONFIGURATION=release Scripts/check-install.sh
 # The same build, packaged: the .deb (lintian: no errors) and the release tarball.
 step "the packages" Scripts/build-deb.sh
+# The randomized invariant again on XFS, btrfs and a btrfs subvolume (loop-mounted images):
+# some minutes more, so only when asked for.
+if [[ ${QUICKMIRROR_FS_MATRIX:-} == 1 ]]; then
+    step "the file system matrix" Scripts/fs-matrix.sh
+fi
 # The .deb under systemd as PID 1.
 wait "$root_job" || true
 cat "$root_log"
