@@ -97,6 +97,8 @@ cp -p README.md "$tree/"
 cp -p Scripts/install.sh "$tree/Scripts/"
 zcat "$doc/changelog.gz" > "$tree/CHANGES"
 cp -p "$doc/copyright" "$tree/COPYRIGHT"
+# The newest glibc symbol version the executables ask for (2.35 on Debian 12: hypot).
+glibc=$(objdump -T "$tree"/bin/* | grep -o 'GLIBC_[0-9.]*' | sort -uV | sed -n '$s/GLIBC_//p')
 cat > "$tree/INSTALL" << INSTALL
 QuickMirror $version for Linux ($machine), built on $(. /etc/os-release && echo "$PRETTY_NAME").
 
@@ -105,8 +107,8 @@ As root:
   systemctl daemon-reload && systemd-sysusers
   Scripts/install.sh --uninstall            # with the same PREFIX
 
-Needs at run time: glibc $(objdump -T "$tree"/bin/* | grep -o 'GLIBC_[0-9.]*' | sort -uV | tail -1 | cut -d_ -f2) or later
-(EL 9, Fedora 35 and later), libsystemd, zlib, libstdc++, and rsync. No Swift toolchain.
+Needs at run time: glibc $glibc or later, libsystemd, zlib, libstdc++ and libgcc_s, and
+rsync. No Swift toolchain.
 docs/OPERATIONS.md is the operator's guide.
 INSTALL
 tar -C "$work" --owner=0 --group=0 --numeric-owner --sort=name -czf "$out/$tarname.tar.gz" "$tarname"

@@ -33,13 +33,15 @@ done
 [[ -x $bin/filelistd && -x $bin/QuickMirrorPackageTests.xctest ]] ||
     { echo "fs-matrix: no test build in $build (swift build --build-tests first)" >&2; exit 1; }
 
-work=$(mktemp -d /var/tmp/quickmirror-fs-matrix.XXXXXX)
+# A short path: the daemons' control sockets live below it, and a socket's path has at
+# most 107 bytes.
+work=$(mktemp -d /tmp/qmfs.XXXXXX)
 cleanup() {
-    mountpoint -q "$work/mnt" && umount "$work/mnt"
+    if mountpoint -q "$work/m"; then umount "$work/m" 2> /dev/null || umount -l "$work/m"; fi
     rm -rf "$work"
 }
 trap cleanup EXIT
-mkdir -p "$work/mnt"
+mkdir -p "$work/m"
 failures=0
 
 for fs in "${filesystems[@]}"; do
@@ -52,12 +54,12 @@ for fs in "${filesystems[@]}"; do
         ext4) mkfs.ext4 -q -F "$image" ;;
         *) echo "fs-matrix: unknown file system $fs" >&2; exit 2 ;;
     esac
-    mount -o loop "$image" "$work/mnt" || cannot "mount -o loop of a $fs image failed"
-    dir=$work/mnt
+    mount -o loop "$image" "$work/m" || cannot "mount -o loop of a $fs image failed"
+    dir=$work/m
     events="inotify fanotify"
     if [[ $fs == btrfs-subvolume ]]; then
-        btrfs -q subvolume create "$work/mnt/volume"
-        dir=$work/mnt/volume
+        btrfs -q subvolume create "$work/m/v"
+        dir=$work/m/v
         events="auto inotify"
         # fanotify cannot mark a subvolume: asked for, it stops; left to choose, it falls back.
         mkdir -p "$dir/probe/a" && echo x > "$dir/probe/a/f"
@@ -93,7 +95,7 @@ for fs in "${filesystems[@]}"; do
         echo "fs-matrix: FAILED: $fs: InvariantTests (above)" >&2
         failures=$((failures + 1))
     fi
-    umount "$work/mnt"
+    umount "$work/m"
     rm -f "$image"
 done
 
