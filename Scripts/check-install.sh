@@ -4,8 +4,9 @@
 # executables in ExecStart, every service's exposure in `systemd-analyze security` is
 # 2.0 or lower, every executable and subcommand has a man page, the examples are there,
 # the sysusers.d file makes the user the units run as, and --uninstall leaves nothing
-# behind.
-# Usage: Scripts/check-install.sh   (CONFIGURATION=release to check a release build)
+# behind. A release build (the default, as install.sh installs) must need no Swift
+# library at run time: `ldd` names none.
+# Usage: Scripts/check-install.sh   (CONFIGURATION=debug checks the debug build instead)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -15,12 +16,21 @@ trap 'rm -rf "$stage" "$scratch"' EXIT
 failures=0
 fail() { echo "check-install: $*" >&2; failures=$((failures + 1)); }
 
-PREFIX=$stage CONFIGURATION=${CONFIGURATION:-debug} Scripts/install.sh
+configuration=${CONFIGURATION:-release}
+PREFIX=$stage CONFIGURATION=$configuration Scripts/install.sh
 
 for executable in create-filelist filelistd quick-mirror mirror-cache; do
     [[ -x $stage/bin/$executable ]] || fail "$stage/bin/$executable is not installed"
     [[ -s $stage/share/man/man1/$executable.1 ]] || fail "no man page for $executable"
 done
+if [[ $configuration == release ]]; then
+    for executable in create-filelist filelistd quick-mirror mirror-cache; do
+        libraries=$(ldd "$stage/bin/$executable" 2>&1)
+        if grep -Eqi 'swift|libFoundation|libdispatch|libBlocksRuntime|not found' <<< "$libraries"; then
+            fail "$executable needs the Swift toolchain's libraries: $libraries"
+        fi
+    done
+fi
 for subcommand in filelistd.rescan filelistd.status filelistd.relay quick-mirror.follow; do
     ls "$stage"/share/man/man1/"$subcommand"*.1 > /dev/null 2>&1 || fail "no man page for ${subcommand/./ }"
 done

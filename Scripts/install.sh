@@ -10,7 +10,14 @@
 #
 # PREFIX (default /usr/local) is where the files will live; DESTDIR (default empty) is
 # prepended to every path written, so a package can be assembled without touching /.
-# CONFIGURATION=debug installs the debug build (what the tests already built; CI uses it).
+# CONFIGURATION=debug installs the debug build (what the tests already built).
+#
+# The release build links the Swift runtime and Foundation into each executable
+# (--static-swift-stdlib), so what it installs needs no Swift toolchain: only glibc,
+# libsystemd, zlib and libstdc++/libgcc_s, which every Debian and EL machine has.
+# The same script, unpacked from the release tarball that Scripts/build-deb.sh makes
+# (bin/ and man/ beside units/, no Package.swift), installs those prebuilt files
+# instead of building.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -48,24 +55,48 @@ case ${1:-} in
         ;;
 esac
 
-log=$(mktemp /tmp/quickmirror-install.XXXXXX.log)
-trap 'rm -f "$log"' EXIT
-echo "building ($configuration; the first release build takes several minutes)"
-if ! swift build -c "$configuration" > "$log" 2>&1; then
-    cat "$log" >&2
-    echo "install.sh: the build failed (above)" >&2
+scratch=$(mktemp -d /tmp/quickmirror-install.XXXXXX)
+trap 'rm -rf "$scratch"' EXIT
+log=$scratch/log
+if [[ -f Package.swift ]]; then
+    # Release: the Swift runtime linked in. Debug stays dynamic: it is what the tests
+    # build, and it runs only where the toolchain is.
+    flags=()
+    [[ $configuration == release ]] && flags=(--static-swift-stdlib)
+    echo "building ($configuration; the first release build takes several minutes)"
+    # Product by product: a plain `swift build` also builds the tests' fixtures, which
+    # need the toolchain's Testing module, which has no static form. generate-manual is
+    # the argument parser's own tool (the one its generate-manual plugin runs), built
+    # with the same flags: the plugin cannot be told --static-swift-stdlib, and would
+    # link the executables again without it, over this build.
+    for product in "${executables[@]}" generate-manual; do
+        if ! swift build -c "$configuration" "${flags[@]}" --product "$product" > "$log" 2>&1; then
+            cat "$log" >&2
+            echo "install.sh: building $product failed (above)" >&2
+            exit 1
+        fi
+    done
+    built=$(swift build -c "$configuration" "${flags[@]}" --show-bin-path)
+    # One page per command and subcommand.
+    pages=$scratch/man
+    for executable in "${executables[@]}"; do
+        mkdir -p "$pages/$executable"
+        if ! "$built/generate-manual" "$built/$executable" --multi-page --output-directory "$pages/$executable" \
+            > "$log" 2>&1; then
+            cat "$log" >&2
+            echo "install.sh: generating the man pages of $executable failed (above)" >&2
+            exit 1
+        fi
+    done
+elif [[ -x bin/filelistd ]]; then
+    # An unpacked release tarball: executables and man pages were built by build-deb.sh.
+    echo "installing the prebuilt executables of $(pwd)"
+    built=bin
+    pages=man
+else
+    echo "install.sh: neither a source tree (Package.swift) nor a release tarball (bin/) in $(pwd)" >&2
     exit 1
 fi
-built=$(swift build -c "$configuration" --show-bin-path)
-
-# The argument parser's own plugin writes one page per command and subcommand; it
-# reuses the build above.
-if ! swift package plugin generate-manual --configuration "$configuration" --multi-page > "$log" 2>&1; then
-    cat "$log" >&2
-    echo "install.sh: generating the man pages failed (above)" >&2
-    exit 1
-fi
-pages=.build/plugins/GenerateManual/outputs
 
 installed=()
 put() { # put MODE SOURCE TARGET: install one file and remember it for --uninstall
@@ -89,7 +120,8 @@ for unit in units/*.timer units/*.socket; do
 done
 put 0644 units/quickmirror.sysusers.conf "$sysusersdir/quickmirror.conf"
 
-for page in "$pages"/*/*.1; do
+for page in "$pages"/*/*.1 "$pages"/*.1; do
+    [[ -e $page ]] || continue
     put 0644 "$page" "$mandir/$(basename "$page")"
 done
 

@@ -1,6 +1,10 @@
 #!/usr/bin/env bash
 # Runs the whole test suite on a fresh Debian machine: installs the system packages
-# the tests use (when run as root and they are missing), then builds once and tests.
+# the tests use (when run as root and they are missing), builds once and tests (debug),
+# runs the demo, then builds the release once (the Swift runtime linked in) and
+# checks what is made of it: the installed files (check-install.sh), the .deb and the
+# release tarball (build-deb.sh, lintian), and the .deb under a real systemd in a
+# container (systemd-test.sh, which says so when the machine cannot run it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -20,10 +24,19 @@ if ((${#missing[@]})); then
     fi
 fi
 
-swift build --build-tests
-swift test --skip-build
-# Install into a scratch prefix and check what an operator would get (units, man pages).
-Scripts/check-install.sh
+# The systemd test's root comes from Debian's mirrors the first time (then from its
+# cache): fetch it while the build runs.
+root_log=$(mktemp /tmp/quickmirror-root.XXXXXX.log)
+Scripts/systemd-test.sh --prepare > "$root_log" 2>&1 &
+root_job=$!
+
+step() { # step NAME COMMAND...: runs it, and says how long it took
+    local t=$SECONDS
+    "${@:2}"
+    echo "test.sh: $1 took $((SECONDS - t)) s"
+}
+step "the debug build" swift build --build-tests
+step "the tests" swift test --skip-build
 # README's first command, end to end (the build above is the one it uses).
 demo_log=$(mktemp /tmp/quickmirror-demo.XXXXXX.log)
 if ! Scripts/demo.sh "$(mktemp -d /tmp/quickmirror-demo-test.XXXXXX)" > "$demo_log" 2>&1; then
@@ -32,3 +45,18 @@ if ! Scripts/demo.sh "$(mktemp -d /tmp/quickmirror-demo-test.XXXXXX)" > "$demo_l
     exit 1
 fi
 echo "test.sh: Scripts/demo.sh ran to its end (log: $demo_log)"
+
+# The release build (the first takes several minutes), installed into a scratch prefix
+# and checked as an operator would get it (units, man pages, no Swift library needed).
+step "the release build and check-install" env CONFIGURATION=release Scripts/check-install.sh
+# The same build, packaged: the .deb (lintian: no errors) and the release tarball.
+step "the packages" Scripts/build-deb.sh
+# The randomized invariant again on XFS, btrfs and a btrfs subvolume (loop-mounted images):
+# some minutes more, so only when asked for.
+if [[ ${QUICKMIRROR_FS_MATRIX:-} == 1 ]]; then
+    step "the file system matrix" Scripts/fs-matrix.sh
+fi
+# The .deb under systemd as PID 1.
+wait "$root_job" || true
+cat "$root_log"
+step "the systemd container test" Scripts/systemd-test.sh

@@ -1,11 +1,7 @@
-import Dispatch
+import AsyncHTTPClient
 import Foundation
 import Logging
-import Synchronization
-
-#if canImport(FoundationNetworking)
-    import FoundationNetworking
-#endif
+import NIOCore
 
 /// Reports a module's directories to MirrorManager after a successful sync, exactly as
 /// the reference client does (its `checkin_*` functions): a JSON document in
@@ -146,44 +142,36 @@ public struct MirrorManagerCheckin: Sendable {
         return false
     }
 
-    /// One POST. Through FoundationNetworking (libcurl, as the reference's curl): a
-    /// refused connection fails at once, where AsyncHTTPClient retries connecting until
-    /// the request's deadline, which held every attempt for minutes while MirrorManager
-    /// was down.
+    /// One POST, through a client of its own that does not retry connecting: by default
+    /// AsyncHTTPClient retries a refused connection until the request's deadline, which
+    /// held every attempt for minutes while MirrorManager was down; this fails at once,
+    /// as the reference's curl does, and the retries above pace the attempts. (It was
+    /// URLSession before: FoundationNetworking needs libcurl, which a build with
+    /// --static-swift-stdlib would have had to link by hand.)
     private func send(_ body: String) -> Result<Void, SyncError> {
-        guard let url = URL(string: settings.server) else { return .failure(SyncError("not a URL: \(settings.server)")) }
-        var request = URLRequest(url: url, timeoutInterval: timeout)
-        request.httpMethod = "POST"
-        request.setValue("text/xml", forHTTPHeaderField: "Content-Type")
-        request.httpBody = Data(body.utf8)
-        let outcome = Mutex<Result<(Int, Data), SyncError>?>(nil)
-        let done = DispatchSemaphore(value: 0)
-        URLSession.shared.dataTask(with: request) { data, response, error in
-            let result: Result<(Int, Data), SyncError> =
-                if let error {
-                    .failure(SyncError("\(error.localizedDescription)"))
-                } else {
-                    .success(((response as? HTTPURLResponse)?.statusCode ?? 0, data ?? Data()))
-                }
-            outcome.withLock { $0 = result }
-            done.signal()
-        }.resume()
-        done.wait()
-        switch outcome.withLock({ $0 }) {
-        case .success(let (status, data)):
-            // As the reference: strip the tags and look for the word.
-            let plain = String(decoding: data, as: UTF8.self)
-                .replacingOccurrences(of: "<[^>]*>", with: "", options: .regularExpression)
-            guard status == 200, plain.lowercased().contains("successful") else {
-                return .failure(
-                    SyncError("HTTP \(status): \(plain.trimmingCharacters(in: .whitespacesAndNewlines).prefix(200))"))
-            }
-            return .success(())
-        case .failure(let error):
-            return .failure(error)
-        case nil:
-            return .failure(SyncError("no answer"))
+        var configuration = HTTPClient.Configuration()
+        configuration.connectionPool.retryConnectionEstablishment = false
+        let seconds = TimeAmount.seconds(Int64(max(timeout, 1)))
+        configuration.timeout = .init(connect: seconds, read: seconds)
+        let client = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: configuration)
+        // Clean-up only: the answer below is already decided.
+        defer { try? client.syncShutdown() }
+        let response: HTTPClient.Response
+        do {
+            let request = try HTTPClient.Request(
+                url: settings.server, method: .POST, headers: ["Content-Type": "text/xml"], body: .string(body))
+            response = try client.execute(request: request, deadline: .now() + seconds).wait()
+        } catch {
+            return .failure(SyncError("\(settings.server): \(error)"))
         }
+        // As the reference: strip the tags and look for the word.
+        let plain = response.body.map { String(buffer: $0) } ?? ""
+        let text = plain.replacingOccurrences(of: "<[^>]*>", with: "", options: .regularExpression)
+        guard response.status.code == 200, text.lowercased().contains("successful") else {
+            return .failure(
+                SyncError("HTTP \(response.status.code): \(text.trimmingCharacters(in: .whitespacesAndNewlines).prefix(200))"))
+        }
+        return .success(())
     }
 
     /// bzip2 through the `bzip2` command, as the reference does: the payload is a few

@@ -8,8 +8,12 @@ import Foundation
 public final class TemporaryTree: @unchecked Sendable {
     public let root: String
 
+    /// Where trees are made: `/tmp`, or `QUICKMIRROR_TEST_DIR` (Scripts/fs-matrix.sh points
+    /// it at a loop-mounted XFS or btrfs image, to run a suite on that file system).
+    public static let parent = ProcessInfo.processInfo.environment["QUICKMIRROR_TEST_DIR"] ?? "/tmp"
+
     public init(_ label: String = "tree") throws {
-        var template = Array("/tmp/quickmirror-\(label)-XXXXXX".utf8CString)
+        var template = Array("\(Self.parent)/quickmirror-\(label)-XXXXXX".utf8CString)
         guard let made = mkdtemp(&template) else { throw POSIXError(.init(rawValue: errno) ?? .EIO) }
         root = String(cString: made)
         chmod(root, 0o755)
