@@ -112,8 +112,18 @@ public final class ListPublisher {
         // Lists that were replaced are served at once, even when another group failed.
         guard !jobs.isEmpty || (generation == 0 && !failed) else { return outcomes }
         generation += 1
-        onPublish?(Publication(generation: generation, files: files))
-        for entries in jobs { installer.install(ListInstaller.Job(generation: generation, entries: entries)) }
+        let publication = Publication(generation: generation, files: files)
+        let installs = jobs.map { ListInstaller.Job(generation: generation, entries: $0) }
+        if generation == 1 {
+            // The first lists are in place before anything is served: a client that sees
+            // them announced finds them on disk too, as an rsync client would.
+            for job in installs { installer.install(job) }
+            installer.drain()
+            onPublish?(publication)
+        } else {
+            onPublish?(publication)
+            for job in installs { installer.install(job) }
+        }
         return outcomes
     }
 

@@ -1,6 +1,7 @@
 import ArgumentParser
 import BenchSupport
 import Foundation
+import TreeFixtures
 
 #if canImport(Glibc)
     import Glibc
@@ -188,7 +189,7 @@ struct CacheRun: ParsableCommand {
         if FileManager.default.fileExists(atPath: marker) { return }
         try? FileManager.default.removeItem(atPath: files)
         try FileManager.default.createDirectory(atPath: "\(files)/big", withIntermediateDirectories: true)
-        var random = SplitMix64(seed: 7)
+        var random = SeededRandom(seed: 7)
         let chunk = 1 << 20
         let big = FileHandle(
             forWritingAtPath: {

@@ -1,6 +1,7 @@
 import ArgumentParser
 import BenchSupport
 import Foundation
+import TreeFixtures
 
 #if canImport(Glibc)
     import Glibc
