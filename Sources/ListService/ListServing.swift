@@ -44,7 +44,7 @@ public enum ListServing {
             server = InheritedSocketServer(
                 application: ListServer.buildApplication(
                     catalog: catalog, configuration: configuration, logger: logger),
-                catalog: catalog, rescan: configuration.rescan, descriptors: inheritedSockets
+                catalog: catalog, rescan: configuration.rescan, gate: configuration.gate, descriptors: inheritedSockets
             ) { addresses in
                 listening(addresses.map { "\(hostAndPort($0)) (from systemd)" }.joined(separator: ", "))
             }
