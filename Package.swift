@@ -17,6 +17,8 @@ let package = Package(
         .library(name: "ListTransport", targets: ["ListTransport"]),
         // Trees and fixtures the tests make, shared with the benchmarks (Benchmarks/).
         .library(name: "TreeFixtures", targets: ["TreeFixtures"]),
+        // For the fuzz targets in Fuzz/ (filelistd's config file parser).
+        .library(name: "ListDaemon", targets: ["ListDaemon"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),

@@ -145,9 +145,9 @@ public final class CacheStore: Sendable {
         // A list generation that named the object during the fsync made these bytes old.
         guard stillWanted() else { return }
         let target = path(key)
-        try Self.makeDirectories(String(target[..<target.lastIndex(of: "/")!]))
+        try Self.makeDirectories(Self.parent(target))
         let meta = metaPath(key)
-        try Self.makeDirectories(String(meta[..<meta.lastIndex(of: "/")!]))
+        try Self.makeDirectories(Self.parent(meta))
         var record = ""
         if let etag = validators.etag { record += "etag: \(etag)\n" }
         if let lastModified = validators.lastModified { record += "last-modified: \(lastModified)\n" }
@@ -200,6 +200,13 @@ public final class CacheStore: Sendable {
             }
         }
         for (key, size, _) in found.sorted(by: { $0.2 < $1.2 }) { recency.insert(key, size: size) }
+    }
+
+    /// The directory part of a path, found as bytes: a `/` followed by a combining mark
+    /// is one Character with it, and `lastIndex(of: "/")` would pass it by.
+    static func parent(_ path: String) -> String {
+        guard let slash = path.utf8.lastIndex(of: UInt8(ascii: "/")) else { return "." }
+        return String(path[..<slash])
     }
 
     static func makeDirectories(_ path: String) throws {
