@@ -137,7 +137,7 @@ public final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandle
         guard let context, !closing else { return }
         unanswered = max(0, unanswered - 1)
         guard unanswered == 0 else { return }
-        if closeWhenAnswered && !scanner.isMidRequest {
+        if closeWhenAnswered {
             closing = true
             context.close(promise: nil)
             return
@@ -146,10 +146,11 @@ public final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandle
     }
 
     /// A server that stops (NIO's quiescing helper) lets each connection finish the
-    /// response it is sending, and the request it is receiving, then closes it.
+    /// response it is sending, then closes it. A head still arriving is not waited for:
+    /// thousands of half-sent requests would hold the stop for the header timeout.
     public func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if event is ChannelShouldQuiesceEvent {
-            if unanswered == 0 && !scanner.isMidRequest {
+            if unanswered == 0 {
                 closing = true
                 context.close(promise: nil)
             } else {
@@ -183,6 +184,8 @@ public final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandle
 
     private func arm(_ kind: Deadline, _ context: ChannelHandlerContext) {
         cancelDeadline()
+        // A connection being closed (its event loop, maybe, shutting down) needs no deadline.
+        guard context.channel.isActive else { return }
         let delay = kind == .header ? limits.headerTimeout : limits.idleTimeout
         let task = context.eventLoop.assumeIsolatedUnsafeUnchecked().scheduleTask(in: TimeAmount(delay)) {
             [self] in
@@ -242,7 +245,7 @@ public final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandle
                 context.close(promise: nil)
                 return
             }
-            if !context.channel.isWritable { scheduleStallCheck(context) }
+            if context.channel.isActive, !context.channel.isWritable { scheduleStallCheck(context) }
         }
     }
 
@@ -260,7 +263,8 @@ public final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandle
         let channel = context.channel
         let written = context.eventLoop.makePromise(of: Void.self)
         context.writeAndFlush(wrapOutboundOut(.byteBuffer(channel.allocator.buffer(string: text))), promise: written)
-        written.futureResult.whenComplete { _ in
+        written.futureResult.whenComplete { result in
+            guard case .success = result, channel.isActive else { return channel.close(promise: nil) }
             channel.close(mode: .output, promise: nil)
             channel.eventLoop.scheduleTask(in: .seconds(2)) { channel.close(promise: nil) }
         }

@@ -28,7 +28,8 @@ public final class MirrorCache: Sendable {
     private let fetches = Mutex<[String: Fetch]>([:])
     private let server = Mutex<(any Channel)?>(nil)
     /// Tracks every client connection, so that a stop can let each finish its response.
-    private let quiescing: ServerQuiescingHelper
+    /// Let go before the event loops stop: its deinit completes a promise on one of them.
+    private let quiescing: Mutex<ServerQuiescingHelper?>
     /// Fulfilled once every connection is closed after a stop (or the drain gave up).
     private let quiesced = Mutex<EventLoopPromise<Void>?>(nil)
     private let stopping = Mutex<Task<Void, Never>?>(nil)
@@ -60,7 +61,7 @@ public final class MirrorCache: Sendable {
         let client = HTTPClient(eventLoopGroupProvider: .shared(group), configuration: clientConfiguration)
         upstream = Upstream(client: client, stallTimeout: configuration.stallTimeout, metrics: metrics, logger: logger)
         executor = LoopTaskExecutor(group: group)
-        quiescing = ServerQuiescingHelper(group: group)
+        quiescing = Mutex(ServerQuiescingHelper(group: group))
         prefetcher = Prefetcher(limit: configuration.prefetchConcurrency, executor: executor)
     }
 
@@ -72,7 +73,7 @@ public final class MirrorCache: Sendable {
     /// Binds the listener; returns the port (the one picked when the configuration says 0).
     @discardableResult
     public func start() async throws -> Int {
-        let quiescing = quiescing
+        guard let quiescing = quiescing.withLock({ $0 }) else { throw ConfigurationError("the cache was shut down") }
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 1024)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -143,7 +144,13 @@ public final class MirrorCache: Sendable {
             quiesced = promise
             return (promise, true)
         }
-        if first { quiescing.initiateShutdown(promise: promise) }
+        if first {
+            if let quiescing = quiescing.withLock({ $0 }) {
+                quiescing.initiateShutdown(promise: promise)
+            } else {
+                promise.succeed(())
+            }
+        }
         return promise
     }
 
@@ -157,6 +164,7 @@ public final class MirrorCache: Sendable {
             let task = Task { [self] in
                 if let channel = server.withLock({ $0 }) { try? await channel.close() }
                 quiesced.withLock { $0 }?.succeed(())
+                quiescing.withLock { $0 = nil }
                 try? await upstream.client.shutdown()
                 try? await group.shutdownGracefully()
                 requestLog.flush()

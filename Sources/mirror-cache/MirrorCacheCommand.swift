@@ -112,6 +112,10 @@ struct MirrorCacheCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
+        // A log reader that went away (a closed pipe on standard error) is an EPIPE the
+        // request log handles by dropping lines, not a signal that ends the cache. NIO
+        // ignores SIGPIPE once it opens its first socket; this holds from the first line.
+        signal(SIGPIPE, SIG_IGN)
         LoggingSystem.bootstrap { label -> any LogHandler in
             Systemd.stderrIsJournal ? JournalLogHandler(label: label) : StreamLogHandler.standardError(label: label)
         }
@@ -149,10 +153,6 @@ struct MirrorCacheCommand: AsyncParsableCommand {
         } catch {
             throw CommandFailure("\(error)")
         }
-        // A log reader that went away (a closed pipe on standard error) is an EPIPE the
-        // request log handles by dropping lines, not a signal that ends the cache. NIO
-        // ignores SIGPIPE once it opens its first socket; this holds from the first line.
-        signal(SIGPIPE, SIG_IGN)
         // The group's own messages are for debugging; a failure comes back as its error.
         var groupLogger = logger
         groupLogger.logLevel = .critical
