@@ -33,7 +33,8 @@ for target in "${targets[@]}"; do
     log=".findings/$target.log"
     # One process, no forking: -max_total_time bounds it; ASan's leak check is off
     # because Swift's runtime keeps metadata caches for the life of the process.
-    if ASAN_OPTIONS=detect_leaks=0 "$bin/$target" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
+    # Swift's own backtracer would symbolicate a crash at length before libFuzzer saves it.
+    if SWIFT_BACKTRACE=enable=no ASAN_OPTIONS=detect_leaks=0 "$bin/$target" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
         -artifact_prefix=".findings/$target-" ".corpus/$target" "Corpus/$target" >"$log" 2>&1; then
         result=passed
     else

@@ -313,6 +313,12 @@ extension Filelistd {
             guard settle >= 0, maxDelay > 0, maxDelay >= settle else {
                 throw ValidationError("--settle must be >= 0 and --max-delay > 0 and >= --settle")
             }
+            for (name, value) in [
+                ("--settle", settle), ("--max-delay", maxDelay), ("--audit-interval", auditInterval ?? 0),
+            ]
+            where !(value <= ConfigFile.maxSeconds) {
+                throw ValidationError("\(name) must be at most \(Int(ConfigFile.maxSeconds)) seconds, not \(value)")
+            }
             guard (2...3).contains(listVersion) else { throw ValidationError("--list-version must be 2 or 3") }
             if case .failure(let error) = ChecksumAlgorithm.parseList(checksumAlgorithms) {
                 throw ValidationError("--checksum-algorithms: \(error)")
