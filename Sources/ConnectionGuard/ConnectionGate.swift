@@ -34,9 +34,13 @@ public final class ConnectionGate: Sendable {
         (nil, nil))
     static let reportInterval = Duration.seconds(60)
 
-    public init(limits: ServerLimits = ServerLimits(), logger: Logger? = nil) {
+    /// How the limits were arrived at (the descriptor limit, the reserve), for the log.
+    public let sizing: String
+
+    public init(limits: ServerLimits = ServerLimits(), logger: Logger? = nil, description: String = "") {
         self.limits = limits
         self.logger = logger
+        sizing = description
     }
 
     public var openConnections: Int { connections.load(ordering: .relaxed) }

@@ -32,7 +32,10 @@ public enum ListServing {
         let listening: @Sendable (String) -> Void = { address in
             logger.info(
                 "serving HTTP",
-                metadata: ["address": "\(address)", "lists": "\(catalog.lists.joined(separator: " "))"])
+                metadata: [
+                    "address": "\(address)", "lists": "\(catalog.lists.joined(separator: " "))",
+                    "client_limits": "\(configuration.gate.sizing)",
+                ])
             started.signal()
         }
         let server: any Service

@@ -166,13 +166,12 @@ struct HTTPOptions: ParsableArguments {
             descriptors: descriptors, inUse: Linux.openDescriptorCount() ?? 16, descriptorsPerConnection: 2,
             requested: requested, connectionsGiven: maxConnections != nil)
         if let note { logger.warning("\(note)") }
-        logger.info(
-            "client limits",
-            metadata: [
-                "open_files": "\(sizing.descriptors)", "reserved": "\(sizing.reserve)",
-                "max_connections": "\(limits.maxConnections)", "max_subscribers": "\(limits.maxSubscribers)",
-            ])
-        return ConnectionGate(limits: limits, logger: logger)
+        // Said in the "serving HTTP" line: a server that cannot listen says one line only.
+        return ConnectionGate(
+            limits: limits, logger: logger,
+            description:
+                "open_files=\(sizing.descriptors) reserved=\(sizing.reserve) max_connections=\(limits.maxConnections) max_subscribers=\(limits.maxSubscribers)"
+        )
     }
 
     /// `POST /rescan` for the networks --allow-rescan-from names, through `perform`.
