@@ -17,6 +17,8 @@ let package = Package(
         .library(name: "ListTransport", targets: ["ListTransport"]),
         // Trees and fixtures the tests make, shared with the benchmarks (Benchmarks/).
         .library(name: "TreeFixtures", targets: ["TreeFixtures"]),
+        // For the fuzz targets in Fuzz/ (filelistd's config file parser).
+        .library(name: "ListDaemon", targets: ["ListDaemon"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -95,11 +97,24 @@ let package = Package(
             name: "DaemonControl",
             dependencies: ["ListProtocol", "LinuxCalls", .product(name: "SystemPackage", package: "swift-system")]
         ),
+        // What a server of ours grants its clients, enforced ahead of the HTTP decoder: head size,
+        // header/idle/send timeouts, caps on connections and change streams. Used by filelistd's
+        // HTTP side and by mirror-cache.
+        .target(
+            name: "ConnectionGuard",
+            dependencies: [
+                "LinuxCalls",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
+            ]
+        ),
         // What downstream mirrors see over HTTP: the lists with ETags, deltas, the SSE change stream.
         .target(
             name: "ListService",
             dependencies: [
-                "FileList", "ListProtocol", "Publish", "LinuxCalls", "Monitoring", "CGzip",
+                "FileList", "ListProtocol", "Publish", "LinuxCalls", "Monitoring", "CGzip", "ConnectionGuard",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
@@ -125,6 +140,7 @@ let package = Package(
             name: "filelistd",
             dependencies: [
                 "ListDaemon", "ListService", "DaemonControl", "CommandLineSupport", "FileList", "TreeScan", "Systemd", "Monitoring",
+                "ConnectionGuard", "LinuxCalls",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -184,8 +200,9 @@ let package = Package(
         .target(
             name: "MirrorCache",
             dependencies: [
-                "UpstreamListing", "LinuxCalls", "ListProtocol", "FileList",
+                "UpstreamListing", "LinuxCalls", "ListProtocol", "FileList", "ConnectionGuard",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOExtras", package: "swift-nio-extras"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -198,9 +215,10 @@ let package = Package(
         .executableTarget(
             name: "mirror-cache",
             dependencies: [
-                "MirrorCache", "UpstreamListing", "CommandLineSupport", "Systemd",
+                "MirrorCache", "UpstreamListing", "CommandLineSupport", "Systemd", "ConnectionGuard", "LinuxCalls",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
         .target(
@@ -211,6 +229,7 @@ let package = Package(
             name: "ListProtocolTests",
             dependencies: ["ListProtocol", "TreeFixtures", .product(name: "Crypto", package: "swift-crypto")]
         ),
+        .testTarget(name: "ConnectionGuardTests", dependencies: ["ConnectionGuard", "LinuxCalls"]),
         .testTarget(name: "DaemonControlTests", dependencies: ["DaemonControl", "ListProtocol"]),
         .testTarget(name: "FileListTests", dependencies: ["FileList", "TreeFixtures"]),
         .testTarget(name: "TreeScanTests", dependencies: ["TreeScan", "FileList", "TreeFixtures"]),
@@ -235,7 +254,7 @@ let package = Package(
         .testTarget(
             name: "ListServiceTests",
             dependencies: [
-                "ListService", "ListProtocol", "Publish", "Monitoring", "FileList", "TreeFixtures",
+                "ListService", "ListProtocol", "Publish", "Monitoring", "FileList", "TreeFixtures", "ConnectionGuard",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "CompressNIO", package: "compress-nio"),
@@ -252,7 +271,7 @@ let package = Package(
         .testTarget(
             name: "MirrorCacheTests",
             dependencies: [
-                "MirrorCache", "UpstreamListing", "TreeFixtures", "mirror-cache",
+                "MirrorCache", "UpstreamListing", "TreeFixtures", "mirror-cache", "ConnectionGuard",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

@@ -38,6 +38,9 @@ let package = Package(
                 .product(name: "NIOHTTP1", package: "swift-nio"),
             ]
         ),
+        // Thousands of /events subscribers on one filelistd and a burst of publishes:
+        // every announcement delivered, the fan-out time, memory per subscriber.
+        .executableTarget(name: "sse-load"),
         // The least a cache miss can cost: a relay in C, storing the body or not.
         .executableTarget(name: "relay-floor"),
         .executableTarget(

@@ -9,6 +9,8 @@
 #   Benchmarks/run.sh poll --files 200000          conditional GETs and whole lists: filelistd vs nginx
 #   Benchmarks/run.sh listing --entries 1000000    mirror-cache's listing: memory per entry, lookups, generations
 #   Benchmarks/run.sh cache                         mirror-cache hits and misses vs nginx
+#   Benchmarks/run.sh subscribers --subscribers 10000 --publishes 10
+#                                                   /events: every subscriber gets every announcement; memory each
 set -euo pipefail
 cd "$(dirname "$0")"
 what=${1:-filelist}
@@ -16,6 +18,10 @@ shift || true
 swift build -c release --package-path .. --product create-filelist
 swift build -c release --package-path .. --product filelistd
 if [[ $what == cache ]]; then swift build -c release --package-path .. --product mirror-cache; fi
+if [[ $what == subscribers ]]; then
+    swift build -c release --product sse-load
+    exec .build/release/sse-load --tool ../.build/release/filelistd "$@"
+fi
 swift build -c release
 case "$what" in
     filelist) exec .build/release/filelist-bench --tool ../.build/release/create-filelist "$@" ;;
@@ -27,5 +33,5 @@ case "$what" in
     poll) exec .build/release/quickmirror-bench poll --tool ../.build/release/filelistd "$@" ;;
     listing) exec .build/release/quickmirror-bench listing "$@" ;;
     cache) exec .build/release/quickmirror-bench cache --tool ../.build/release/mirror-cache "$@" ;;
-    *) echo "run.sh: unknown benchmark '$what' (filelist, daemon, scale, index, plan, delta, poll, listing or cache)" >&2; exit 2 ;;
+    *) echo "run.sh: unknown benchmark '$what' (filelist, daemon, scale, index, plan, delta, poll, listing, cache or subscribers)" >&2; exit 2 ;;
 esac

@@ -27,3 +27,26 @@ extension ParsableCommand {
         }
     }
 }
+
+extension AsyncParsableCommand {
+    /// `mainWithOneLineErrors` for a command whose `run` is async (a server under a
+    /// `ServiceGroup`).
+    public static func mainWithOneLineErrors() async {
+        do {
+            var command = try parseAsRoot()
+            if var asyncCommand = command as? any AsyncParsableCommand {
+                try await asyncCommand.run()
+            } else {
+                try command.run()
+            }
+        } catch {
+            let code = exitCode(for: error)
+            if code == .success { exit(withError: error) }
+            let name = configuration.commandName ?? "\(Self.self)"
+            var text = error is CommandFailure ? "\(error)" : message(for: error)
+            if code == .validationFailure { text += " (see '\(name) --help')" }
+            FileHandle.standardError.write(Data("\(name): error: \(text)\n".utf8))
+            Foundation.exit(code.rawValue == 0 ? 1 : code.rawValue)
+        }
+    }
+}

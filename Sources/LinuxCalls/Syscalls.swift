@@ -208,6 +208,80 @@ public enum Linux {
         return done
     }
 
+    /// `pwrite(2)` of all of `bytes` at `offset`, retried on EINTR and on short writes;
+    /// on failure, the error and how many bytes did reach the file.
+    public static func pwriteAll(
+        _ fd: FileDescriptor, _ bytes: UnsafeRawBufferPointer, offset: Int64, displayPath: @autoclosure () -> String
+    ) -> (written: Int, error: SystemCallError?) {
+        var done = 0
+        while done < bytes.count {
+            let (n, error) = retrying {
+                Glibc.pwrite(fd.rawValue, bytes.baseAddress! + done, bytes.count - done, off_t(offset) + off_t(done))
+            }
+            if let error { return (done, SystemCallError("pwrite", path: displayPath(), errno: error)) }
+            guard n > 0 else { return (done, SystemCallError("pwrite", path: displayPath(), errno: .ioError)) }
+            done += n
+        }
+        return (done, nil)
+    }
+
+    /// A regular file opened for reading without following a final symlink, with its
+    /// stat; nil when there is none (missing, a symlink, a directory, unreadable): for
+    /// callers to whom any of those means "not there".
+    public static func openRegularFile(_ path: String) -> (FileDescriptor, Glibc.stat)? {
+        guard let fd = try? openat(nil, path, flags: O_RDONLY | O_NOFOLLOW) else { return nil }
+        guard let info = try? fstat(fd, displayPath: path), (info.st_mode & S_IFMT) == S_IFREG else {
+            try? fd.close()
+            return nil
+        }
+        return (fd, info)
+    }
+
+    /// `lstat(2)`: the entry itself, a symbolic link not followed; nil when it cannot be stat'ed.
+    public static func lstatPath(_ path: String) -> Glibc.stat? {
+        var info = Glibc.stat()
+        return retrying({ Glibc.fstatat(AT_FDCWD, path, &info, AT_SYMLINK_NOFOLLOW) }).1 == nil ? info : nil
+    }
+
+    /// `unlink(2)` of a path; a name already gone is not an error.
+    public static func removeFile(_ path: String) throws(SystemCallError) {
+        if let error = retrying({ Glibc.unlinkat(AT_FDCWD, path, 0) }).1, error != .noSuchFileOrDirectory {
+            throw SystemCallError("unlink", path: path, errno: error)
+        }
+    }
+
+    /// `rename(2)` of one path over another: the one atomic way to replace a file.
+    public static func rename(_ from: String, over to: String) throws(SystemCallError) {
+        if let error = retrying({ Glibc.renameat(AT_FDCWD, from, AT_FDCWD, to) }).1 {
+            throw SystemCallError("rename", path: "\(from) -> \(to)", errno: error)
+        }
+    }
+
+    /// Sets a file's access and modification times (`futimens(2)`), to the second.
+    public static func setTimes(_ fd: FileDescriptor, seconds: Int64, displayPath: String) throws(SystemCallError) {
+        var times = [timespec(tv_sec: time_t(seconds), tv_nsec: 0), timespec(tv_sec: time_t(seconds), tv_nsec: 0)]
+        if let error = retrying({ Glibc.futimens(fd.rawValue, &times) }).1 {
+            throw SystemCallError("futimens", path: displayPath, errno: error)
+        }
+    }
+
+    /// Sets a path's access and modification times to now (`utimensat(2)`, as `touch`).
+    public static func touch(_ path: String) throws(SystemCallError) {
+        if let error = retrying({ Glibc.utimensat(AT_FDCWD, path, nil, 0) }).1 {
+            throw SystemCallError("utimensat", path: path, errno: error)
+        }
+    }
+
+    /// Bytes an unprivileged user may still write on the file system holding `path`
+    /// (`statvfs(3)`: `f_bavail` blocks of `f_frsize`).
+    public static func availableSpace(_ path: String) throws(SystemCallError) -> Int64 {
+        var info = Glibc.statvfs()
+        if let error = retrying({ statvfs(path, &info) }).1 {
+            throw SystemCallError("statvfs", path: path, errno: error)
+        }
+        return Int64(info.f_bavail) * Int64(info.f_frsize)
+    }
+
     /// `stat(2)` of a path, following symbolic links; nil when it cannot be stat'ed.
     public static func statPath(_ path: String) -> Glibc.stat? {
         var info = Glibc.stat()

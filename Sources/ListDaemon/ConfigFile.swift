@@ -24,6 +24,9 @@ import TreeScan
 ///
 /// One `key = value` per line; `#` starts a comment. Nothing is executed.
 public enum ConfigFile {
+    /// The longest time a setting may name: a year.
+    public static let maxSeconds: Double = 366 * 86400
+
     public static func load(path: String, runtimeDirectory: String) throws(DaemonError) -> DaemonConfiguration {
         let text: String
         do {
@@ -53,8 +56,9 @@ public enum ConfigFile {
         }
         func fail(_ line: Int, _ message: String) -> DaemonError { DaemonError("\(path): line \(line): \(message)") }
         func seconds(_ line: Int, _ value: String) throws(DaemonError) -> Duration {
-            guard let number = Double(value), number >= 0 else {
-                throw fail(line, "'\(value)' is not a number of seconds")
+            // Bounded: `1e300` or `inf` would trap converting to milliseconds (Fuzz/).
+            guard let number = Double(value), number >= 0, number <= ConfigFile.maxSeconds else {
+                throw fail(line, "'\(value)' is not a number of seconds from 0 to \(Int(ConfigFile.maxSeconds))")
             }
             return .milliseconds(Int64(number * 1000))
         }

@@ -1,3 +1,4 @@
+import ConnectionGuard
 import ListProtocol
 import Hummingbird
 import HummingbirdCore
@@ -23,6 +24,7 @@ struct InheritedSocketServer<App: ApplicationProtocol>: Service {
     let catalog: ListCatalog
     /// `POST /rescan`, as the address-bound server has it.
     var rescan: RemoteRescan?
+    let gate: ConnectionGate
     /// Listening stream sockets; the server channels own them from here on.
     let descriptors: [CInt]
     /// Called once every socket is being served, with the addresses they listen on.
@@ -76,11 +78,11 @@ struct InheritedSocketServer<App: ApplicationProtocol>: Service {
     /// HTTP/1.1 on one accepted connection, answering as `Application.run` answers: the
     /// responder's response (500 for an error that is not the client's malformed
     /// request), with the Date and Server headers.
-    private func connectionHandler(logger: Logger) async throws -> HTTP1Channel {
+    private func connectionHandler(logger: Logger) async throws -> GuardedChannel<HTTP1Channel> {
         let responder = try await application.responder
         let serverName = application.configuration.serverName
         let catalog = catalog
-        return HTTP1Channel(
+        let http1 = HTTP1Channel(
             responder: { request, writer, channel in
                 let context = App.Context(source: .init(channel: channel, logger: logger))
                 var response: Response
@@ -105,6 +107,7 @@ struct InheritedSocketServer<App: ApplicationProtocol>: Service {
             configuration: .init(
                 additionalChannelHandlers: ListServer.connectionHandlers(
                     catalog: catalog, serverName: serverName ?? ListServer.serverName, rescan: rescan)))
+        return GuardedChannel(inner: http1, gate: gate)
     }
 }
 

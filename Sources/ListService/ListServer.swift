@@ -1,6 +1,8 @@
+import ConnectionGuard
 import ListProtocol
 import Foundation
 import Hummingbird
+import HummingbirdCore
 import Logging
 import NIOCore
 
@@ -15,6 +17,9 @@ public enum ListServer {
         public var heartbeat: Duration = .seconds(15)
         /// `POST /rescan` for writers on other hosts; nil: refused to everyone.
         public var rescan: RemoteRescan?
+        /// The limits every connection is held to, and their counts (shared by every
+        /// connection, whichever socket accepted it).
+        public var gate = ConnectionGate()
 
         public init(host: String, port: Int) {
             self.host = host
@@ -42,8 +47,10 @@ public enum ListServer {
         onListening: @escaping @Sendable (Int) async -> Void = { _ in }
     ) -> some ApplicationProtocol {
         let router = Router()
-        MonitoringRoutes.add(to: router, catalog: catalog)
-        router.get("/events") { request, _ in events(catalog, request, heartbeat: configuration.heartbeat) }
+        MonitoringRoutes.add(to: router, catalog: catalog, gate: configuration.gate)
+        router.get("/events") { request, _ in
+            events(catalog, request, heartbeat: configuration.heartbeat, gate: configuration.gate)
+        }
         router.get("/changes") { request, _ in await changes(catalog, request) }
         router.get("/announcement") { _, _ in
             guard let announcement = catalog.announcement else { return Response(status: .serviceUnavailable) }
@@ -53,12 +60,15 @@ public enum ListServer {
         }
         router.get("/**") { request, _ in list(catalog, request, head: false) }
         router.head("/**") { request, _ in list(catalog, request, head: true) }
+        let gate = configuration.gate
+        let http1 = HTTP1Channel.Configuration(
+            additionalChannelHandlers: connectionHandlers(
+                catalog: catalog, serverName: serverName, rescan: configuration.rescan))
         return Application(
             router: router,
-            server: .http1(
-                configuration: .init(
-                    additionalChannelHandlers: connectionHandlers(
-                        catalog: catalog, serverName: serverName, rescan: configuration.rescan))),
+            server: HTTPServerBuilder { responder in
+                GuardedChannel(inner: HTTP1Channel(responder: responder, configuration: http1), gate: gate)
+            },
             configuration: ApplicationConfiguration(
                 address: .hostname(configuration.host, port: configuration.port), serverName: serverName),
             onServerRunning: { channel in await onListening(channel.localAddress?.port ?? configuration.port) },
@@ -72,7 +82,7 @@ public enum ListServer {
     static func connectionHandlers(catalog: ListCatalog, serverName: String, rescan: RemoteRescan?)
         -> [any RemovableChannelHandler]
     {
-        [RescanEndpoint(rescan: rescan), ListFastPath(catalog: catalog, serverName: serverName)]
+        [HTTPTypesResponseTracker(), RescanEndpoint(rescan: rescan), ListFastPath(catalog: catalog, serverName: serverName)]
     }
 
     /// The path as the catalog names it: percent-decoded once (clients escape spaces and
@@ -164,13 +174,23 @@ public enum ListServer {
     /// `GET /events`: what the client missed since its `Last-Event-ID` (without one: the
     /// current announcement), then one event per new generation; ends when the catalog
     /// is closed (the server is stopping).
-    static func events(_ catalog: ListCatalog, _ request: Request, heartbeat: Duration) -> Response {
+    static func events(_ catalog: ListCatalog, _ request: Request, heartbeat: Duration, gate: ConnectionGate)
+        -> Response
+    {
+        // Each stream holds a connection, a task and a buffer for as long as its client
+        // stays: past the cap a client is told to come back, as at a full connection cap.
+        guard let ticket = gate.admitSubscriber() else {
+            return Response(
+                status: .serviceUnavailable, headers: [.retryAfter: "30"],
+                body: ResponseBody(byteBuffer: ByteBuffer(string: "too many /events streams; try again later\n")))
+        }
         let wanted = ServerSentEvents.lastEventIDHeader.lowercased()
         let lastEventID = request.headers.first(where: { $0.name.canonicalName == wanted })?.value
         return Response(
             status: .ok,
             headers: [.contentType: ServerSentEvents.contentType, .cacheControl: "no-cache"],
             body: ResponseBody { writer in
+                defer { ticket.release() }
                 let (frames, sink) = AsyncStream.makeStream(of: String.self, bufferingPolicy: .bufferingNewest(16))
                 let events = catalog.subscribe(after: lastEventID)
                 let forward = Task {
@@ -192,4 +212,24 @@ public enum ListServer {
                 try await writer.finish(nil)
             })
     }
+}
+
+/// A server child channel with a `ConnectionGuard` ahead of everything else in its
+/// pipeline (before the HTTP decoder sees a byte), for the address-bound server and for
+/// sockets systemd passes alike.
+struct GuardedChannel<Inner: ServerChildChannel>: ServerChildChannel {
+    typealias Value = Inner.Value
+    let inner: Inner
+    let gate: ConnectionGate
+
+    func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
+        do {
+            try channel.pipeline.syncOperations.addHandler(ConnectionGuard(gate: gate), position: .first)
+        } catch {
+            return channel.eventLoop.makeFailedFuture(error)
+        }
+        return inner.setup(channel: channel, logger: logger)
+    }
+
+    func handle(value: Value, logger: Logger) async { await inner.handle(value: value, logger: logger) }
 }

@@ -32,7 +32,10 @@ public enum ListServing {
         let listening: @Sendable (String) -> Void = { address in
             logger.info(
                 "serving HTTP",
-                metadata: ["address": "\(address)", "lists": "\(catalog.lists.joined(separator: " "))"])
+                metadata: [
+                    "address": "\(address)", "lists": "\(catalog.lists.joined(separator: " "))",
+                    "client_limits": "\(configuration.gate.sizing)",
+                ])
             started.signal()
         }
         let server: any Service
@@ -44,7 +47,7 @@ public enum ListServing {
             server = InheritedSocketServer(
                 application: ListServer.buildApplication(
                     catalog: catalog, configuration: configuration, logger: logger),
-                catalog: catalog, rescan: configuration.rescan, descriptors: inheritedSockets
+                catalog: catalog, rescan: configuration.rescan, gate: configuration.gate, descriptors: inheritedSockets
             ) { addresses in
                 listening(addresses.map { "\(hostAndPort($0)) (from systemd)" }.joined(separator: ", "))
             }

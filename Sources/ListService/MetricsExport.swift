@@ -1,3 +1,4 @@
+import ConnectionGuard
 import Metrics
 import Monitoring
 import Prometheus
@@ -21,9 +22,12 @@ public enum MetricsExport {
     }
 
     /// The exposition text, with the figures read at scrape time brought up to date.
-    static func render(_ catalog: ListCatalog) -> [UInt8] {
+    static func render(_ catalog: ListCatalog, gate: ConnectionGate) -> [UInt8] {
         subscribers.set(Int64(catalog.subscriberCount))
+        // The connection figures are counted by the guard of every connection, outside
+        // swift-metrics (mirror-cache, which has no metrics backend, shows the same).
         return registry.emitToBuffer()
+            + Array(gate.prometheusText(prefix: "filelistd_http", subscriberPrefix: MetricNames.subscribers).utf8)
     }
 
     /// Prometheus' text exposition format.

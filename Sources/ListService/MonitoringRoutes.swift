@@ -1,14 +1,15 @@
+import ConnectionGuard
 import Hummingbird
 
 /// `GET /metrics` and `GET /healthz`, and the counting of every routed response.
 enum MonitoringRoutes {
     /// Before any other route: a middleware applies to the routes added after it.
-    static func add(to router: Router<some RequestContext>, catalog: ListCatalog) {
+    static func add(to router: Router<some RequestContext>, catalog: ListCatalog, gate: ConnectionGate) {
         router.add(middleware: RequestCounting(catalog: catalog))
         router.get("/metrics") { _, _ in
             Response(
                 status: .ok, headers: [.contentType: MetricsExport.contentType],
-                body: ResponseBody(byteBuffer: ByteBuffer(bytes: MetricsExport.render(catalog))))
+                body: ResponseBody(byteBuffer: ByteBuffer(bytes: MetricsExport.render(catalog, gate: gate))))
         }
         router.get("/healthz") { _, _ in
             guard let problem = healthProblem(catalog) else {

@@ -1,3 +1,5 @@
+import ConnectionGuard
+
 /// Everything `mirror-cache` is told on its command line, for the library.
 public struct CacheConfiguration: Sendable {
     /// Base URLs in order of preference (`http://mirror.example/pub/fedora`).
@@ -26,6 +28,9 @@ public struct CacheConfiguration: Sendable {
     /// The request log's lines on standard error; `.off` also when the logger's level is
     /// above info.
     public var requestLog = RequestLogStyle.timestamped
+    /// The limits every client connection is held to (timeouts, head size, the
+    /// connection cap), and their counts for /metrics.
+    public var gate = ConnectionGate()
 
     public init(upstreams: [String], cacheDirectory: String, host: String, port: Int) {
         self.upstreams = upstreams.map { $0.hasSuffix("/") ? String($0.dropLast()) : $0 }

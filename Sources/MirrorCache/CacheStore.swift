@@ -38,7 +38,7 @@ public final class CacheStore: Sendable {
         // A fetch cut by a crash or restart is not resumed: its bytes were never verified.
         let partial = self.directory + "/.partial"
         for name in (try? FileManager.default.contentsOfDirectory(atPath: partial)) ?? [] {
-            unlink(partial + "/" + name)
+            try? Linux.removeFile(partial + "/" + name)
         }
         rebuildRecency()
     }
@@ -48,14 +48,7 @@ public final class CacheStore: Sendable {
 
     /// The complete object, opened for reading (not following a symlink), with its stat.
     func openComplete(_ key: String) -> (SystemPackage.FileDescriptor, stat)? {
-        let fd = open(path(key), O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
-        guard fd >= 0 else { return nil }
-        var info = stat()
-        guard fstat(fd, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else {
-            close(fd)
-            return nil
-        }
-        return (SystemPackage.FileDescriptor(rawValue: fd), info)
+        Linux.openRegularFile(path(key))
     }
 
     /// A complete object for a hit: its stat, and its body in memory (small objects) or
@@ -125,14 +118,13 @@ public final class CacheStore: Sendable {
 
     /// Seconds since the object was last fetched or revalidated; nil without a record.
     func age(_ key: String) -> Int64? {
-        var info = stat()
-        guard stat(metaPath(key), &info) == 0 else { return nil }
+        guard let info = Linux.statPath(metaPath(key)) else { return nil }
         return Int64(time(nil)) - Int64(info.st_mtim.tv_sec)
     }
 
     /// After a `304`: the copy is good for another `--volatile-ttl`.
-    func markValidated(_ key: String) {
-        utimensat(AT_FDCWD, metaPath(key), nil, 0)
+    func markValidated(_ key: String) throws {
+        try Linux.touch(metaPath(key))
     }
 
     /// A new file for a fetch in progress, and its name.
@@ -148,25 +140,20 @@ public final class CacheStore: Sendable {
         partial: String, descriptor: SystemPackage.FileDescriptor, key: String, mtime: Int64?, size: Int64,
         validators: Validators, stillWanted: () -> Bool = { true }
     ) throws {
-        if let mtime {
-            var times = [timespec(tv_sec: time_t(mtime), tv_nsec: 0), timespec(tv_sec: time_t(mtime), tv_nsec: 0)]
-            futimens(descriptor.rawValue, &times)
-        }
+        if let mtime { try Linux.setTimes(descriptor, seconds: mtime, displayPath: partial) }
         try Linux.fsync(descriptor, displayPath: partial)
         // A list generation that named the object during the fsync made these bytes old.
         guard stillWanted() else { return }
         let target = path(key)
-        try Self.makeDirectories(String(target[..<target.lastIndex(of: "/")!]))
+        try Self.makeDirectories(Self.parent(target))
         let meta = metaPath(key)
-        try Self.makeDirectories(String(meta[..<meta.lastIndex(of: "/")!]))
+        try Self.makeDirectories(Self.parent(meta))
         var record = ""
         if let etag = validators.etag { record += "etag: \(etag)\n" }
         if let lastModified = validators.lastModified { record += "last-modified: \(lastModified)\n" }
         if let sha256 = validators.sha256 { record += "sha256: \(sha256)\n" }
         try Data(record.utf8).write(to: URL(fileURLWithPath: meta), options: .atomic)
-        guard rename(partial, target) == 0 else {
-            throw SystemCallError("rename", path: "\(partial) -> \(target)", errno: Errno(rawValue: errno))
-        }
+        try Linux.rename(partial, over: target)
         hot.drop(key)
         recency.insert(key, size: size)
     }
@@ -174,9 +161,10 @@ public final class CacheStore: Sendable {
     /// Drops an object (and its record); returns the bytes freed.
     @discardableResult
     func remove(_ key: String) -> Int64 {
-        unlink(metaPath(key))
+        // Either file may be gone already (never stored, or removed by hand): nothing to free.
+        try? Linux.removeFile(metaPath(key))
         let freed = recency.remove(key)
-        unlink(path(key))
+        try? Linux.removeFile(path(key))
         hot.drop(key)
         return freed
     }
@@ -196,9 +184,7 @@ public final class CacheStore: Sendable {
 
     private func hasRoom(for bytes: Int64) -> Bool {
         if let maxSize, recency.totalBytes + bytes > maxSize { return false }
-        var info = statvfs()
-        guard statvfs(directory, &info) == 0 else { return false }
-        let free = Int64(info.f_bavail) * Int64(info.f_frsize)
+        guard let free = try? Linux.availableSpace(directory) else { return false }
         // Without --min-free the disk itself is the limit; a little slack for the records.
         return free - bytes >= (minFree ?? 0) + 64 * 1024
     }
@@ -208,13 +194,19 @@ public final class CacheStore: Sendable {
         for top in ["reverse", "proxy"] {
             guard let walker = FileManager.default.enumerator(atPath: directory + "/" + top) else { continue }
             while let relative = walker.nextObject() as? String {
-                var info = stat()
                 let key = top + "/" + relative
-                guard lstat(path(key), &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else { continue }
+                guard let info = Linux.lstatPath(path(key)), (info.st_mode & S_IFMT) == S_IFREG else { continue }
                 found.append((key, Int64(info.st_size), Int64(info.st_mtim.tv_sec)))
             }
         }
         for (key, size, _) in found.sorted(by: { $0.2 < $1.2 }) { recency.insert(key, size: size) }
+    }
+
+    /// The directory part of a path, found as bytes: a `/` followed by a combining mark
+    /// is one Character with it, and `lastIndex(of: "/")` would pass it by.
+    static func parent(_ path: String) -> String {
+        guard let slash = path.utf8.lastIndex(of: UInt8(ascii: "/")) else { return "." }
+        return String(path[..<slash])
     }
 
     static func makeDirectories(_ path: String) throws {

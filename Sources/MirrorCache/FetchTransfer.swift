@@ -112,7 +112,8 @@ struct FetchTransfer: Sendable {
         _ = await writer.drain()  // no write may outlive the descriptor
         _ = fetch.closeDescriptor()
         try? descriptor.close()
-        unlink(partial)
+        // Committed (renamed away) or given up: either way the name must not stay behind.
+        try? Linux.removeFile(partial)
     }
 
     /// One request to one upstream; true when the body ended complete, false when there
@@ -163,7 +164,12 @@ struct FetchTransfer: Sendable {
                 break
             case 304 where fetch.conditional != nil:
                 fetch.setHead(.notModified)
-                store.markValidated(fetch.target.key)
+                do {
+                    try store.markValidated(fetch.target.key)
+                } catch {
+                    // The copy stays good; it is only asked about again sooner.
+                    logger.warning("cannot record a revalidation", metadata: ["error": "\(error)"])
+                }
                 progress.state.withLock { $0.storing = false }
                 return false
             case 400..<500, 300..<400:

@@ -1,7 +1,9 @@
 import AsyncHTTPClient
+import ConnectionGuard
 import Foundation
 import Logging
 import NIOCore
+import NIOExtras
 import NIOHTTP1
 import NIOPosix
 import Synchronization
@@ -25,6 +27,11 @@ public final class MirrorCache: Sendable {
     let executor: LoopTaskExecutor
     private let fetches = Mutex<[String: Fetch]>([:])
     private let server = Mutex<(any Channel)?>(nil)
+    /// Tracks every client connection, so that a stop can let each finish its response.
+    /// Let go before the event loops stop: its deinit completes a promise on one of them.
+    private let quiescing: Mutex<ServerQuiescingHelper?>
+    /// Fulfilled once every connection is closed after a stop (or the drain gave up).
+    private let quiesced = Mutex<EventLoopPromise<Void>?>(nil)
     private let stopping = Mutex<Task<Void, Never>?>(nil)
     private let prefetcher: Prefetcher
     private let prefetchPattern: PrefetchPattern?
@@ -54,6 +61,7 @@ public final class MirrorCache: Sendable {
         let client = HTTPClient(eventLoopGroupProvider: .shared(group), configuration: clientConfiguration)
         upstream = Upstream(client: client, stallTimeout: configuration.stallTimeout, metrics: metrics, logger: logger)
         executor = LoopTaskExecutor(group: group)
+        quiescing = Mutex(ServerQuiescingHelper(group: group))
         prefetcher = Prefetcher(limit: configuration.prefetchConcurrency, executor: executor)
     }
 
@@ -65,17 +73,26 @@ public final class MirrorCache: Sendable {
     /// Binds the listener; returns the port (the one picked when the configuration says 0).
     @discardableResult
     public func start() async throws -> Int {
+        guard let quiescing = quiescing.withLock({ $0 }) else { throw ConfigurationError("the cache was shut down") }
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 1024)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .serverChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(quiescing.makeServerChannelHandler(channel: channel))
+                }
+            }
             .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
             .childChannelInitializer { [self] channel in
                 channel.eventLoop.makeCompletedFuture {
+                    // Ahead of the decoder: the head's size and time, the connection cap.
+                    try channel.pipeline.syncOperations.addHandler(ConnectionGuard(gate: configuration.gate))
                     // Response fields are made here, of constants, numbers and dates; the few
                     // a pass-through copies from an upstream are checked where they are copied
                     // (`ResponseFields.isCopyable`). NIO's check of every field cost 6% of a hit.
                     try channel.pipeline.syncOperations.configureHTTPServerPipeline(
                         withErrorHandling: true, withOutboundHeaderValidation: false)
+                    try channel.pipeline.syncOperations.addHandler(ResponseTracker())
                     try channel.pipeline.syncOperations.addHandler(CacheRequestHandler(cache: self))
                 }
             }
@@ -100,6 +117,43 @@ public final class MirrorCache: Sendable {
         }
     }
 
+    /// A graceful stop: listens no more, lets every connection finish the response it is
+    /// sending (the transfers in flight) and closes it, then waits for the fetches still
+    /// storing their copy; all within `timeout`, after which `shutdown` cuts what is left.
+    public func drain(within timeout: Duration) async {
+        let deadline = ContinuousClock.now + timeout
+        let quiesced = stopAccepting()
+        let timer = quiesced.futureResult.eventLoop.scheduleTask(in: .nanoseconds(Int64(timeout / .nanoseconds(1)))) {
+            quiesced.succeed(())
+        }
+        try? await quiesced.futureResult.get()
+        timer.cancel()
+        while fetchesInProgress > 0, ContinuousClock.now < deadline {
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+    }
+
+    /// Closes the listener and asks each connection to close once its response is sent
+    /// (and at once when idle); the promise is fulfilled when all are closed. Any number
+    /// of calls: all get the first call's promise.
+    @discardableResult
+    public func stopAccepting() -> EventLoopPromise<Void> {
+        let (promise, first) = quiesced.withLock { quiesced in
+            if let quiesced { return (quiesced, false) }
+            let promise = group.next().makePromise(of: Void.self)
+            quiesced = promise
+            return (promise, true)
+        }
+        if first {
+            if let quiescing = quiescing.withLock({ $0 }) {
+                quiescing.initiateShutdown(promise: promise)
+            } else {
+                promise.succeed(())
+            }
+        }
+        return promise
+    }
+
     /// Stops listening, then the upstream client, then the event loops. Any number of
     /// callers (a signal handler and the serving task) may ask at once: the first does it,
     /// all return when it is done. Shutting the client or the loops down twice waited
@@ -109,6 +163,8 @@ public final class MirrorCache: Sendable {
             if let stopping { return stopping }
             let task = Task { [self] in
                 if let channel = server.withLock({ $0 }) { try? await channel.close() }
+                quiesced.withLock { $0 }?.succeed(())
+                quiescing.withLock { $0 = nil }
                 try? await upstream.client.shutdown()
                 try? await group.shutdownGracefully()
                 requestLog.flush()
@@ -126,6 +182,7 @@ public final class MirrorCache: Sendable {
         metrics.memoryBytes.set(Int64(usage.bytes))
         metrics.memoryObjects.set(Int64(usage.count))
         return String(decoding: metrics.text, as: UTF8.self)
+            + configuration.gate.prometheusText(prefix: "mirror_cache")
     }
 
     // MARK: The list's side

@@ -1,13 +1,10 @@
 import Crypto
 import Dispatch
 import FileList
+import LinuxCalls
 import NIOCore
 import Synchronization
 import SystemPackage
-
-#if canImport(Glibc)
-    import Glibc
-#endif
 
 /// Appends a fetch's body to its partial file on a queue of its own. Written on the event
 /// loop that also read the upstream's socket and fed the clients, the copy into the page
@@ -96,16 +93,9 @@ final class PartialFileWriter: Sendable {
         var failure: Errno?
         if !skip {
             buffer.withUnsafeReadableBytes { raw in
-                while done < raw.count {
-                    let n = pwrite(
-                        descriptor.rawValue, raw.baseAddress! + done, raw.count - done, off_t(offset) + off_t(done))
-                    if n < 0 {
-                        if errno == EINTR { continue }
-                        failure = Errno(rawValue: errno)
-                        break
-                    }
-                    done += n
-                }
+                let outcome = Linux.pwriteAll(descriptor, raw, offset: offset, displayPath: "partial file")
+                done = outcome.written
+                failure = outcome.error?.errno
                 state.withLock { state in
                     state.hasher?.update(bufferPointer: UnsafeRawBufferPointer(rebasing: raw[0..<done]))
                 }

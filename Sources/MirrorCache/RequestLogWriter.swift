@@ -1,5 +1,7 @@
 import Dispatch
+import LinuxCalls
 import Synchronization
+import SystemPackage
 
 #if canImport(Glibc)
     import Glibc
@@ -140,18 +142,10 @@ final class RequestLogWriter: Sendable {
             default: bytes += Self.stamp(time(nil)) + " warning \(label): \(note)".utf8
             }
         }
-        var offset = 0
-        while offset < bytes.count {
-            let written = bytes[offset...].withUnsafeBytes { write(descriptor, $0.baseAddress, $0.count) }
-            if written > 0 {
-                offset += written
-            } else if written < 0 && errno == EINTR {
-                continue
-            } else {
-                // The log's reader went away (a closed pipe, a full disk): the requests
-                // are still served; their lines are lost, as they would be anywhere else.
-                return
-            }
+        // A failure means the log's reader went away (a closed pipe, a full disk): the
+        // requests are still served; their lines are lost, as they would be anywhere else.
+        _ = bytes.withUnsafeBytes { raw in
+            try? Linux.writeAll(FileDescriptor(rawValue: descriptor), raw, displayPath: "request log")
         }
     }
 

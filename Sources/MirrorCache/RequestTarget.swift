@@ -18,7 +18,13 @@ public struct RequestTarget: Sendable, Hashable {
     /// The path to append to an origin: re-encoded components, leading slash. Made when
     /// asked (a miss), not for every hit.
     public var upstreamPath: String {
-        "/" + decodedPath.split(separator: "/").map { Self.encode(String($0)) }.joined(separator: "/")
+        // Split as bytes: a `/` followed by a combining mark is one Character with it, and
+        // would be sent as `%2F`, which many servers refuse or read as another path.
+        "/"
+            + decodedPath.utf8.split(separator: UInt8(ascii: "/")).map {
+                Self.encode(String(decoding: $0, as: UTF8.self))
+            }
+            .joined(separator: "/")
     }
 
     public enum Rejection: Error, Equatable, CustomStringConvertible {

@@ -1,5 +1,7 @@
 import DaemonControl
 import ArgumentParser
+import ConnectionGuard
+import LinuxCalls
 import ListProtocol
 import CommandLineSupport
 import FileList
@@ -92,6 +94,36 @@ struct HTTPOptions: ParsableArguments {
             valueName: "cidr,..."))
     var allowRescanFrom: String?
 
+    @Option(
+        help: ArgumentHelp(
+            "Seconds a client has to send a request's whole head (from its first byte, or from connecting); then 408 and the connection is closed.",
+            valueName: "seconds"))
+    var headerTimeout: Double = 60
+
+    @Option(
+        help: ArgumentHelp(
+            "Seconds a kept-alive connection may sit with nothing asked before it is closed (/events streams never count as idle).",
+            valueName: "seconds"))
+    var idleTimeout: Double = 75
+
+    @Option(
+        help: ArgumentHelp(
+            "Seconds a response may go without a byte leaving (a client that stopped reading) before it is abandoned.",
+            valueName: "seconds"))
+    var sendTimeout: Double = 60
+
+    @Option(
+        help: ArgumentHelp(
+            "Client connections held at once; more are answered 503. Default: 10000, or fewer if the open-file limit (raised to its hard limit at start) leaves fewer after a reserve for the daemon's own work.",
+            valueName: "count"))
+    var maxConnections: Int?
+
+    @Option(
+        help: ArgumentHelp(
+            "/events streams held at once; more are answered 503. Default: 10000, at most --max-connections.",
+            valueName: "count"))
+    var maxSubscribers: Int?
+
     func validate() throws {
         if let http, http != Self.systemdSockets {
             do { _ = try ListServer.Configuration(listen: http) } catch {
@@ -103,6 +135,43 @@ struct HTTPOptions: ParsableArguments {
                 throw ValidationError("--allow-rescan-from: \(error)")
             }
         }
+        for (name, value) in [
+            ("--header-timeout", headerTimeout), ("--idle-timeout", idleTimeout), ("--send-timeout", sendTimeout),
+        ] where !(value > 0 && value <= 86400) {
+            throw ValidationError("\(name) must be a number of seconds above 0 and at most 86400, not \(value)")
+        }
+        if let maxConnections, maxConnections < 1 { throw ValidationError("--max-connections must be 1 or more") }
+        if let maxSubscribers, maxSubscribers < 0 { throw ValidationError("--max-subscribers must be 0 or more") }
+    }
+
+    /// The limits the HTTP side holds its clients to. The soft open-file limit is raised
+    /// to the hard one first, and the connection cap sized from it: each connection may
+    /// hold two descriptors (its socket and the list it is sent), and a reserve stays for
+    /// scans, publishes and the control socket.
+    func gate(logger: Logger) -> ConnectionGate {
+        var requested = ServerLimits()
+        requested.headerTimeout = .milliseconds(Int64(headerTimeout * 1000))
+        requested.idleTimeout = .milliseconds(Int64(idleTimeout * 1000))
+        requested.sendTimeout = .milliseconds(Int64(sendTimeout * 1000))
+        if let maxConnections { requested.maxConnections = maxConnections }
+        if let maxSubscribers { requested.maxSubscribers = maxSubscribers }
+        let descriptors: OpenFileLimit
+        do {
+            descriptors = try Linux.raiseOpenFileLimit()
+        } catch {
+            logger.warning("cannot raise the open-file limit", metadata: ["error": "\(error)"])
+            descriptors = (try? Linux.openFileLimit()) ?? OpenFileLimit(soft: 1024, hard: 1024)
+        }
+        let (limits, sizing, note) = ServerLimits.sized(
+            descriptors: descriptors, inUse: Linux.openDescriptorCount() ?? 16, descriptorsPerConnection: 2,
+            requested: requested, connectionsGiven: maxConnections != nil)
+        if let note { logger.warning("\(note)") }
+        // Said in the "serving HTTP" line: a server that cannot listen says one line only.
+        return ConnectionGate(
+            limits: limits, logger: logger,
+            description:
+                "open_files=\(sizing.descriptors) reserved=\(sizing.reserve) max_connections=\(limits.maxConnections) max_subscribers=\(limits.maxSubscribers)"
+        )
     }
 
     /// `POST /rescan` for the networks --allow-rescan-from names, through `perform`.
@@ -138,6 +207,7 @@ struct HTTPOptions: ParsableArguments {
         guard let http, http != Self.systemdSockets else {
             var configuration = ListServer.Configuration(host: "", port: 0)
             configuration.rescan = rescan(perform)
+            configuration.gate = gate(logger: logger)
             try ListServing.run(
                 catalog: catalog, configuration: configuration, inheritedSockets: try Self.checked(passed),
                 logger: logger, loop: loop)
@@ -151,6 +221,7 @@ struct HTTPOptions: ParsableArguments {
         }
         var configuration = try ListServer.Configuration(listen: http)
         configuration.rescan = rescan(perform)
+        configuration.gate = gate(logger: logger)
         try ListServing.run(catalog: catalog, configuration: configuration, logger: logger, loop: loop)
     }
 
@@ -240,6 +311,12 @@ extension Filelistd {
             }
             guard settle >= 0, maxDelay > 0, maxDelay >= settle else {
                 throw ValidationError("--settle must be >= 0 and --max-delay > 0 and >= --settle")
+            }
+            for (name, value) in [
+                ("--settle", settle), ("--max-delay", maxDelay), ("--audit-interval", auditInterval ?? 0),
+            ]
+            where !(value <= ConfigFile.maxSeconds) {
+                throw ValidationError("\(name) must be at most \(Int(ConfigFile.maxSeconds)) seconds, not \(value)")
             }
             guard (2...3).contains(listVersion) else { throw ValidationError("--list-version must be 2 or 3") }
             if case .failure(let error) = ChecksumAlgorithm.parseList(checksumAlgorithms) {

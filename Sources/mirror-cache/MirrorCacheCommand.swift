@@ -1,15 +1,16 @@
 import ArgumentParser
 import CommandLineSupport
-import Dispatch
+import ConnectionGuard
 import Foundation
+import LinuxCalls
 import Logging
 import MirrorCache
-import Synchronization
+import ServiceLifecycle
 import Systemd
 import UpstreamListing
 
 @main
-struct MirrorCacheCommand: ParsableCommand {
+struct MirrorCacheCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "mirror-cache",
         abstract: "A fetch-through HTTP cache for a LAN, exact because it reads the upstream's list.",
@@ -59,10 +60,45 @@ struct MirrorCacheCommand: ParsableCommand {
     @Option(help: "Memory for small cached files (64 KiB or less), served from it on a hit (256M, 1G; 0 turns it off).")
     var memoryCache = "256M"
 
+    @Option(
+        help: ArgumentHelp(
+            "Seconds a client has to send a request's whole head (from its first byte, or from connecting); then 408 and the connection is closed.",
+            valueName: "seconds"))
+    var headerTimeout: Double = 60
+
+    @Option(
+        help: ArgumentHelp(
+            "Seconds a kept-alive connection may sit with nothing asked before it is closed.", valueName: "seconds"))
+    var idleTimeout: Double = 75
+
+    @Option(
+        help: ArgumentHelp(
+            "Seconds a response may go without a byte leaving (a client that stopped reading) before it is abandoned.",
+            valueName: "seconds"))
+    var sendTimeout: Double = 60
+
+    @Option(
+        help: ArgumentHelp(
+            "Client connections held at once; more are answered 503. Default: 10000, or fewer if the open-file limit (raised to its hard limit at start) leaves fewer after a reserve for cache files and upstream connections.",
+            valueName: "count"))
+    var maxConnections: Int?
+
+    @Option(
+        help: ArgumentHelp(
+            "Seconds SIGTERM waits for the transfers in flight to finish before cutting them.", valueName: "seconds"))
+    var drainTimeout: Double = 60
+
     func validate() throws {
         guard !upstream.isEmpty else { throw ValidationError("give at least one --upstream URL") }
         guard volatileTTL >= 0 else { throw ValidationError("--volatile-ttl must be 0 or more") }
         guard stallTimeout > 0 else { throw ValidationError("--stall-timeout must be more than 0") }
+        for (name, value) in [
+            ("--header-timeout", headerTimeout), ("--idle-timeout", idleTimeout), ("--send-timeout", sendTimeout),
+            ("--drain-timeout", drainTimeout),
+        ] where !(value > 0 && value <= 86400) {
+            throw ValidationError("\(name) must be a number of seconds above 0 and at most 86400, not \(value)")
+        }
+        if let maxConnections, maxConnections < 1 { throw ValidationError("--max-connections must be 1 or more") }
         _ = try Self.hostAndPort(listen)
     }
 
@@ -75,7 +111,11 @@ struct MirrorCacheCommand: ParsableCommand {
         return (host.isEmpty ? "::" : host, port)
     }
 
-    func run() throws {
+    func run() async throws {
+        // A log reader that went away (a closed pipe on standard error) is an EPIPE the
+        // request log handles by dropping lines, not a signal that ends the cache. NIO
+        // ignores SIGPIPE once it opens its first socket; this holds from the first line.
+        signal(SIGPIPE, SIG_IGN)
         LoggingSystem.bootstrap { label -> any LogHandler in
             Systemd.stderrIsJournal ? JournalLogHandler(label: label) : StreamLogHandler.standardError(label: label)
         }
@@ -94,6 +134,7 @@ struct MirrorCacheCommand: ParsableCommand {
         configuration.volatileTTL = volatileTTL
         configuration.stallTimeout = .seconds(stallTimeout)
         configuration.requestLog = Systemd.stderrIsJournal ? .journalStream : .timestamped
+        configuration.gate = gate(logger: logger)
         // The upstream's lists, read from --list-server (a filelistd: deltas and its change
         // stream) or else from the first upstream (conditional GETs).
         var listing: UpstreamListing?
@@ -112,65 +153,102 @@ struct MirrorCacheCommand: ParsableCommand {
         } catch {
             throw CommandFailure("\(error)")
         }
-        try Self.serve(cache, listing: listing, logger: logger)
-    }
-
-    /// Binds, tells systemd it is ready, and serves until SIGTERM or SIGINT.
-    static func serve(_ cache: MirrorCache, listing: UpstreamListing?, logger: Logger) throws {
-        let failure = LockedError()
-        let done = DispatchSemaphore(value: 0)
-        signal(SIGTERM, SIG_IGN)
-        signal(SIGINT, SIG_IGN)
-        // A log reader that went away (a closed pipe on standard error) is an EPIPE the
-        // request log handles by dropping lines, not a signal that ends the cache. NIO
-        // ignores SIGPIPE once it opens its first socket; this holds from the first line.
-        signal(SIGPIPE, SIG_IGN)
-        let signals = [SIGTERM, SIGINT].map { DispatchSource.makeSignalSource(signal: $0) }
-        for source in signals {
-            source.setEventHandler { Task { await cache.shutdown() } }
-            source.resume()
-        }
-        Task {
-            do {
-                let port = try await cache.start()
-                logger.info("serving", metadata: ["port": "\(port)", "cache": "\(cache.configuration.cacheDirectory)"])
-                Systemd.notify("READY=1\nSTATUS=Serving on port \(port)")
-                // Each new generation of the lists drops exactly the copies whose line
-                // changed or went, then prefetches what --prefetch names.
-                let following = listing.map { listing in
-                    Task {
-                        await withTaskGroup(of: Void.self) { group in
-                            group.addTask {
-                                do {
-                                    try await listing.run()
-                                } catch {
-                                    logger.error("the lists are no longer followed", metadata: ["error": "\(error)"])
-                                }
-                            }
-                            group.addTask { for await generation in listing.generations { cache.apply(generation) } }
-                        }
-                    }
-                }
-                defer { following?.cancel() }
-                try await cache.run()
-            } catch {
-                failure.set(error)
-            }
+        // The group's own messages are for debugging; a failure comes back as its error.
+        var groupLogger = logger
+        groupLogger.logLevel = .critical
+        let group = ServiceGroup(
+            configuration: ServiceGroupConfiguration(
+                services: [
+                    .init(
+                        service: CacheService(
+                            cache: cache, listing: listing, drainTimeout: .milliseconds(Int64(drainTimeout * 1000)),
+                            logger: logger))
+                ],
+                gracefulShutdownSignals: [.sigterm, .sigint], logger: groupLogger))
+        do {
+            try await group.run()
+        } catch {
             await cache.shutdown()
-            done.signal()
+            throw CommandFailure("\(error)")
         }
-        // The signal sources must outlive the wait: an optimized build releases a value
-        // after its last use, and a released source never fires (SIGTERM was ignored).
-        withExtendedLifetime(signals) { done.wait() }
-        if let error = failure.get() { throw CommandFailure("\(error)") }
     }
 
-    static func main() { mainWithOneLineErrors() }
+    /// The client limits. The soft open-file limit is raised to the hard one first, and
+    /// the connection cap sized from it: a connection may hold three descriptors (its
+    /// socket, the file it is sent or the partial file of its miss, the upstream socket),
+    /// and a reserve stays for the cache's own files.
+    func gate(logger: Logger) -> ConnectionGate {
+        var requested = ServerLimits()
+        requested.headerTimeout = .milliseconds(Int64(headerTimeout * 1000))
+        requested.idleTimeout = .milliseconds(Int64(idleTimeout * 1000))
+        requested.sendTimeout = .milliseconds(Int64(sendTimeout * 1000))
+        if let maxConnections { requested.maxConnections = maxConnections }
+        let descriptors: OpenFileLimit
+        do {
+            descriptors = try Linux.raiseOpenFileLimit()
+        } catch {
+            logger.warning("cannot raise the open-file limit", metadata: ["error": "\(error)"])
+            descriptors = (try? Linux.openFileLimit()) ?? OpenFileLimit(soft: 1024, hard: 1024)
+        }
+        let (limits, sizing, note) = ServerLimits.sized(
+            descriptors: descriptors, inUse: Linux.openDescriptorCount() ?? 16, descriptorsPerConnection: 3,
+            requested: requested, connectionsGiven: maxConnections != nil)
+        if let note { logger.warning("\(note)") }
+        logger.info(
+            "client limits",
+            metadata: [
+                "open_files": "\(sizing.descriptors)", "reserved": "\(sizing.reserve)",
+                "max_connections": "\(limits.maxConnections)",
+            ])
+        return ConnectionGate(limits: limits, logger: logger)
+    }
+
+    static func main() async { await mainWithOneLineErrors() }
 }
 
-/// The serving task's error, for the thread waiting on it.
-final class LockedError: Sendable {
-    private let error = Mutex<(any Error)?>(nil)
-    func set(_ error: any Error) { self.error.withLock { $0 = error } }
-    func get() -> (any Error)? { error.withLock { $0 } }
+/// The cache as a service: binds, tells systemd it is ready, follows the upstream's
+/// lists, and serves until the group shuts down (SIGTERM, SIGINT); then it listens no
+/// more, lets the transfers in flight finish (within --drain-timeout), and stops.
+struct CacheService: Service {
+    let cache: MirrorCache
+    let listing: UpstreamListing?
+    let drainTimeout: Duration
+    let logger: Logger
+
+    func run() async throws {
+        let cache = cache
+        let port = try await cache.start()
+        logger.info("serving", metadata: ["port": "\(port)", "cache": "\(cache.configuration.cacheDirectory)"])
+        Systemd.notify("READY=1\nSTATUS=Serving on port \(port)")
+        // Each new generation of the lists drops exactly the copies whose line changed
+        // or went, then prefetches what --prefetch names. Not awaited at the stop: the
+        // lists' reader may sit in a request to its list server.
+        let following = listing.map { listing in
+            Task { [cache, logger] in
+                await withTaskGroup(of: Void.self) { group in
+                    group.addTask {
+                        do {
+                            try await listing.run()
+                        } catch {
+                            if !Task.isCancelled {
+                                logger.error("the lists are no longer followed", metadata: ["error": "\(error)"])
+                            }
+                        }
+                    }
+                    group.addTask { for await generation in listing.generations { cache.apply(generation) } }
+                }
+            }
+        }
+        defer { following?.cancel() }
+        try await withGracefulShutdownHandler {
+            try await cache.run()
+        } onGracefulShutdown: {
+            cache.stopAccepting()
+        }
+        // The listener is closed: a graceful stop, or a failure of the listener.
+        Systemd.notify("STOPPING=1\nSTATUS=Finishing the transfers in flight")
+        await cache.drain(within: drainTimeout)
+        await cache.shutdown()
+        logger.info("stopped")
+    }
 }

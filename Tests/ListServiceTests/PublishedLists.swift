@@ -1,3 +1,4 @@
+import ConnectionGuard
 import FileList
 import Foundation
 import Hummingbird
@@ -43,11 +44,13 @@ final class PublishedLists: @unchecked Sendable {
     }
 
     /// The application `filelistd --http` runs, on an ephemeral loopback port.
-    func application() -> some ApplicationProtocol {
+    /// `gate`: the client limits (the defaults unless a test sets its own).
+    func application(gate: ConnectionGate = ConnectionGate()) -> some ApplicationProtocol {
         var logger = Logger(label: "list-service-tests")
         logger.logLevel = .error
-        return ListServer.buildApplication(
-            catalog: catalog, configuration: ListServer.Configuration(host: "127.0.0.1", port: 0), logger: logger)
+        var configuration = ListServer.Configuration(host: "127.0.0.1", port: 0)
+        configuration.gate = gate
+        return ListServer.buildApplication(catalog: catalog, configuration: configuration, logger: logger)
     }
 
     /// A valid list of `pub` and its files; `touched` gets a later time.

@@ -29,6 +29,16 @@ struct RequestParsingTests {
         #expect(try RequestTarget.parse(text, upstreams: ["http://up"]).0.key == key)
     }
 
+    /// Found by Fuzz/fuzz-request-target: a `/` followed by a combining mark (U+06DA here)
+    /// is one Character with it, so splitting the path as Characters sent the slash
+    /// upstream as `%2F`, and the stored file's directory was taken from an earlier slash.
+    @Test func aSlashBeforeACombiningMarkStaysASlash() throws {
+        let (target, _) = try RequestTarget.parse("/fedora/%DB%9Ax.rpm", upstreams: ["http://up"])
+        #expect(target.key == "reverse/fedora/\u{06DA}x.rpm")
+        #expect(target.upstreamPath == "/fedora/%DB%9Ax.rpm")
+        #expect(CacheStore.parent("/cache/reverse/fedora/\u{06DA}x.rpm") == "/cache/reverse/fedora")
+    }
+
     @Test(arguments: ["/../x", "/%2e%2e/x", "/a/%2F..%2Fx", "/a/./b", "/a%00", "/a/..", "/.", "/", "//", "/a/%zz"])
     func escapesAreRefused(_ text: String) {
         #expect(throws: RequestTarget.Rejection.self) { try RequestTarget.parse(text, upstreams: ["http://up"]) }

@@ -14,19 +14,27 @@ public final class DaemonProcess: @unchecked Sendable {
     public let root: String
     public let configFile: String?
 
+    /// `wrapper`: a command that runs filelistd (its path and arguments follow), such as
+    /// `prlimit --nofile=N:N` for a descriptor limit.
     public init(
-        root: String, arguments: [String] = [], environment: [String: String] = [:], configFile: String? = nil
+        root: String, arguments: [String] = [], environment: [String: String] = [:], configFile: String? = nil,
+        wrapper: [String] = []
     ) throws {
         self.root = root
         runtimeDirectory = try TemporaryTree("run")
         logPath = runtimeDirectory.path("filelistd.log")
         _ = FileManager.default.createFile(atPath: logPath, contents: nil)
         process = Process()
-        process.executableURL = Command.executable("filelistd")
         self.configFile = configFile
         process.arguments =
             (configFile.map { ["--config", $0] } ?? ["--dir", root])
             + ["--runtime-directory", runtimeDirectory.root] + arguments
+        if let command = wrapper.first {
+            process.executableURL = URL(fileURLWithPath: command)
+            process.arguments = Array(wrapper.dropFirst()) + [Command.executable("filelistd").path] + process.arguments!
+        } else {
+            process.executableURL = Command.executable("filelistd")
+        }
         process.environment = ProcessInfo.processInfo.environment.filter { $0.key != "NOTIFY_SOCKET" }
             .merging(environment) { $1 }
         let log = FileHandle(forWritingAtPath: logPath)

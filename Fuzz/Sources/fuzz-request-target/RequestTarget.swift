@@ -1,0 +1,1 @@
+../../../Sources/MirrorCache/RequestTarget.swift
