@@ -39,6 +39,8 @@ let package = Package(
         .target(name: "CLinuxFS"),
         // zlib for gzip forms made of independently compressed segments.
         .target(name: "CGzip", linkerSettings: [.linkedLibrary("z")]),
+        // The benchmarks' measure of a command's peak memory (its comment says why a process).
+        .executableTarget(name: "peak-rss"),
         .systemLibrary(name: "CSystemd", pkgConfig: "libsystemd", providers: [.apt(["libsystemd-dev"])]),
         .target(name: "Systemd", dependencies: ["CSystemd", .product(name: "Logging", package: "swift-log")]),
         .target(
@@ -229,6 +231,7 @@ let package = Package(
             name: "ListProtocolTests",
             dependencies: ["ListProtocol", "TreeFixtures", .product(name: "Crypto", package: "swift-crypto")]
         ),
+        .testTarget(name: "PeakRSSTests", dependencies: ["peak-rss", "TreeFixtures"]),
         .testTarget(name: "ConnectionGuardTests", dependencies: ["ConnectionGuard", "LinuxCalls"]),
         .testTarget(name: "DaemonControlTests", dependencies: ["DaemonControl", "ListProtocol"]),
         .testTarget(name: "FileListTests", dependencies: ["FileList", "TreeFixtures"]),

@@ -3,7 +3,7 @@ import PackageDescription
 
 // Benchmarks live in their own package so the main build never pulls in their
 // dependencies. They measure the release binaries of the main package as an operator
-// runs them (separate processes; wall time and peak RSS from wait4(2)), and the index
+// runs them (separate processes; wall time, and peak RSS through peak-rss), and the index
 // library in-process for sizes no test tree reaches.
 let package = Package(
     name: "QuickMirrorBenchmarks",

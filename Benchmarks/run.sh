@@ -17,6 +17,9 @@ what=${1:-filelist}
 shift || true
 swift build -c release --package-path .. --product create-filelist
 swift build -c release --package-path .. --product filelistd
+# Peak memory of a measured command is taken by peak-rss (Sources/peak-rss says why).
+swift build -c release --package-path .. --product peak-rss
+export QUICKMIRROR_PEAK_RSS=$PWD/../.build/release/peak-rss
 if [[ $what == cache ]]; then swift build -c release --package-path .. --product mirror-cache; fi
 if [[ $what == subscribers ]]; then
     swift build -c release --product sse-load
