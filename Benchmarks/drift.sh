@@ -55,7 +55,8 @@ for events in $sources; do
         churned=$((SECONDS - started))
         sleep 12  # the settle (1 s) and max-delay (5 s) twice over
         "$bin/create-filelist" -d "$top/$module" -c -s -S "${lists[0]}" -S "${lists[1]}" -S "${lists[2]}" > "$run/oneshot"
-        differing=$(diff <(files_section "$top/$module/${lists[0]}") <(files_section "$run/oneshot") | grep -c '^[<>]' || true)
+        diff <(files_section "$top/$module/${lists[0]}") <(files_section "$run/oneshot") | grep '^[<>]' > "$run/diff" || true
+        differing=$(wc -l < "$run/diff")
         identical=yes
         cmp -s "$top/$module/${lists[0]}" "$run/oneshot" || identical=no
         overflows=$(grep -c overflow "$run/log" || true)
@@ -66,7 +67,9 @@ for events in $sources; do
         if ((differing > 0)) || [[ $identical == no ]]; then
             failed=$((failed + 1))
             cp "$run/log" "/var/tmp/quickmirror-drift-$events-$seed.log"
-            echo "  the daemon's log: /var/tmp/quickmirror-drift-$events-$seed.log" >&2
+            cp "$run/diff" "/var/tmp/quickmirror-drift-$events-$seed.diff"
+            cp "$run/churn" "/var/tmp/quickmirror-drift-$events-$seed.churn"
+            echo "  the daemon's log: /var/tmp/quickmirror-drift-$events-$seed.log; the differing lines (< published, > one-shot): .diff; the churn's output: .churn" >&2
         fi
     done
 done
