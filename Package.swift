@@ -136,7 +136,7 @@ let package = Package(
         ),
         .target(
             name: "CommandLineSupport",
-            dependencies: [.product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: ["FileList", "TreeScan", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
         .executableTarget(
             name: "filelistd",
@@ -202,7 +202,7 @@ let package = Package(
         .target(
             name: "MirrorCache",
             dependencies: [
-                "UpstreamListing", "LinuxCalls", "ListProtocol", "FileList", "ConnectionGuard",
+                "UpstreamListing", "ListTransport", "LinuxCalls", "ListProtocol", "FileList", "ConnectionGuard",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOExtras", package: "swift-nio-extras"),
                 .product(name: "NIOCore", package: "swift-nio"),

@@ -1,5 +1,7 @@
 import AsyncHTTPClient
 import Foundation
+import LinuxCalls
+import ListTransport
 import Logging
 import NIOCore
 
@@ -32,11 +34,7 @@ public struct MirrorManagerCheckin: Sendable {
 
         public init() {}
 
-        static func hostname() -> String {
-            var buffer = [CChar](repeating: 0, count: 256)
-            guard gethostname(&buffer, buffer.count) == 0 else { return "localhost" }
-            return String(decoding: buffer.prefix(while: { $0 != 0 }).map { UInt8(bitPattern: $0) }, as: UTF8.self)
-        }
+        static func hostname() -> String { Linux.hostName() ?? "localhost" }
 
         func host(for module: String) -> String {
             hostPerModule[module.replacingOccurrences(of: "-", with: "_")] ?? host
@@ -142,25 +140,15 @@ public struct MirrorManagerCheckin: Sendable {
         return false
     }
 
-    /// One POST, through a client of its own that does not retry connecting: by default
-    /// AsyncHTTPClient retries a refused connection until the request's deadline, which
-    /// held every attempt for minutes while MirrorManager was down; this fails at once,
-    /// as the reference's curl does, and the retries above pace the attempts. (It was
-    /// URLSession before: FoundationNetworking needs libcurl, which a build with
-    /// --static-swift-stdlib would have had to link by hand.)
+    /// One POST. The project's client fails a refused connection at once, as the
+    /// reference's curl does, and the retries above pace the attempts.
     private func send(_ body: String) -> Result<Void, SyncError> {
-        var configuration = HTTPClient.Configuration()
-        configuration.connectionPool.retryConnectionEstablishment = false
         let seconds = TimeAmount.seconds(Int64(max(timeout, 1)))
-        configuration.timeout = .init(connect: seconds, read: seconds)
-        let client = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: configuration)
-        // Clean-up only: the answer below is already decided.
-        defer { try? client.syncShutdown() }
         let response: HTTPClient.Response
         do {
             let request = try HTTPClient.Request(
                 url: settings.server, method: .POST, headers: ["Content-Type": "text/xml"], body: .string(body))
-            response = try client.execute(request: request, deadline: .now() + seconds).wait()
+            response = try ListHTTPClient.shared.execute(request: request, deadline: .now() + seconds).wait()
         } catch {
             return .failure(SyncError("\(settings.server): \(error)"))
         }
