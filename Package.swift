@@ -233,6 +233,7 @@ let package = Package(
         ),
         .testTarget(name: "PeakRSSTests", dependencies: ["peak-rss", "TreeFixtures"]),
         .testTarget(name: "ConnectionGuardTests", dependencies: ["ConnectionGuard", "LinuxCalls"]),
+        .testTarget(name: "ListTransportTests", dependencies: ["ListTransport"]),
         .testTarget(name: "DaemonControlTests", dependencies: ["DaemonControl", "ListProtocol"]),
         .testTarget(name: "FileListTests", dependencies: ["FileList", "TreeFixtures"]),
         .testTarget(name: "TreeScanTests", dependencies: ["TreeScan", "FileList", "TreeFixtures"]),

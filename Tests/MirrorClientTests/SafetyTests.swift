@@ -139,6 +139,41 @@ struct SafetyTests {
         #expect(timesAfter.count == timesBefore.count, "no entry appeared or went")
     }
 
+    @Test("a list whose bytes do not have the digest its ETag names is refused, naming the URL; the mirror is untouched")
+    func listNotMatchingItsETag() throws {
+        let fixture = try MirrorFixture()
+        #expect(try fixture.sync().status == 0)
+        // A web server that names a list digest in its ETag, and not the one of the bytes
+        // it sends: a list damaged on the way, or a server lying about what it serves.
+        let runtime = try TemporaryTree("wrong-etag")
+        try """
+            import functools, http.server, sys
+            class Handler(http.server.SimpleHTTPRequestHandler):
+                def end_headers(self):
+                    if self.path.endswith("fullfiletimelist-fedora"):
+                        self.send_header("ETag", '"' + "ab" * 32 + '"')
+                    super().end_headers()
+            server = http.server.ThreadingHTTPServer(
+                ("127.0.0.1", 0), functools.partial(Handler, directory=sys.argv[1]))
+            print("port", server.server_address[1], flush=True)
+            server.serve_forever()
+            """.write(toFile: runtime.path("wrong-etag.py"), atomically: true, encoding: .utf8)
+        let (server, base) = try TierTests.webServer(
+            [runtime.path("wrong-etag.py"), fixture.upstream.root], log: runtime.path("http.log"))
+        defer { TierTests.stop(server) }
+        sleepPastNextSecond()
+        try fixture.upstream.file("fedora/releases/40/Packages/n/new-1.rpm", "new")
+        try fixture.publish()
+        let bytes = Self.snapshot(fixture.mirror.root)
+        let times = Self.times(fixture.mirror.root)
+        let result = try Command.run("quick-mirror", ["-c", fixture.config, "--set", "LISTSOURCE=\(base)"])
+        #expect(result.status != 0)
+        #expect(result.stderr.contains("digest is not the one its ETag names"), "\(result.stderr)")
+        #expect(result.stderr.contains("\(base)/fedora/fullfiletimelist-fedora"), "\(result.stderr)")
+        #expect(Self.snapshot(fixture.mirror.root) == bytes)
+        #expect(Self.times(fixture.mirror.root) == times)
+    }
+
     @Test("a second run on the same destination is refused while one holds the lock")
     func lock() throws {
         let fixture = try MirrorFixture()
