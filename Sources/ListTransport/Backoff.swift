@@ -6,23 +6,39 @@ import Foundation
 ///
 /// The one pacing of retries in the project: quick-mirror's list requests and rsync calls
 /// (2, 4, 8... seconds, as the reference client), the change-stream follower, mirror-cache's
-/// list polls and `quick-mirror follow` while upstream is unwell. Doubling keeps a tier of
-/// mirrors from hammering an upstream that is down, and still finds it soon once it is back.
+/// list polls, `quick-mirror follow` while upstream is unwell, and the MirrorManager
+/// check-in. Doubling keeps a tier of mirrors from hammering an upstream that is down, and
+/// still finds it soon once it is back.
 public struct Backoff: Sendable, Equatable {
     public var first: Duration
     public var limit: Duration
+    public var growth: Growth
 
-    public init(first: Duration, limit: Duration = .seconds(3600)) {
-        self.first = first
-        self.limit = max(limit, first)
+    /// How the pause grows from one retry to the next.
+    public enum Growth: Sendable, Equatable {
+        /// `first · 2^(retry-1)`.
+        case doubling
+        /// `first · retry`: the reference client's check-in sleeps 2, 4, 6... seconds, and
+        /// MirrorManager's operators know that pacing.
+        case linear
     }
 
-    /// The pause before retry number `retry` (1 for the first retry): `first · 2^(retry-1)`,
-    /// at most `limit`.
+    public init(first: Duration, limit: Duration = .seconds(3600), growth: Growth = .doubling) {
+        self.first = first
+        self.limit = max(limit, first)
+        self.growth = growth
+    }
+
+    /// The pause before retry number `retry` (1 for the first retry), at most `limit`.
     public func pause(beforeRetry retry: Int) -> Duration {
-        // 2^20 times any first pause worth waiting is past any limit worth having.
-        let doublings = min(max(retry - 1, 0), 20)
-        return min(first * (1 << doublings), limit)
+        switch growth {
+        case .doubling:
+            // 2^20 times any first pause worth waiting is past any limit worth having.
+            let doublings = min(max(retry - 1, 0), 20)
+            return min(first * (1 << doublings), limit)
+        case .linear:
+            return min(first * min(max(retry, 1), 1 << 20), limit)
+        }
     }
 
     /// What one attempt came to: `done` (success, or a failure that waiting will not

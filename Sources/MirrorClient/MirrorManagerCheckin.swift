@@ -122,22 +122,22 @@ public struct MirrorManagerCheckin: Sendable {
             }
         }
         let attempts = max(settings.maxRetries, 1)
-        for attempt in 1...attempts {
+        let backoff = Backoff(first: .milliseconds(Int64(pauseUnit * 1000)), growth: .linear)
+        let outcome = backoff.run(retries: attempts - 1) { retry, _, error in
+            logger.warning("check-in attempt \(retry) of \(module) failed (\(error.map { "\($0)" } ?? "")); will retry", metadata: ["item": "e"])
+        } _: { () -> Backoff.Attempt<SyncError?> in
             switch send(body) {
-            case .success:
-                logger.info("checked in \(module) as \(settings.host(for: module))", metadata: ["item": "M"])
-                return true
-            case .failure(let error):
-                guard attempt < attempts else {
-                    logger.error(
-                        "could not complete the check-in of \(module) after \(attempts) tries: \(error)", metadata: ["item": "E"])
-                    return false
-                }
-                logger.warning("check-in attempt \(attempt) of \(module) failed (\(error)); will retry", metadata: ["item": "e"])
-                Thread.sleep(forTimeInterval: pauseUnit * Double(attempt))
+            case .success: .done(nil)
+            case .failure(let error): .again(error)
             }
         }
-        return false
+        if let error = outcome {
+            logger.error(
+                "could not complete the check-in of \(module) after \(attempts) tries: \(error)", metadata: ["item": "E"])
+            return false
+        }
+        logger.info("checked in \(module) as \(settings.host(for: module))", metadata: ["item": "M"])
+        return true
     }
 
     /// One POST. The project's client fails a refused connection at once, as the
@@ -168,7 +168,7 @@ public struct MirrorManagerCheckin: Sendable {
     /// for a format used in this one place.
     static func bzip2(_ bytes: [UInt8]) throws(SyncError) -> [UInt8] {
         // The input from a file, so that neither side of a pipe can fill while the other waits.
-        let inputPath = NSTemporaryDirectory() + "/quick-mirror-checkin-\(getpid())-\(UInt64.random(in: 0...UInt64.max))"
+        let inputPath = NSTemporaryDirectory() + "/quick-mirror-checkin-\(ProcessInfo.processInfo.processIdentifier)-\(UInt64.random(in: 0...UInt64.max))"
         defer { try? FileManager.default.removeItem(atPath: inputPath) }
         guard FileManager.default.createFile(atPath: inputPath, contents: Data(bytes)),
             let input = FileHandle(forReadingAtPath: inputPath)
@@ -214,7 +214,3 @@ public struct MirrorManagerCheckin: Sendable {
         return result + "\""
     }
 }
-
-#if canImport(Glibc)
-    import Glibc
-#endif

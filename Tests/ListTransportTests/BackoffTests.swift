@@ -10,6 +10,12 @@ struct BackoffTests {
         #expect(backoff.pause(beforeRetry: 1_000) == .seconds(60))
     }
 
+    @Test("the check-in's pauses grow as the reference client's do, 2, 4, 6... seconds, and stop at the limit")
+    func linear() {
+        let backoff = Backoff(first: .seconds(2), limit: .seconds(9), growth: .linear)
+        #expect((1...6).map(backoff.pause(beforeRetry:)) == [2, 4, 6, 8, 9, 9].map { Duration.seconds($0) })
+    }
+
     @Test("a run retries what is worth retrying, as many times as allowed, and ends with the last outcome")
     func retries() {
         let backoff = Backoff(first: .milliseconds(1))
