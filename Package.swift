@@ -142,7 +142,7 @@ let package = Package(
             name: "filelistd",
             dependencies: [
                 "ListDaemon", "ListService", "DaemonControl", "CommandLineSupport", "FileList", "TreeScan", "Systemd", "Monitoring",
-                "ConnectionGuard", "LinuxCalls",
+                "ConnectionGuard", "LinuxCalls", "ListProtocol",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -155,7 +155,6 @@ let package = Package(
                 "FileList", "ListProtocol",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "CompressNIO", package: "compress-nio"),
-                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -166,10 +165,8 @@ let package = Package(
         .target(
             name: "UpstreamListing",
             dependencies: [
-                "FileList", "ListTransport", "ListProtocol",
-                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                "FileList", "ListTransport",
                 .product(name: "Logging", package: "swift-log"),
-                .product(name: "NIOCore", package: "swift-nio"),
             ]
         ),
         .target(
@@ -178,7 +175,6 @@ let package = Package(
                 "FileList", "TreeScan", "Publish", "LinuxCalls", "ListProtocol", "DaemonControl", "Systemd", "ListTransport",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "CompressNIO", package: "compress-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "SystemPackage", package: "swift-system"),
@@ -242,7 +238,8 @@ let package = Package(
             dependencies: ["TreeIndex", "TreeScan", "TreeWatch", "FileList", "ListProtocol", "TreeFixtures"]
         ),
         .testTarget(
-            name: "TreeWatchTests", dependencies: ["TreeWatch", "TreeIndex", "TreeScan", "FileList", "TreeFixtures"]),
+            name: "TreeWatchTests",
+            dependencies: ["TreeWatch", "TreeIndex", "TreeScan", "LinuxCalls", "FileList", "TreeFixtures"]),
         .testTarget(
             name: "FilelistdCommandTests",
             dependencies: [
@@ -254,7 +251,7 @@ let package = Package(
             name: "MirrorClientTests",
             dependencies: ["MirrorClient", "FileList", "TreeFixtures", "quick-mirror", "create-filelist", "filelistd"]
         ),
-        .testTarget(name: "PublishTests", dependencies: ["Publish", "LinuxCalls", "TreeFixtures"]),
+        .testTarget(name: "PublishTests", dependencies: ["Publish", "LinuxCalls", "ListProtocol", "TreeFixtures"]),
         .testTarget(
             name: "ListServiceTests",
             dependencies: [
