@@ -265,6 +265,7 @@ let package = Package(
             name: "ListDaemonTests",
             dependencies: [
                 "ListDaemon", "TreeFixtures", "TreeWatch", "TreeScan", "Publish", "FileList", "DaemonControl",
+                "CommandLineSupport",
                 .product(name: "SystemPackage", package: "swift-system"),
                 .product(name: "Logging", package: "swift-log"),
             ]
