@@ -229,7 +229,9 @@ let package = Package(
         ),
         .testTarget(name: "PeakRSSTests", dependencies: ["peak-rss", "TreeFixtures"]),
         .testTarget(name: "ConnectionGuardTests", dependencies: ["ConnectionGuard", "LinuxCalls"]),
-        .testTarget(name: "ListTransportTests", dependencies: ["ListTransport"]),
+        .testTarget(
+            name: "ListTransportTests",
+            dependencies: ["ListTransport", "TreeFixtures", .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "DaemonControlTests", dependencies: ["DaemonControl", "ListProtocol"]),
         .testTarget(name: "FileListTests", dependencies: ["FileList", "TreeFixtures"]),
         .testTarget(name: "TreeScanTests", dependencies: ["TreeScan", "FileList", "TreeFixtures"]),
