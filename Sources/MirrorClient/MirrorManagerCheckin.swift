@@ -124,7 +124,9 @@ public struct MirrorManagerCheckin: Sendable {
         let attempts = max(settings.maxRetries, 1)
         let backoff = Backoff(first: .milliseconds(Int64(pauseUnit * 1000)), growth: .linear)
         let outcome = backoff.run(retries: attempts - 1) { retry, _, error in
-            logger.warning("check-in attempt \(retry) of \(module) failed (\(error.map { "\($0)" } ?? "")); will retry", metadata: ["item": "e"])
+            logger.warning(
+                "check-in attempt \(retry) of \(module) failed (\(error.map { "\($0)" } ?? "")); will retry",
+                metadata: ["item": "e"])
         } _: { () -> Backoff.Attempt<SyncError?> in
             switch send(body) {
             case .success: .done(nil)

@@ -34,7 +34,9 @@ struct ScanChoiceTests {
     /// An operator moving from `filelistd -c -C ... -S ...` to a config file (or from
     /// create-filelist's flags to filelistd's) must get the same list: the same checksummed
     /// names, the same skipped names, the same checksum sections.
-    @Test("-c, -C, -S and --checksum-algorithms choose what checksum, checksum-file, skip-file and checksum-algorithms do")
+    @Test(
+        "-c, -C, -S and --checksum-algorithms choose what checksum, checksum-file, skip-file and checksum-algorithms do"
+    )
     func flagsAndKeysAgree() throws {
         let flags = try ScanFlags.parse([
             "-c", "-C", "CHECKSUM", "-C", "SHA256SUMS", "-S", "fullfilelist", "-S", "imagelist-fedora",

@@ -21,7 +21,9 @@ struct BackoffTests {
         let backoff = Backoff(first: .milliseconds(1))
         var attempts = 0
         var heard: [Int] = []
-        let outcome = backoff.run(retries: 3) { retry, _, _ in heard.append(retry) } _: {
+        let outcome = backoff.run(retries: 3) { retry, _, _ in
+            heard.append(retry)
+        } _: {
             attempts += 1
             return Backoff.Attempt<Int>.again(attempts)
         }
@@ -32,7 +34,8 @@ struct BackoffTests {
     @Test("an outcome that waiting will not mend ends the run at once")
     func done() {
         var attempts = 0
-        let outcome = Backoff(first: .milliseconds(1)).run(retries: 5) { _, _, _ in } _: {
+        let outcome = Backoff(first: .milliseconds(1)).run(retries: 5) { _, _, _ in
+        } _: {
             attempts += 1
             return attempts == 2 ? Backoff.Attempt<String>.done("found") : .again("not yet")
         }
