@@ -136,13 +136,13 @@ let package = Package(
         ),
         .target(
             name: "CommandLineSupport",
-            dependencies: [.product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: ["FileList", "TreeScan", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
         .executableTarget(
             name: "filelistd",
             dependencies: [
                 "ListDaemon", "ListService", "DaemonControl", "CommandLineSupport", "FileList", "TreeScan", "Systemd", "Monitoring",
-                "ConnectionGuard", "LinuxCalls",
+                "ConnectionGuard", "LinuxCalls", "ListProtocol",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -155,7 +155,6 @@ let package = Package(
                 "FileList", "ListProtocol",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "CompressNIO", package: "compress-nio"),
-                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -166,10 +165,8 @@ let package = Package(
         .target(
             name: "UpstreamListing",
             dependencies: [
-                "FileList", "ListTransport", "ListProtocol",
-                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                "FileList", "ListTransport",
                 .product(name: "Logging", package: "swift-log"),
-                .product(name: "NIOCore", package: "swift-nio"),
             ]
         ),
         .target(
@@ -178,7 +175,6 @@ let package = Package(
                 "FileList", "TreeScan", "Publish", "LinuxCalls", "ListProtocol", "DaemonControl", "Systemd", "ListTransport",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "CompressNIO", package: "compress-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "SystemPackage", package: "swift-system"),
@@ -202,7 +198,7 @@ let package = Package(
         .target(
             name: "MirrorCache",
             dependencies: [
-                "UpstreamListing", "LinuxCalls", "ListProtocol", "FileList", "ConnectionGuard",
+                "UpstreamListing", "ListTransport", "LinuxCalls", "ListProtocol", "FileList", "ConnectionGuard",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOExtras", package: "swift-nio-extras"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -233,6 +229,9 @@ let package = Package(
         ),
         .testTarget(name: "PeakRSSTests", dependencies: ["peak-rss", "TreeFixtures"]),
         .testTarget(name: "ConnectionGuardTests", dependencies: ["ConnectionGuard", "LinuxCalls"]),
+        .testTarget(
+            name: "ListTransportTests",
+            dependencies: ["ListTransport", "TreeFixtures", .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "DaemonControlTests", dependencies: ["DaemonControl", "ListProtocol"]),
         .testTarget(name: "FileListTests", dependencies: ["FileList", "TreeFixtures"]),
         .testTarget(name: "TreeScanTests", dependencies: ["TreeScan", "FileList", "TreeFixtures"]),
@@ -241,7 +240,8 @@ let package = Package(
             dependencies: ["TreeIndex", "TreeScan", "TreeWatch", "FileList", "ListProtocol", "TreeFixtures"]
         ),
         .testTarget(
-            name: "TreeWatchTests", dependencies: ["TreeWatch", "TreeIndex", "TreeScan", "FileList", "TreeFixtures"]),
+            name: "TreeWatchTests",
+            dependencies: ["TreeWatch", "TreeIndex", "TreeScan", "LinuxCalls", "FileList", "TreeFixtures"]),
         .testTarget(
             name: "FilelistdCommandTests",
             dependencies: [
@@ -253,7 +253,7 @@ let package = Package(
             name: "MirrorClientTests",
             dependencies: ["MirrorClient", "FileList", "TreeFixtures", "quick-mirror", "create-filelist", "filelistd"]
         ),
-        .testTarget(name: "PublishTests", dependencies: ["Publish", "LinuxCalls", "TreeFixtures"]),
+        .testTarget(name: "PublishTests", dependencies: ["Publish", "LinuxCalls", "ListProtocol", "TreeFixtures"]),
         .testTarget(
             name: "ListServiceTests",
             dependencies: [
@@ -267,6 +267,7 @@ let package = Package(
             name: "ListDaemonTests",
             dependencies: [
                 "ListDaemon", "TreeFixtures", "TreeWatch", "TreeScan", "Publish", "FileList", "DaemonControl",
+                "CommandLineSupport",
                 .product(name: "SystemPackage", package: "swift-system"),
                 .product(name: "Logging", package: "swift-log"),
             ]

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs the whole test suite on a fresh Debian machine: installs the system packages
-# the tests use (when run as root and they are missing), builds once and tests (debug),
+# the tests use (when run as root and they are missing), checks that docs/ARCHITECTURE.md
+# names the targets and edges Package.swift declares, builds once and tests (debug),
 # runs the demo, then builds the release once (the Swift runtime linked in) and
 # checks what is made of it: the installed files (check-install.sh), the .deb and the
 # release tarball (build-deb.sh, lintian), and the .deb under a real systemd in a
@@ -35,6 +36,8 @@ step() { # step NAME COMMAND...: runs it, and says how long it took
     "${@:2}"
     echo "test.sh: $1 took $((SECONDS - t)) s"
 }
+# The module tables in docs/ARCHITECTURE.md against Package.swift (a second or two).
+step "the architecture check" Scripts/check-architecture.py
 step "the debug build" swift build --build-tests
 step "the tests" swift test --skip-build
 # README's first command, end to end (the build above is the one it uses).

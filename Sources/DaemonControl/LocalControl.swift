@@ -70,11 +70,6 @@ public enum LocalControl {
         }
         return String(decoding: reply, as: UTF8.self)
     }
-
-    /// The socket address of `path`, for the daemon's side (`bind`).
-    public static func withAddress<R>(_ path: String, _ body: (UnsafePointer<sockaddr>, socklen_t) -> R) -> R {
-        Linux.withLocalAddress(path, body)
-    }
 }
 
 public struct LocalControlError: Error, CustomStringConvertible, Sendable {

@@ -13,6 +13,8 @@ public enum HugePages {
             guard buffer.count >= 2 * huge, let base = buffer.baseAddress else { return }
             let start = (Int(bitPattern: base) + huge - 1) & ~(huge - 1)
             let end = (Int(bitPattern: base) + buffer.count) & ~(huge - 1)
+            // The one system call of FileList, here rather than in LinuxCalls: advice about
+            // memory, with no file and no error to report, and FileList depends on nothing.
             _ = madvise(UnsafeMutableRawPointer(bitPattern: start), end - start, MADV_HUGEPAGE)
         #endif
     }

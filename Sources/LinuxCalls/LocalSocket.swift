@@ -11,11 +11,9 @@ import SystemPackage
 /// each call retries on EINTR and reports an error that names the call and the path.
 extension Linux {
     /// A nonblocking, close-on-exec Unix stream socket listening at `path`, made only by
-    /// its owner's process. `bind` gets the address the caller builds (the client side
-    /// builds the same one), so the socket-address layout has one owner.
-    public static func listenLocal(
-        path: String, backlog: Int32 = 8, bind: (Int32) -> Int32
-    ) throws(SystemCallError) -> FileDescriptor {
+    /// its owner's process. Its address is built by `withLocalAddress`, as the client
+    /// side's, so the socket-address layout has one owner.
+    public static func listenLocal(path: String, backlog: Int32 = 8) throws(SystemCallError) -> FileDescriptor {
         let fd = Glibc.socket(
             AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0)
         guard fd >= 0 else { throw SystemCallError("socket", path: path, errno: Errno(rawValue: errno)) }
@@ -23,7 +21,7 @@ extension Linux {
         // A socket file left at the path belongs to a process that died (the caller holds
         // the lock that makes it the only one to listen here).
         _ = retrying { Glibc.unlink(path) }
-        if let error = retrying({ bind(fd) }).1 {
+        if let error = retrying({ withLocalAddress(path) { Glibc.bind(fd, $0, $1) } }).1 {
             try? descriptor.close()
             throw SystemCallError("bind", path: path, errno: error)
         }

@@ -288,6 +288,95 @@ public enum Linux {
         return fstatat(AT_FDCWD, path, &info, 0) == 0 ? info : nil
     }
 
+    /// `link(2)`: a second name for a file.
+    public static func link(_ existing: String, as name: String) throws(SystemCallError) {
+        if let error = retrying({ Glibc.linkat(AT_FDCWD, existing, AT_FDCWD, name, 0) }).1 {
+            throw SystemCallError("link", path: "\(existing) -> \(name)", errno: error)
+        }
+    }
+
+    /// `chmod(2)` of a path.
+    public static func changeMode(_ path: String, to mode: mode_t) throws(SystemCallError) {
+        if let error = retrying({ Glibc.fchmodat(AT_FDCWD, path, mode, 0) }).1 {
+            throw SystemCallError("chmod", path: path, errno: error)
+        }
+    }
+
+    /// Sets a path's access and modification times to the nanosecond (`utimensat(2)`),
+    /// following a symbolic link.
+    public static func setTimes(_ path: String, access: timespec, modification: timespec) throws(SystemCallError) {
+        var times = [access, modification]
+        if let error = retrying({ Glibc.utimensat(AT_FDCWD, path, &times, 0) }).1 {
+            throw SystemCallError("utimensat", path: path, errno: error)
+        }
+    }
+
+    /// `fstatat(2)` of a name in `directory`, a symbolic link not followed: the entry or
+    /// the errno. Names are bytes that need not be UTF-8, so they come as C strings.
+    public static func lstat(_ name: UnsafePointer<CChar>, in directory: FileDescriptor) -> Result<Glibc.stat, Errno> {
+        var info = Glibc.stat()
+        if let error = retrying({ Glibc.fstatat(directory.rawValue, name, &info, AT_SYMLINK_NOFOLLOW) }).1 {
+            return .failure(error)
+        }
+        return .success(info)
+    }
+
+    /// `unlinkat(2)` of a name in `directory`: a file, or with `directory: true` an empty
+    /// directory. Returns the errno, which callers sort (`ENOENT`, `ENOTEMPTY`) themselves.
+    public static func remove(
+        _ name: UnsafePointer<CChar>, in directory: FileDescriptor, isDirectory: Bool
+    ) -> Errno? {
+        retrying({ Glibc.unlinkat(directory.rawValue, name, isDirectory ? AT_REMOVEDIR : 0) }).1
+    }
+
+    /// Whether this process may read `path` (`access(2)`, `R_OK`).
+    public static func canRead(_ path: String) -> Bool {
+        retrying({ Glibc.access(path, R_OK) }).1 == nil
+    }
+
+    /// Whether a descriptor is a terminal (`isatty(3)`).
+    public static func isTerminal(_ fd: Int32) -> Bool { Glibc.isatty(fd) == 1 }
+
+    /// Makes reads and writes of a descriptor return at once rather than wait (`O_NONBLOCK`).
+    public static func setNonBlocking(_ fd: FileDescriptor, displayPath: String) throws(SystemCallError) {
+        let (flags, error) = retrying { Glibc.fcntl(fd.rawValue, F_GETFL) }
+        if let error { throw SystemCallError("fcntl", path: displayPath, errno: error) }
+        if let error = retrying({ Glibc.fcntl(fd.rawValue, F_SETFL, flags | O_NONBLOCK) }).1 {
+            throw SystemCallError("fcntl", path: displayPath, errno: error)
+        }
+    }
+
+    /// The target of a symbolic link (`readlink(2)`), as bytes; nil when it cannot be read.
+    public static func readLink(_ path: String) -> [UInt8]? {
+        var target = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+        let (length, error) = retrying { Glibc.readlink(path, &target, target.count - 1) }
+        guard error == nil, length > 0 else { return nil }
+        return target[..<length].map { UInt8(bitPattern: $0) }
+    }
+
+    /// This machine's host name (`gethostname(2)`); nil when it cannot be read.
+    public static func hostName() -> String? {
+        var buffer = [CChar](repeating: 0, count: 256)
+        guard Glibc.gethostname(&buffer, buffer.count - 1) == 0 else { return nil }
+        return String(decoding: buffer.prefix(while: { $0 != 0 }).map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+
+    /// Closes a descriptor the process was handed by number and will not use (a socket
+    /// systemd passed). Never retried: on Linux the descriptor is gone even when close(2)
+    /// reports EINTR, and a second close could hit one opened since.
+    public static func closeUnused(_ descriptor: Int32) { _ = Glibc.close(descriptor) }
+
+    /// `CLOCK_MONOTONIC` in microseconds: the clock systemd's `MONOTONIC_USEC` is read on
+    /// (Swift's `ContinuousClock` is `CLOCK_BOOTTIME`, which runs on through a suspend).
+    public static func monotonicMicroseconds() -> UInt64 {
+        var now = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &now)
+        return UInt64(now.tv_sec) * 1_000_000 + UInt64(now.tv_nsec) / 1000
+    }
+
+    /// Whether the process runs as root (real user id 0).
+    public static var isSuperuser: Bool { Glibc.getuid() == 0 }
+
     /// The `O_TMPFILE` flag, or nil where the C headers lack it.
     public static var temporaryFileFlag: Int32? {
         let flag = qm_o_tmpfile()

@@ -76,7 +76,7 @@ public enum ConfigFile {
         }
         var configuration = DaemonConfiguration(root: top.value)
         configuration.runtimeDirectory = runtimeDirectory
-        var options = ScanOptions()
+        var scan = ScanChoices()
         for (line, key, value) in values {
             switch key {
             case "top":
@@ -86,14 +86,14 @@ public enum ConfigFile {
             case "linked":
                 configuration.linkedGroups.append(value.split(separator: " ").map(String.init))
             case "checksum":
-                if ["yes", "true", "1"].contains(value) { options.checksumNames.insert(Array("repomd.xml".utf8)) }
+                if ["yes", "true", "1"].contains(value) { scan.checksumRepomd = true }
             case "checksum-file":
-                options.checksumNames.insert(Array(value.utf8))
+                scan.checksumNames.append(value)
             case "skip-file":
-                options.topLevelSkips.insert(Array(value.utf8))
+                scan.skipNames.append(value)
             case "checksum-algorithms":
                 switch ChecksumAlgorithm.parseList(value) {
-                case .success(let algorithms): options.algorithms = algorithms
+                case .success(let algorithms): scan.algorithms = algorithms
                 case .failure(let error): throw fail(line, "\(error)")
                 }
             case "list-version":
@@ -115,7 +115,7 @@ public enum ConfigFile {
                 throw fail(line, "unknown key '\(key)'")
             }
         }
-        configuration.options = options
+        configuration.options = scan.applied()
         guard !configuration.modules.isEmpty else { throw DaemonError("\(path): no 'modules = ...' line") }
         for group in configuration.linkedGroups {
             for module in group where !configuration.modules.contains(module) {

@@ -239,7 +239,7 @@ public final class Daemon {
             if ready.contains(.signals) {
                 for signal in signals.read() {
                     if signal == SIGHUP {
-                        Systemd.notify("RELOADING=1\nMONOTONIC_USEC=\(Self.monotonicMicroseconds())")
+                        Systemd.notify("RELOADING=1\nMONOTONIC_USEC=\(Linux.monotonicMicroseconds())")
                         logger.info("rescan requested", metadata: ["by": "SIGHUP"])
                         try rescan()
                         Systemd.notify("READY=1\nSTATUS=\(statusLine())")
@@ -526,12 +526,6 @@ public final class Daemon {
 
     static func seconds(_ duration: Duration) -> String {
         String(format: "%.2f", Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18)
-    }
-
-    static func monotonicMicroseconds() -> UInt64 {
-        var now = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &now)
-        return UInt64(now.tv_sec) * 1_000_000 + UInt64(now.tv_nsec) / 1000
     }
 
     /// Sends a command to the daemon watching `configuration.root`; when none answers,

@@ -1,3 +1,4 @@
+import Foundation
 import Metrics
 import Monitoring
 
@@ -47,9 +48,7 @@ final class DaemonMetrics {
         if failed {
             publishFailures.increment()
         } else {
-            var now = timespec()
-            clock_gettime(CLOCK_REALTIME, &now)
-            lastPublish.record(Double(now.tv_sec) + Double(now.tv_nsec) / 1e9)
+            lastPublish.record(Date().timeIntervalSince1970)
         }
     }
 

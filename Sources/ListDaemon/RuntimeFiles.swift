@@ -60,7 +60,7 @@ struct ControlSocket: ~Copyable {
         }
         do {
             // The tree's lock is held, so a socket file left here belongs to a daemon that died.
-            descriptor = try Linux.listenLocal(path: path) { fd in LocalControl.withAddress(path) { bind(fd, $0, $1) } }
+            descriptor = try Linux.listenLocal(path: path)
         } catch {
             throw DaemonError("cannot listen on control socket '\(path)': \(error)")
         }
@@ -68,7 +68,8 @@ struct ControlSocket: ~Copyable {
 
     deinit {
         try? descriptor.close()
-        unlink(path)
+        // Clean-up only: a socket file left behind is replaced by the next daemon.
+        try? Linux.removeFile(path)
     }
 
     /// Accepts one pending client, if any. A client that connects and says nothing must

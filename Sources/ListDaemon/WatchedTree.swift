@@ -51,8 +51,7 @@ final class WatchedTree {
 
     /// The tree still exists at its path, as the same directory.
     var isIntact: Bool {
-        var info = stat()
-        guard stat(listed.root, &info) == 0 else { return false }
+        guard let info = Linux.statPath(listed.root) else { return false }
         return UInt64(info.st_dev) == identity.device && UInt64(info.st_ino) == identity.inode
     }
 

@@ -1,27 +1,10 @@
 /// How a list travels over HTTP: as it is, or gzip-compressed (about a tenth of the
 /// bytes, which matters for a mirror's first sync and for a tier that lost its deltas).
-///
-/// filelistd's identity ETag is `"<SHA-256 of the list>"`. The compressed form is
-/// another representation, so RFC 9110 wants another ETag: `"<SHA-256>-gzip"`, which
-/// still names the list's content. A client that decompresses checks the SHA-256 of
-/// what it got against it and keeps the identity ETag, the one `/changes` understands.
+/// The compressed form has an ETag of its own (`EntityTag.gzipList`), which still names
+/// the list's content: a client that decompresses checks the digest of what it got
+/// against it and keeps the identity ETag, the one `/changes` understands.
 public enum ListCoding {
     public static let gzip = "gzip"
-    static let gzipSuffix = "-gzip"
-
-    /// The ETag of the gzip representation of the list whose SHA-256 is `digest`.
-    public static func gzipETag(digest: String) -> String { "\"\(digest)\(gzipSuffix)\"" }
-
-    /// The list digest a gzip ETag names, or nil for any other ETag.
-    public static func digest(ofGzipETag etag: String) -> String? {
-        var bare = Substring(etag)
-        if bare.hasPrefix("W/") { bare = bare.dropFirst(2) }
-        guard bare.count > 2, bare.first == "\"", bare.last == "\"" else { return nil }
-        bare = bare.dropFirst().dropLast()
-        guard bare.hasSuffix(gzipSuffix) else { return nil }
-        let digest = bare.dropLast(gzipSuffix.count)
-        return digest.count == 64 && digest.allSatisfy(\.isHexDigit) ? String(digest) : nil
-    }
 
     /// Whether an `Accept-Encoding` value allows gzip: `gzip`, `x-gzip` or `*`, unless
     /// its weight is zero (`gzip;q=0`). Made for the request path: no allocation.

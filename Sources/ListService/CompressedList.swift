@@ -44,7 +44,7 @@ final class CompressedList: Sendable {
         self.size = size
         self.pieces = pieces
         self.compressedSegments = compressedSegments
-        etag = ListCoding.gzipETag(digest: version.digest)
+        etag = EntityTag.gzipList(digest: version.digest).description
         var headers = version.headers
         headers[.eTag] = etag
         headers[.contentEncoding] = ListCoding.gzip

@@ -89,7 +89,7 @@ final class ListFastPath: ChannelDuplexHandler, RemovableChannelHandler {
         let epoch = catalog.versionsEpoch.load(ordering: .acquiring)
         let second = time(nil)
         if let match, let last, last.epoch == epoch, last.second == second, last.path == path, last.gzip == gzip,
-            ListServer.matches(match, last.etag)
+            EntityTag.ifNoneMatch(match, matches: last.etag)
         {
             FastPathCounts.notModified.increment()
             respond(.notModified, last.fields, context: context)

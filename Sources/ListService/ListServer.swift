@@ -28,15 +28,11 @@ public enum ListServer {
 
         /// `127.0.0.1:8080`, `[::1]:8080`, `:8080` (all addresses).
         public init(listen: String) throws(ListServiceError) {
-            guard let colon = listen.lastIndex(of: ":"), let port = Int(listen[listen.index(after: colon)...]),
-                (0...65535).contains(port)
-            else {
+            guard let address = ListenAddress(listen) else {
                 throw ListServiceError(
                     "'\(listen)' is not an address to listen on: give HOST:PORT, e.g. 127.0.0.1:8080")
             }
-            var host = String(listen[..<colon])
-            if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
-            self.init(host: host.isEmpty ? "::" : host, port: port)
+            self.init(host: address.host, port: address.port)
         }
     }
 
@@ -129,31 +125,20 @@ public enum ListServer {
             })
     }
 
-    /// If-None-Match compares weakly (RFC 9110): `W/"x"` matches `"x"`, `*` matches all.
-    static func matches(_ header: String, _ etag: String) -> Bool {
-        if header == etag { return true }
-        return header.utf8.split(separator: UInt8(ascii: ",")).contains { candidate in
-            var tag = candidate.drop(while: isSpace)
-            while let last = tag.last, isSpace(last) { tag = tag.dropLast() }
-            if tag.elementsEqual("*".utf8) { return true }
-            if tag.starts(with: "W/".utf8) { tag = tag.dropFirst(2) }
-            return tag.elementsEqual(etag.utf8)
-        }
-    }
-
-    private static func isSpace(_ byte: UInt8) -> Bool { byte == UInt8(ascii: " ") || byte == UInt8(ascii: "\t") }
-
     /// `GET /changes?list=PATH&since=DIGEST`: 304 when the client is current, the delta
     /// from its version when it is in the journal, 410 Gone when not (fetch the list).
     static func changes(_ catalog: ListCatalog, _ request: Request) async -> Response {
-        let query = request.uri.queryParameters
-        guard let path = query.get("list"), let since = query.get("since") else {
+        let query = request.uri.query ?? ""
+        guard let path = PercentCoding.values(of: "list", inQuery: query)?.first,
+            let since = PercentCoding.values(of: "since", inQuery: query)?.first
+        else {
             return Response(
                 status: .badRequest,
                 body: ResponseBody(byteBuffer: ByteBuffer(string: "give ?list=PATH&since=DIGEST (the list's ETag)\n")))
         }
-        let digest = since.drop(while: { $0 == "\"" }).prefix(while: { $0 != "\"" })
-        guard let (answer, version) = await catalog.changes(of: path, since: String(digest)) else {
+        // Not a list digest: no version has it, so the client is told to fetch the list.
+        let digest = EntityTag.listDigest(named: since) ?? since
+        guard let (answer, version) = await catalog.changes(of: path, since: digest) else {
             return Response(status: .notFound)
         }
         switch answer {

@@ -1,3 +1,4 @@
+import ConnectionGuard
 import Dispatch
 import Foundation
 import Hummingbird
@@ -41,7 +42,7 @@ public enum ListServing {
         let server: any Service
         if inheritedSockets.isEmpty {
             server = ListServer.buildApplication(catalog: catalog, configuration: configuration, logger: logger) {
-                listening("\(configuration.host):\($0)")
+                listening(ListenAddress(host: configuration.host, port: $0).description)
             }
         } else {
             server = InheritedSocketServer(
@@ -99,7 +100,7 @@ public enum ListServing {
     /// `127.0.0.1:8080`, `[::]:8080`: how an operator writes the address.
     static func hostAndPort(_ address: SocketAddress) -> String {
         guard let host = address.ipAddress, let port = address.port else { return "\(address)" }
-        return host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"
+        return ListenAddress(host: host, port: port).description
     }
 
     private static func mapped(
@@ -119,9 +120,7 @@ public enum ListServing {
 
 extension ListServiceError {
     init(listenFailure error: IOError, configuration: ListServer.Configuration) {
-        let address =
-            configuration.host.contains(":")
-            ? "[\(configuration.host)]:\(configuration.port)" : "\(configuration.host):\(configuration.port)"
+        let address = ListenAddress(host: configuration.host, port: configuration.port)
         let reason =
             error.errnoCode == EADDRINUSE
             ? "address already in use (another filelistd or web server?)"

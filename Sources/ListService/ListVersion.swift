@@ -38,9 +38,9 @@ public final class ListVersion: Sendable {
     public init(path: String, list: PublishedList) {
         self.path = path
         self.list = list
-        let etag = "\"\(list.digest)\""
+        let etag = EntityTag.list(digest: list.digest).description
         self.etag = etag
-        self.gzipETag = ListCoding.gzipETag(digest: list.digest)
+        self.gzipETag = EntityTag.gzipList(digest: list.digest).description
         // Vary: a cache between here and a mirror must not hand gzip to a client that
         // did not ask for it, nor the reverse.
         var headers: HTTPFields = [
@@ -85,7 +85,7 @@ public final class ListVersion: Sendable {
     /// Whether `ifNoneMatch` names this version in either representation: a client that
     /// has the content is current, whichever coding brought it.
     func isMatched(by ifNoneMatch: String) -> Bool {
-        ListServer.matches(ifNoneMatch, etag) || ListServer.matches(ifNoneMatch, gzipETag)
+        EntityTag.ifNoneMatch(ifNoneMatch, matches: etag) || EntityTag.ifNoneMatch(ifNoneMatch, matches: gzipETag)
     }
 
     /// The whole content (to compute a delta from the previous version when the publisher

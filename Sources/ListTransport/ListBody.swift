@@ -4,42 +4,49 @@ import ListProtocol
 import NIOCore
 
 /// The list a whole-list answer carries, and the ETag to keep for it.
-public enum ListBody {
-    /// A gzip body from filelistd names the SHA-256 of the list in its ETag: the
-    /// decompressed bytes must have it, and the identity ETag is kept (the one
-    /// `/changes` knows). Any other server's ETag is kept as it came. `compressed` is the
-    /// size that crossed the network.
-    public static func decoded(_ response: HTTPClient.Response, url: String) throws(ListTransportError) -> (
+enum ListBody {
+    /// A body whose ETag names a list digest (filelistd's, in either representation) must
+    /// have that digest once decompressed, and the identity ETag is kept: the one
+    /// `/changes` knows. Any other server's ETag is kept as it came. `compressed` is the
+    /// size that crossed the network, when it came gzip-compressed.
+    static func decoded(_ response: HTTPClient.Response, url: String) throws(ListTransportError) -> (
         list: ByteBuffer, etag: String?, compressed: Int?
     ) {
         let etag = response.headers.first(name: "ETag")
-        var body = response.body ?? ByteBuffer()
-        let coding = response.headers.first(name: "Content-Encoding")?.lowercased()
-        guard let coding, coding != "identity" else { return (body, etag, nil) }
-        let compressed = body.readableBytes
-        guard coding == ListCoding.gzip || coding == "x-gzip" else {
-            throw ListTransportError(
-                "cannot read \(url): it came in an encoding this client did not ask for (\(coding))")
+        let body = response.body ?? ByteBuffer()
+        var list = body
+        var compressed: Int?
+        if let coding = response.headers.first(name: "Content-Encoding")?.lowercased(), coding != "identity" {
+            guard coding == ListCoding.gzip || coding == "x-gzip" else {
+                throw ListTransportError(
+                    "cannot read \(url): it came in an encoding this client did not ask for (\(coding))")
+            }
+            compressed = body.readableBytes
+            list = try decompressed(body, url: url)
         }
-        var plain: ByteBuffer
+        guard let etag, let digest = EntityTag(etag)?.listDigest else { return (list, etag, compressed) }
+        guard list.withUnsafeReadableBytes({ ListDigest.hex(of: $0) }) == digest else {
+            throw ListTransportError("cannot use \(url): the list's digest is not the one its ETag names")
+        }
+        return (list, EntityTag.list(digest: digest).description, compressed)
+    }
+
+    private static func decompressed(_ body: ByteBuffer, url: String) throws(ListTransportError) -> ByteBuffer {
         do {
             // gzip's trailer holds the size of the content (modulo 4 GiB): one buffer of
             // that size is enough, unless the trailer lies, then buffers grow as needed.
             var sized = body
-            plain = ByteBufferAllocator().buffer(capacity: gzipSizeHint(body))
+            var plain = ByteBufferAllocator().buffer(capacity: gzipSizeHint(body))
             do {
                 try sized.decompress(to: &plain, with: .gzip())
             } catch let error as CompressNIOError where error == .bufferOverflow {
-                plain = try body.decompress(with: .gzip())
+                var whole = body
+                plain = try whole.decompress(with: .gzip())
             }
+            return plain
         } catch {
             throw ListTransportError("cannot read \(url): its gzip body does not decompress (\(error))")
         }
-        guard let etag, let digest = ListCoding.digest(ofGzipETag: etag) else { return (plain, etag, compressed) }
-        guard plain.withUnsafeReadableBytes({ ListDigest.hex(of: $0) }) == digest else {
-            throw ListTransportError("cannot use \(url): the decompressed list's digest is not the one its ETag names")
-        }
-        return (plain, "\"\(digest)\"", compressed)
     }
 
     private static func gzipSizeHint(_ body: ByteBuffer) -> Int {

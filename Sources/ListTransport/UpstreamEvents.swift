@@ -56,10 +56,13 @@ public final class UpstreamEvents: Sendable {
         var failures = 0
         while !isStopped {
             failures = connectOnce(failures: failures)
-            let pause = ContinuousClock.now + .seconds(min(pow(2, Double(min(failures, 6))), 60))
+            let pause = ContinuousClock.now + Self.backoff.pause(beforeRetry: failures + 1)
             while !isStopped && ContinuousClock.now < pause { Thread.sleep(forTimeInterval: 0.2) }
         }
     }
+
+    /// 1, 2, 4... seconds between connections, at most a minute.
+    static let backoff = Backoff(first: .seconds(1), limit: .seconds(60))
 
     /// One connection, until it ends; returns the failure count for the backoff.
     @inline(never)
@@ -72,7 +75,7 @@ public final class UpstreamEvents: Sendable {
                 request.headers.add(name: ServerSentEvents.lastEventIDHeader, value: id)
             }
             lastByte.withLock { $0 = .now }
-            let task = HTTPClient.shared.execute(request: request, delegate: delegate)
+            let task = ListHTTPClient.shared.execute(request: request, delegate: delegate)
             let finished = DispatchSemaphore(value: 0)
             task.futureResult.whenComplete { _ in finished.signal() }
             while finished.wait(timeout: .now() + 0.2) == .timedOut {

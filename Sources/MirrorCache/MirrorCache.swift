@@ -1,6 +1,7 @@
 import AsyncHTTPClient
 import ConnectionGuard
 import Foundation
+import ListTransport
 import Logging
 import NIOCore
 import NIOExtras
@@ -55,11 +56,8 @@ public final class MirrorCache: Sendable {
             memory: Int(clamping: configuration.memoryCache))
         group = MultiThreadedEventLoopGroup(
             numberOfThreads: configuration.threads > 0 ? configuration.threads : NIOCore.System.coreCount)
-        var clientConfiguration = HTTPClient.Configuration()
-        clientConfiguration.decompression = .disabled
-        clientConfiguration.timeout.connect = .seconds(10)
-        let client = HTTPClient(eventLoopGroupProvider: .shared(group), configuration: clientConfiguration)
-        upstream = Upstream(client: client, stallTimeout: configuration.stallTimeout, metrics: metrics, logger: logger)
+        upstream = Upstream(
+            client: ListHTTPClient.make(on: group), stallTimeout: configuration.stallTimeout, metrics: metrics, logger: logger)
         executor = LoopTaskExecutor(group: group)
         quiescing = Mutex(ServerQuiescingHelper(group: group))
         prefetcher = Prefetcher(limit: configuration.prefetchConcurrency, executor: executor)
@@ -100,7 +98,8 @@ public final class MirrorCache: Sendable {
         do {
             channel = try await bootstrap.bind(host: configuration.host, port: configuration.port).get()
         } catch {
-            throw ConfigurationError("cannot listen on \(configuration.host):\(configuration.port): \(error)")
+            let address = ListenAddress(host: configuration.host, port: configuration.port)
+            throw ConfigurationError("cannot listen on \(address): \(error)")
         }
         server.withLock { $0 = channel }
         return channel.localAddress?.port ?? configuration.port

@@ -1,3 +1,5 @@
+import ListProtocol
+
 /// Where a request's object lives: its file below the cache directory, the URLs that
 /// serve it, and (reverse mode) the path the upstream's list would name it by.
 ///
@@ -22,7 +24,7 @@ public struct RequestTarget: Sendable, Hashable {
         // would be sent as `%2F`, which many servers refuse or read as another path.
         "/"
             + decodedPath.utf8.split(separator: UInt8(ascii: "/")).map {
-                Self.encode(String(decoding: $0, as: UTF8.self))
+                PercentCoding.encodePathComponent(String(decoding: $0, as: UTF8.self))
             }
             .joined(separator: "/")
     }
@@ -98,7 +100,7 @@ public struct RequestTarget: Sendable, Hashable {
     /// does; `.`, `..` and NUL are refused rather than resolved, so no two spellings can
     /// reach a name the plain one does not.
     static func checkedComponents(_ path: Substring, original: String) throws(Rejection) -> [String] {
-        guard let decoded = percentDecoded(path) else { throw .malformed(original) }
+        guard let decoded = PercentCoding.decode(path) else { throw .malformed(original) }
         guard !decoded.contains(0) else { throw .escapes(original) }
         var components: [String] = []
         for raw in decoded.split(separator: UInt8(ascii: "/"), omittingEmptySubsequences: true) {
@@ -136,52 +138,5 @@ public struct RequestTarget: Sendable, Hashable {
         }
         guard component > 0, dots != component || dots > 2 else { return nil }
         return String(path.dropFirst())
-    }
-
-    static func percentDecoded(_ text: Substring) -> [UInt8]? {
-        var bytes: [UInt8] = []
-        bytes.reserveCapacity(text.utf8.count)
-        var iterator = text.utf8.makeIterator()
-        while let byte = iterator.next() {
-            guard byte == UInt8(ascii: "%") else {
-                bytes.append(byte)
-                continue
-            }
-            guard let high = iterator.next().flatMap(hexValue), let low = iterator.next().flatMap(hexValue) else {
-                return nil
-            }
-            bytes.append(high << 4 | low)
-        }
-        return bytes
-    }
-
-    private static func hexValue(_ byte: UInt8) -> UInt8? {
-        switch byte {
-        case UInt8(ascii: "0")...UInt8(ascii: "9"): return byte - UInt8(ascii: "0")
-        case UInt8(ascii: "a")...UInt8(ascii: "f"): return byte - UInt8(ascii: "a") + 10
-        case UInt8(ascii: "A")...UInt8(ascii: "F"): return byte - UInt8(ascii: "A") + 10
-        default: return nil
-        }
-    }
-
-    /// RFC 3986 unreserved characters and the sub-delimiters mirrors use in names (`+`,
-    /// `~`, `:`...) stay; everything else is `%XX`.
-    static func encode(_ component: String) -> String {
-        var out = ""
-        for byte in component.utf8 {
-            switch byte {
-            case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
-                UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"),
-                UInt8(ascii: "~"), UInt8(ascii: "+"), UInt8(ascii: ":"), UInt8(ascii: "@"), UInt8(ascii: "="),
-                UInt8(ascii: ","):
-                out.unicodeScalars.append(Unicode.Scalar(byte))
-            default:
-                let digits = Array("0123456789ABCDEF".utf8)
-                out += "%"
-                out.unicodeScalars.append(Unicode.Scalar(digits[Int(byte >> 4)]))
-                out.unicodeScalars.append(Unicode.Scalar(digits[Int(byte & 15)]))
-            }
-        }
-        return out
     }
 }

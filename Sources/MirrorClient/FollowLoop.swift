@@ -1,4 +1,5 @@
 import Foundation
+import LinuxCalls
 import ListTransport
 import Synchronization
 
@@ -22,15 +23,16 @@ public struct FollowLoop {
 
     static let stopRequested = Atomic<Bool>(false)
 
+    /// Between syncs: the interval, and while runs fail, twice as long after each
+    /// failure, up to 64 intervals (a follower must not hammer an upstream that is unwell).
+    var backoff: Backoff {
+        let interval = Duration.milliseconds(Int64(self.interval * 1000))
+        return Backoff(first: interval, limit: interval * 64)
+    }
+
     public func run() {
         // A parent may have started us with these blocked; a follower must hear them.
-        var set = sigset_t()
-        sigemptyset(&set)
-        for signal in [SIGTERM, SIGINT] {
-            Glibc.signal(signal) { _ in FollowLoop.stopRequested.store(true, ordering: .relaxed) }
-            sigaddset(&set, signal)
-        }
-        pthread_sigmask(SIG_UNBLOCK, &set, nil)
+        Linux.handleSignals([SIGTERM, SIGINT]) { _ in FollowLoop.stopRequested.store(true, ordering: .relaxed) }
         let events = session.sync.configuration.httpListSource.map {
             UpstreamEvents(url: "\($0)/events", logger: session.logger)
         }
@@ -47,12 +49,11 @@ public struct FollowLoop {
                 failures += 1
                 StandardStreams.errorLine("quick-mirror: error: \(error)")
             }
-            let pause = interval * Double(min(1 << min(failures, 6), 64))
-            let deadline = Date().addingTimeInterval(pause)
-            while Date() < deadline && !Self.stopRequested.load(ordering: .relaxed) {
+            let deadline = ContinuousClock.now + backoff.pause(beforeRetry: failures + 1)
+            while ContinuousClock.now < deadline && !Self.stopRequested.load(ordering: .relaxed) {
                 // A generation announced during the sync, or since: sync again now.
                 if let events, events.latest.count != before?.count ?? 0 { break }
-                usleep(50_000)
+                Thread.sleep(forTimeInterval: 0.05)
             }
         }
     }

@@ -1,33 +1,23 @@
-import AsyncHTTPClient
-import ListProtocol
-import CompressNIO
-import Crypto
-import FileList
 import Foundation
 import LinuxCalls
 import ListTransport
 import Logging
 import NIOCore
-import NIOHTTP1
-import Publish
-import SystemPackage
 
 #if canImport(Glibc)
     import Glibc
 #endif
 
-/// Fetching the lists over HTTP(S): a conditional GET with the ETag saved by the last
-/// successful run, and, from a filelistd, only the delta since that version.
-///
-/// filelistd's ETag is the list's SHA-256, so a delta applied to the installed list is
-/// checked against it; any doubt about a delta (it does not decode, does not apply, or
-/// gives other bytes) falls back to the whole list, never to a guess.
+/// quick-mirror's side of fetching the lists over HTTP(S) (`ListFetch` does the asking):
+/// the installed list and the ETag saved with it are the version held, and what comes is
+/// staged as a file with upstream's mode and time, as rsync would leave it.
 struct HTTPListFetcher {
     var base: String
+    /// RSYNCTIMEOUT; 0 means no timeout, as for rsync.
     var timeout: Int
     /// Retries of a request that found no server or a 5xx, as for rsync (MAXRETRIES).
     var maxRetries = 0
-    var firstBackoff: Double = 2
+    var backoff = Backoff(first: .seconds(2))
     var logger: Logger
 
     enum Outcome: Equatable {
@@ -41,89 +31,50 @@ struct HTTPListFetcher {
     func fetch(_ path: String, installed: String, savedETag: String?, into target: String) throws(SyncError) -> (
         etag: String?, outcome: Outcome
     ) {
-        let hasInstalled = FileManager.default.fileExists(atPath: installed)
-        let etag = hasInstalled ? savedETag : nil
-        if let etag, let digest = ListURL.digest(ofETag: etag) {
-            let url = ListURL.changes(base: base, path: path, since: digest)
-            let response = try get(url)
-            switch response.status {
-            case .notModified:
-                try link(installed, target)
-                return (etag, .unchanged)
-            case .ok:
-                do {
-                    let rebuilt = try ListDeltaAnswer.rebuilt(
-                        response.body ?? ByteBuffer(), url: url, since: digest, installed: try ListFile.read(installed))
-                    try write(rebuilt.list, to: target)
-                    try setAttributes(from: response.headers, on: target)
-                    return ("\"\(rebuilt.digest)\"", .delta(edits: rebuilt.edits))
-                } catch {
-                    logger.warning("the delta for \(path) from \(base) is not usable (\(error)); fetching the whole list", metadata: ["item": "o"])
-                }
-            default:
-                break  // 410 Gone: too old for the server's journal; 404: not a filelistd.
-            }
+        var asking = ListFetch(base: base, timeout: timeout > 0 ? .seconds(timeout) : nil, logger: logger)
+        asking.retries = maxRetries
+        asking.backoff = backoff
+        let fetch = asking
+        let held = Linux.statPath(installed).map { _ in
+            ListFetch.Held(etag: savedETag, lastModified: nil) { try ListFile.read(installed) }
         }
-        let url = ListURL.list(base: base, path: path)
-        let response = try get(url, ifNoneMatch: etag, acceptGzip: true)
-        switch response.status {
-        case .notModified where etag != nil:
-            try link(installed, target)
-            return (etag, .unchanged)
-        case .ok:
-            let (body, bodyETag, compressed): (ByteBuffer, String?, Int?)
-            do {
-                (body, bodyETag, compressed) = try ListBody.decoded(response, url: url)
-            } catch {
-                throw SyncError(error.description)
-            }
-            try write(body, to: target)
-            try setAttributes(from: response.headers, on: target)
-            return (bodyETag, .whole(compressed: compressed))
-        default:
-            throw SyncError("cannot fetch \(url): HTTP \(response.status.code) \(response.status.reasonPhrase)")
-        }
-    }
-
-    /// One request, retried with a doubling pause while the server is unreachable or
-    /// answers 5xx (an upstream restarting); other answers are the caller's to judge.
-    private func get(_ url: String, ifNoneMatch etag: String? = nil, acceptGzip: Bool = false) throws(SyncError)
-        -> HTTPClient.Response
-    {
-        var backoff = firstBackoff
-        for attempt in 1...(maxRetries + 1) {
-            let response: HTTPClient.Response
-            do {
-                response = try once(url, ifNoneMatch: etag, acceptGzip: acceptGzip)
-            } catch {
-                guard attempt <= maxRetries else { throw error }
-                logger.warning("\(error); retry \(attempt) of \(maxRetries) in \(Int(backoff)) s", metadata: ["item": "e"])
-                Thread.sleep(forTimeInterval: backoff)
-                backoff *= 2
-                continue
-            }
-            guard response.status.code >= 500, attempt <= maxRetries else { return response }
-            logger.warning(
-                "\(url) answered HTTP \(response.status.code); retry \(attempt) of \(maxRetries) in \(Int(backoff)) s",
-                metadata: ["item": "e"])
-            Thread.sleep(forTimeInterval: backoff)
-            backoff *= 2
-        }
-        throw SyncError("cannot fetch \(url)")  // not reached: the last attempt returns or throws
-    }
-
-    private func once(_ url: String, ifNoneMatch etag: String?, acceptGzip: Bool) throws(SyncError)
-        -> HTTPClient.Response
-    {
+        let answer: ListFetch.Answer
         do {
-            var request = try HTTPClient.Request(url: url, method: .GET)
-            if let etag { request.headers.add(name: "If-None-Match", value: etag) }
-            if acceptGzip { request.headers.add(name: "Accept-Encoding", value: ListCoding.gzip) }
-            // RSYNCTIMEOUT=0 means no timeout, as for rsync.
-            let deadline: NIODeadline? = timeout > 0 ? .now() + .seconds(Int64(timeout)) : nil
-            return try ListHTTPClient.shared.execute(request: request, deadline: deadline).wait()
+            answer = try Self.waiting { () async throws(ListTransportError) in try await fetch.fetch(path, held: held) }
         } catch {
-            throw SyncError("cannot fetch \(url): \(error)")
+            throw SyncError(error.description)
+        }
+        guard case .fetched(let list) = answer else {
+            try link(installed, target)
+            return (savedETag, .unchanged)
+        }
+        if let refused = list.refusedDelta {
+            logger.warning(
+                "the delta for \(path) from \(base) is not usable (\(refused)); fetched the whole list",
+                metadata: ["item": "o"])
+        }
+        try write(list.content, to: target)
+        try setAttributes(of: list, on: target)
+        switch list.transfer {
+        case .delta(let edits): return (list.etag, .delta(edits: edits))
+        case .whole(let compressed): return (list.etag, .whole(compressed: compressed))
+        }
+    }
+
+    /// quick-mirror's run is synchronous (rsync processes, a lock, the follow loop on the
+    /// main thread) and the fetch is a task: this thread waits for it. Never called on a
+    /// Swift concurrency thread, where the wait would hold a thread the fetch may need.
+    private static func waiting<T: Sendable>(
+        _ operation: @escaping @Sendable () async throws(ListTransportError) -> T
+    ) throws(ListTransportError) -> T {
+        let promise = ListHTTPClient.shared.eventLoopGroup.next().makePromise(of: T.self)
+        promise.completeWithTask { try await operation() }
+        do {
+            return try promise.futureResult.wait()
+        } catch let error as ListTransportError {
+            throw error
+        } catch {
+            throw ListTransportError("\(error)")
         }
     }
 
@@ -131,21 +82,20 @@ struct HTTPListFetcher {
     /// mount of its own (EXDEV) or links are refused.
     private func link(_ installed: String, _ target: String) throws(SyncError) {
         try makeParent(of: target)
-        guard Glibc.link(installed, target) != 0 else { return }
-        try write(try ListFile.read(installed), to: target)
+        do {
+            try Linux.link(installed, as: target)
+        } catch {
+            try write(.rebuilt(try ListFile.read(installed)), to: target)
+        }
     }
 
-    private func write(_ bytes: [UInt8], to target: String) throws(SyncError) {
-        try write(ByteBuffer(bytes: bytes), to: target)
-    }
-
-    /// Writes straight from the response's buffer: a 100 MB list is not copied again.
-    private func write(_ buffer: ByteBuffer, to target: String) throws(SyncError) {
+    /// Writes the bytes in the form they came: a 100 MB list is not copied again.
+    private func write(_ content: ListContent, to target: String) throws(SyncError) {
         try makeParent(of: target)
         do throws(SystemCallError) {
             let fd = try Linux.openat(nil, target, flags: O_WRONLY | O_CREAT | O_TRUNC, mode: 0o644)
             defer { try? fd.close() }
-            let written = buffer.withUnsafeReadableBytes { bytes in
+            let written = content.withUnsafeBytes { bytes in
                 Result { () throws(SystemCallError) in try Linux.writeAll(fd, bytes, displayPath: target) }
             }
             try written.get()
@@ -156,24 +106,14 @@ struct HTTPListFetcher {
 
     /// Gives a staged list upstream's mode and time, as rsync would: filelistd says both
     /// to the nanosecond; any other web server's `Last-Modified` gives the whole second.
-    private func setAttributes(from headers: HTTPHeaders, on target: String) throws(SyncError) {
-        var times: [timespec]
-        if let attributes = ListFileAttributes(
-            mode: headers.first(name: ListFileAttributes.modeHeader),
-            time: headers.first(name: ListFileAttributes.timeHeader))
-        {
-            guard chmod(target, mode_t(attributes.mode)) == 0 else {
-                throw SyncError("cannot set the mode of '\(target)': \(String(cString: strerror(errno)))")
-            }
-            let time = timespec(tv_sec: attributes.seconds, tv_nsec: attributes.nanoseconds)
-            times = [time, time]
-        } else if let date = headers.first(name: "Last-Modified"), let seconds = HTTPDate.seconds(from: date) {
-            times = [timespec(tv_sec: seconds, tv_nsec: 0), timespec(tv_sec: seconds, tv_nsec: 0)]
-        } else {
-            return
-        }
-        guard utimensat(AT_FDCWD, target, &times, 0) == 0 else {
-            throw SyncError("cannot set the time of '\(target)': \(String(cString: strerror(errno)))")
+    private func setAttributes(of list: FetchedList, on target: String) throws(SyncError) {
+        do throws(SystemCallError) {
+            if let attributes = list.attributes { try Linux.changeMode(target, to: mode_t(attributes.mode)) }
+            guard let (seconds, nanoseconds) = list.time else { return }
+            let time = timespec(tv_sec: seconds, tv_nsec: nanoseconds)
+            try Linux.setTimes(target, access: time, modification: time)
+        } catch {
+            throw SyncError("cannot set the \(error.call == "chmod" ? "mode" : "time") of '\(target)': \(error.errno)")
         }
     }
 
@@ -197,8 +137,7 @@ enum SavedETags {
 
     /// The identity of the file at `path`, or nil when it does not exist.
     static func identity(of path: String) -> String? {
-        var info = stat()
-        guard stat(path, &info) == 0 else { return nil }
+        guard let info = Linux.statPath(path) else { return nil }
         return "\(info.st_ino):\(info.st_size):\(info.st_mtim.tv_sec).\(info.st_mtim.tv_nsec)"
     }
 

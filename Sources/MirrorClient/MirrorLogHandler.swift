@@ -1,4 +1,5 @@
 import Foundation
+import LinuxCalls
 import Logging
 import Systemd
 
@@ -73,12 +74,13 @@ public struct MirrorLogHandler: LogHandler {
     /// One line per message; the file is created if it does not exist (the reference
     /// wants it to exist already and writes nothing otherwise).
     static func append(_ message: String, to path: String) {
-        let fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { return }
-        defer { close(fd) }
+        // A log that cannot be written has nowhere to say so: the message still went to
+        // standard error or the journal when they were asked for.
+        guard let fd = try? Linux.openat(nil, path, flags: O_WRONLY | O_APPEND | O_CREAT, mode: 0o644) else { return }
+        defer { try? fd.close() }
         let stamp = ISO8601DateFormatter().string(from: Date())
         let bytes = Array("\(stamp) \(message)\n".utf8)
-        _ = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+        _ = bytes.withUnsafeBytes { try? Linux.writeAll(fd, $0, displayPath: path) }
     }
 }
 

@@ -1,5 +1,7 @@
 import AsyncHTTPClient
 import Foundation
+import LinuxCalls
+import ListTransport
 import Logging
 import NIOCore
 
@@ -32,11 +34,7 @@ public struct MirrorManagerCheckin: Sendable {
 
         public init() {}
 
-        static func hostname() -> String {
-            var buffer = [CChar](repeating: 0, count: 256)
-            guard gethostname(&buffer, buffer.count) == 0 else { return "localhost" }
-            return String(decoding: buffer.prefix(while: { $0 != 0 }).map { UInt8(bitPattern: $0) }, as: UTF8.self)
-        }
+        static func hostname() -> String { Linux.hostName() ?? "localhost" }
 
         func host(for module: String) -> String {
             hostPerModule[module.replacingOccurrences(of: "-", with: "_")] ?? host
@@ -124,43 +122,35 @@ public struct MirrorManagerCheckin: Sendable {
             }
         }
         let attempts = max(settings.maxRetries, 1)
-        for attempt in 1...attempts {
+        let backoff = Backoff(first: .milliseconds(Int64(pauseUnit * 1000)), growth: .linear)
+        let outcome = backoff.run(retries: attempts - 1) { retry, _, error in
+            logger.warning(
+                "check-in attempt \(retry) of \(module) failed (\(error.map { "\($0)" } ?? "")); will retry",
+                metadata: ["item": "e"])
+        } _: { () -> Backoff.Attempt<SyncError?> in
             switch send(body) {
-            case .success:
-                logger.info("checked in \(module) as \(settings.host(for: module))", metadata: ["item": "M"])
-                return true
-            case .failure(let error):
-                guard attempt < attempts else {
-                    logger.error(
-                        "could not complete the check-in of \(module) after \(attempts) tries: \(error)", metadata: ["item": "E"])
-                    return false
-                }
-                logger.warning("check-in attempt \(attempt) of \(module) failed (\(error)); will retry", metadata: ["item": "e"])
-                Thread.sleep(forTimeInterval: pauseUnit * Double(attempt))
+            case .success: .done(nil)
+            case .failure(let error): .again(error)
             }
         }
-        return false
+        if let error = outcome {
+            logger.error(
+                "could not complete the check-in of \(module) after \(attempts) tries: \(error)", metadata: ["item": "E"])
+            return false
+        }
+        logger.info("checked in \(module) as \(settings.host(for: module))", metadata: ["item": "M"])
+        return true
     }
 
-    /// One POST, through a client of its own that does not retry connecting: by default
-    /// AsyncHTTPClient retries a refused connection until the request's deadline, which
-    /// held every attempt for minutes while MirrorManager was down; this fails at once,
-    /// as the reference's curl does, and the retries above pace the attempts. (It was
-    /// URLSession before: FoundationNetworking needs libcurl, which a build with
-    /// --static-swift-stdlib would have had to link by hand.)
+    /// One POST. The project's client fails a refused connection at once, as the
+    /// reference's curl does, and the retries above pace the attempts.
     private func send(_ body: String) -> Result<Void, SyncError> {
-        var configuration = HTTPClient.Configuration()
-        configuration.connectionPool.retryConnectionEstablishment = false
         let seconds = TimeAmount.seconds(Int64(max(timeout, 1)))
-        configuration.timeout = .init(connect: seconds, read: seconds)
-        let client = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: configuration)
-        // Clean-up only: the answer below is already decided.
-        defer { try? client.syncShutdown() }
         let response: HTTPClient.Response
         do {
             let request = try HTTPClient.Request(
                 url: settings.server, method: .POST, headers: ["Content-Type": "text/xml"], body: .string(body))
-            response = try client.execute(request: request, deadline: .now() + seconds).wait()
+            response = try ListHTTPClient.shared.execute(request: request, deadline: .now() + seconds).wait()
         } catch {
             return .failure(SyncError("\(settings.server): \(error)"))
         }
@@ -180,7 +170,7 @@ public struct MirrorManagerCheckin: Sendable {
     /// for a format used in this one place.
     static func bzip2(_ bytes: [UInt8]) throws(SyncError) -> [UInt8] {
         // The input from a file, so that neither side of a pipe can fill while the other waits.
-        let inputPath = NSTemporaryDirectory() + "/quick-mirror-checkin-\(getpid())-\(UInt64.random(in: 0...UInt64.max))"
+        let inputPath = NSTemporaryDirectory() + "/quick-mirror-checkin-\(ProcessInfo.processInfo.processIdentifier)-\(UInt64.random(in: 0...UInt64.max))"
         defer { try? FileManager.default.removeItem(atPath: inputPath) }
         guard FileManager.default.createFile(atPath: inputPath, contents: Data(bytes)),
             let input = FileHandle(forReadingAtPath: inputPath)
@@ -226,7 +216,3 @@ public struct MirrorManagerCheckin: Sendable {
         return result + "\""
     }
 }
-
-#if canImport(Glibc)
-    import Glibc
-#endif

@@ -1,6 +1,7 @@
 import Crypto
 import FileList
 import Foundation
+import LinuxCalls
 import Logging
 
 #if canImport(Glibc)
@@ -101,10 +102,10 @@ public struct MirrorSync {
         let destination = configuration.destination
         guard !destination.isEmpty else { throw SyncError("DESTD is not set") }
         try FileManager.default.createDirectory(atPath: destination, withIntermediateDirectories: true)
-        let staging = "\(destination)/.quick-mirror-staging"
-        try? FileManager.default.removeItem(atPath: staging)
-        try FileManager.default.createDirectory(atPath: staging, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(atPath: staging) }
+        // Whatever the run comes to, the mirror's top directory keeps its times.
+        let stagingArea = try StagingArea(in: destination, logger: logger)
+        defer { stagingArea.remove() }
+        let staging = stagingArea.path
 
         // 1. The lists, into staging. Each must parse strictly before anything else happens.
         let modulesToSync = configuration.effectiveModules
@@ -117,7 +118,7 @@ public struct MirrorSync {
             let saved = SavedETags.load(timeFile: configuration.effectiveTimeFile, destination: destination)
             let fetcher = HTTPListFetcher(
                 base: base, timeout: configuration.rsyncTimeout, maxRetries: rsync.attempts - 1,
-                firstBackoff: rsync.firstBackoff, logger: logger)
+                backoff: rsync.backoff, logger: logger)
             for path in listPaths {
                 let (etag, outcome) = try fetcher.fetch(
                     path, installed: "\(destination)/\(path)", savedETag: saved[path], into: "\(staging)/\(path)")
@@ -138,7 +139,8 @@ public struct MirrorSync {
                 guard FileManager.default.fileExists(atPath: installed) else { continue }
                 try FileManager.default.createDirectory(
                     atPath: "\(staging)/\((path as NSString).deletingLastPathComponent)", withIntermediateDirectories: true)
-                _ = link(installed, "\(staging)/\(path)")  // else rsync fetches it whole
+                // Else rsync fetches it whole.
+                try? Linux.link(installed, as: "\(staging)/\(path)")
             }
             do {
                 try rsync.fetch(source: listSource, paths: listPaths, into: staging, logger: logger)
@@ -420,15 +422,15 @@ public struct MirrorSync {
     static func install(_ staged: String, at target: String) throws {
         let directory = (target as NSString).deletingLastPathComponent
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        var before = stat()
-        let known = stat(directory, &before) == 0
-        guard rename(staged, target) == 0 else {
-            throw SyncError("cannot install \(target): rename: \(String(cString: strerror(errno)))")
+        let before = Linux.statPath(directory)
+        do {
+            try Linux.rename(staged, over: target)
+        } catch {
+            throw SyncError("cannot install \(target): rename: \(error.errno)")
         }
-        if known {
-            var times = [before.st_atim, before.st_mtim]
+        if let before {
             // Only the directory's time is at stake (KEEPDIRTIMES sets it again), never the content.
-            _ = utimensat(AT_FDCWD, directory, &times, 0)
+            try? Linux.setTimes(directory, access: before.st_atim, modification: before.st_mtim)
         }
     }
 

@@ -1,4 +1,5 @@
 import Foundation
+import ListTransport
 import Logging
 
 /// Runs rsync, the transfer engine: nothing here copies file data itself.
@@ -10,8 +11,8 @@ public struct Rsync: Sendable {
     public var extraOptions: [String]
     /// Attempts of one call (MAXRETRIES, the reference's meaning).
     public var attempts: Int
-    /// Seconds before the first retry; doubled after each failure (2, 4, 8... as the reference).
-    public var firstBackoff: Double = 2
+    /// The pauses between attempts: 2, 4, 8... seconds, as the reference.
+    public var backoff = Backoff(first: .seconds(2))
     /// Let rsync draw its overall progress line (for a person at a terminal).
     public var showsProgress = false
     /// Added to rsync's environment: what the configuration exports.
@@ -87,10 +88,12 @@ public struct Rsync: Sendable {
     func runWithRetries(_ arguments: [String], logger: Logger, statisticsFile: String? = nil) throws
         -> TransferStatistics?
     {
-        var attempt = 1
-        var backoff = firstBackoff
         var statistics: TransferStatistics? = statisticsFile == nil ? nil : TransferStatistics()
-        while true {
+        let (status, output) = try backoff.run(retries: attempts - 1) { retry, pause, outcome in
+            logger.warning(
+                "rsync failed with status \(outcome.status); attempt \(retry + 1) of \(attempts) in \(Int(Backoff.seconds(pause))) s",
+                metadata: ["item": "e"])
+        } _: { () throws -> Backoff.Attempt<(status: Int32, output: String)> in
             let (status, output) = try run(arguments, standardOutput: statisticsFile)
             if let statisticsFile {
                 // A failed attempt may have sent files before it failed: they count too. One
@@ -109,21 +112,14 @@ public struct Rsync: Sendable {
                     statistics = nil
                 }
             }
-            if status == 0 { return statistics }
-            if status == 24 {
-                logger.warning("rsync says source files vanished; ignoring", metadata: ["item": "e"])
-                return statistics
-            }
-            guard Self.retryable.contains(status), attempt < attempts else {
-                throw Failure(status: status, output: output)
-            }
-            logger.warning(
-                "rsync failed with status \(status); attempt \(attempt + 1) of \(attempts) in \(Int(backoff)) s",
-                metadata: ["item": "e"])
-            Thread.sleep(forTimeInterval: backoff)
-            backoff *= 2
-            attempt += 1
+            return Self.retryable.contains(status) ? .again((status, output)) : .done((status, output))
         }
+        if status == 0 { return statistics }
+        if status == 24 {
+            logger.warning("rsync says source files vanished; ignoring", metadata: ["item": "e"])
+            return statistics
+        }
+        throw Failure(status: status, output: output)
     }
 
     /// `standardOutput`: a file for rsync's standard output (replaced); otherwise it goes

@@ -16,28 +16,34 @@ struct SafeRemoval {
     func remove(_ path: [UInt8]) throws(SystemCallError) -> Outcome {
         let components = path.split(separator: 0x2F).map(Array.init)
         guard let last = components.last else { return .absent }
+        let display = String(decoding: path, as: UTF8.self)
         var directory = root
         var opened: [FileDescriptor] = []
         defer { for fd in opened { try? fd.close() } }
         for component in components.dropLast() {
-            let parent = directory.rawValue
-            let next = withCString(component) { openat(parent, $0, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC) }
-            if next < 0 {
-                if errno == ENOENT { return .absent }
-                throw SystemCallError(
-                    "open", path: String(decoding: path, as: UTF8.self), errno: Errno(rawValue: errno))
+            let parent = directory
+            let next = withCString(component) { name in
+                Result { () throws(SystemCallError) in try Linux.openDirectory(parent, name, displayPath: display) }
             }
-            directory = FileDescriptor(rawValue: next)
-            opened.append(directory)
+            switch next {
+            case .success(let fd):
+                directory = fd
+                opened.append(fd)
+            case .failure(let error) where error.errno == .noSuchFileOrDirectory:
+                return .absent
+            case .failure(let error):
+                throw error
+            }
         }
-        let parent = directory.rawValue
-        var info = stat()
-        if withCString(last, { fstatat(parent, $0, &info, AT_SYMLINK_NOFOLLOW) }) != 0 { return .absent }
+        let parent = directory
+        guard case .success(let info) = withCString(last, { Linux.lstat($0, in: parent) }) else { return .absent }
         let isDirectory = info.st_mode & S_IFMT == S_IFDIR
-        if withCString(last, { unlinkat(parent, $0, isDirectory ? AT_REMOVEDIR : 0) }) == 0 { return .removed }
-        if errno == ENOTEMPTY || errno == EEXIST { return .notEmpty }
-        if errno == ENOENT { return .absent }
-        throw SystemCallError("unlink", path: String(decoding: path, as: UTF8.self), errno: Errno(rawValue: errno))
+        switch withCString(last, { Linux.remove($0, in: parent, isDirectory: isDirectory) }) {
+        case nil: return .removed
+        case .directoryNotEmpty?, .fileExists?: return .notEmpty
+        case .noSuchFileOrDirectory?: return .absent
+        case let error?: throw SystemCallError("unlink", path: display, errno: error)
+        }
     }
 
     /// Names are bytes that need not be UTF-8; they go to the kernel as they are.

@@ -16,16 +16,14 @@ import SystemPackage
 public enum StandardStreams {
     /// SIGPIPE ignored for the whole process, so a closed pipe is an EPIPE to handle,
     /// not a death by signal in the middle of a sync.
-    public static func ignoreBrokenPipes() {
-        signal(SIGPIPE, SIG_IGN)
-    }
+    public static func ignoreBrokenPipes() { Linux.ignoreSignal(SIGPIPE) }
 
     public static func printLine(_ line: String) { write(line + "\n", to: STDOUT_FILENO) }
 
     public static func errorLine(_ line: String) { write(line + "\n", to: STDERR_FILENO) }
 
     /// Whether `fd` is a terminal.
-    public static func isTerminal(_ fd: Int32) -> Bool { isatty(fd) == 1 }
+    public static func isTerminal(_ fd: Int32) -> Bool { Linux.isTerminal(fd) }
 
     static func write(_ text: String, to fd: Int32) {
         Array(text.utf8).withUnsafeBytes { buffer in

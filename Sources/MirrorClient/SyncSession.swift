@@ -54,12 +54,12 @@ public final class SyncSession {
         var text = ""
         var file = "--set"
         if let path = options.configPath {
-            guard access(path, R_OK) == 0, let data = FileManager.default.contents(atPath: path) else {
+            guard Linux.canRead(path), let data = FileManager.default.contents(atPath: path) else {
                 throw SyncError("cannot read config '\(path)': \(String(cString: strerror(errno)))")
             }
             file = path
             text = String(decoding: data, as: UTF8.self)
-        } else if let path = options.searchPath.first(where: { access($0, R_OK) == 0 }),
+        } else if let path = options.searchPath.first(where: Linux.canRead),
             let data = FileManager.default.contents(atPath: path)
         {
             file = path

@@ -8,6 +8,8 @@ import CSystemd
 /// passed to this process as descriptors 3, 4... with `LISTEN_PID` and `LISTEN_FDS`.
 extension Systemd {
     /// Whether the service manager passed this process sockets; reads the environment only.
+    /// (`getpid` here rather than in LinuxCalls: it is sd_listen_fds(3)'s own test, and
+    /// this shim depends on libsystemd alone.)
     public static var socketsPassed: Bool {
         guard let pid = getenv("LISTEN_PID").flatMap({ pid_t(String(cString: $0)) }), pid == getpid(),
             let count = getenv("LISTEN_FDS").flatMap({ Int(String(cString: $0)) })

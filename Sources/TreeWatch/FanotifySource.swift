@@ -35,22 +35,23 @@ public final class FanotifySource: EventSource {
     public init(root: String) throws(WatchError) {
         self.root = root
         rootName = Array((root.split(separator: "/").last ?? "").utf8)
-        var objects: Int32 = 0
-        let fd = qm_fanotify_init(&objects)
-        guard fd >= 0 else { throw WatchError("fanotify_init: \(Errno(rawValue: errno))") }
-        guard qm_fanotify_mark_filesystem(fd, root) == 0 else {
-            let error = Errno(rawValue: errno)
-            close(fd)
-            throw WatchError("fanotify_mark(\(root)): \(error)")
+        let group: FileDescriptor
+        let objects: Bool
+        let mount: FileDescriptor
+        do throws(SystemCallError) {
+            (group, objects) = try Linux.fanotifyFileSystem(of: root)
+            do {
+                mount = try Linux.openat(nil, root, flags: O_RDONLY | O_DIRECTORY)
+            } catch {
+                try? group.close()
+                throw error
+            }
+        } catch {
+            throw WatchError("\(error.call)(\(root)): \(error.errno)")
         }
-        let mount = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        guard mount >= 0 else {
-            close(fd)
-            throw WatchError("open(\(root)): \(Errno(rawValue: errno))")
-        }
-        fileDescriptor = FileDescriptor(rawValue: fd)
-        mountFD = FileDescriptor(rawValue: mount)
-        reportsObjects = objects != 0
+        fileDescriptor = group
+        mountFD = mount
+        reportsObjects = objects
         decodableHandleType = Self.decodableHandleType(of: mountFD)
     }
 
@@ -130,10 +131,9 @@ public final class FanotifySource: EventSource {
             let inode = qm_handle_inode(handle)
             if inode != 0 { return inode }
         }
-        let fd = qm_open_by_handle(mountFD.rawValue, handle)
-        guard fd >= 0 else { return nil }
-        defer { close(fd) }
-        guard let info = try? Linux.fstat(FileDescriptor(rawValue: fd), displayPath: "handle") else { return nil }
+        guard let fd = Linux.openByHandle(handle, on: mountFD) else { return nil }
+        defer { try? fd.close() }
+        guard let info = try? Linux.fstat(fd, displayPath: "handle") else { return nil }
         return UInt64(info.st_ino)
     }
 
@@ -168,14 +168,12 @@ public final class FanotifySource: EventSource {
     /// gone: the parent's own event covers a removed directory).
     private func resolve(_ handle: [UInt8]) -> [UInt8]? {
         if let cached = cache.withLock({ $0[handle] }) { return cached }
-        let fd = handle.withUnsafeBytes { qm_open_by_handle(mountFD.rawValue, $0.baseAddress) }
+        let fd = handle.withUnsafeBytes { Linux.openByHandle($0.baseAddress!, on: mountFD) }
         var result: [UInt8]?
-        if fd >= 0 {
-            defer { close(fd) }
-            var target = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
-            let length = readlink("/proc/self/fd/\(fd)", &target, target.count - 1)
-            if length > 0 {
-                let path = target[..<length].map { UInt8(bitPattern: $0) }
+        if let fd {
+            defer { try? fd.close() }
+            // The kernel's own name for what the descriptor holds: the directory's path now.
+            if let path = Linux.readLink("/proc/self/fd/\(fd.rawValue)") {
                 let rootBytes = Array(root.utf8)
                 if path == rootBytes {
                     result = []

@@ -37,9 +37,11 @@ public final class InotifySource: EventSource {
 
     /// `root` is the watched tree, whose files events name (nil: no inodes learned).
     public init(root: String? = nil) throws(WatchError) {
-        let fd = inotify_init1(Int32(IN_NONBLOCK | IN_CLOEXEC))
-        guard fd >= 0 else { throw WatchError("inotify_init1: \(Errno(rawValue: errno))") }
-        fileDescriptor = FileDescriptor(rawValue: fd)
+        do throws(SystemCallError) {
+            fileDescriptor = try Linux.inotify()
+        } catch {
+            throw WatchError("inotify_init1: \(error.errno)")
+        }
         guard let root else {
             self.root = nil
             return
@@ -71,12 +73,18 @@ public final class InotifySource: EventSource {
 
     private func watch(_ directory: FileDescriptor, path: [UInt8]) throws(WatchError) {
         let procPath = "/proc/self/fd/\(directory.rawValue)"
-        var wd = inotify_add_watch(fileDescriptor.rawValue, procPath, Self.mask)
-        if wd < 0 && errno == ENOSPC && InotifyLimits.raiseWatchLimit() {
-            wd = inotify_add_watch(fileDescriptor.rawValue, procPath, Self.mask)
+        var added = Linux.addWatch(fileDescriptor, path: procPath, mask: Self.mask)
+        if case .failure(.noSpace) = added, InotifyLimits.raiseWatchLimit() {
+            added = Linux.addWatch(fileDescriptor, path: procPath, mask: Self.mask)
         }
-        guard wd >= 0 else {
-            let error = Errno(rawValue: errno)
+        switch added {
+        case .success(let wd):
+            state.withLock { watches in
+                if let old = watches.pathOf[wd], old != path { watches.watchOf[old] = nil }
+                watches.pathOf[wd] = path
+                watches.watchOf[path] = wd
+            }
+        case .failure(let error):
             if error == .noSpace {
                 throw WatchError(
                     "inotify watch limit reached after \(watchCount) directories (at "
@@ -85,11 +93,6 @@ public final class InotifySource: EventSource {
                         + InotifyLimits.namespaceNote + ", or run as root so filelistd can use fanotify")
             }
             throw WatchError("inotify_add_watch(\(String(decoding: path, as: UTF8.self))): \(error)")
-        }
-        state.withLock { watches in
-            if let old = watches.pathOf[wd], old != path { watches.watchOf[old] = nil }
-            watches.pathOf[wd] = path
-            watches.watchOf[path] = wd
         }
     }
 
@@ -100,7 +103,7 @@ public final class InotifySource: EventSource {
             }.map { ($0.value, $0.key) }
         }
         for (wd, watchedPath) in doomed {
-            inotify_rm_watch(fileDescriptor.rawValue, wd)
+            Linux.removeWatch(fileDescriptor, wd)
             state.withLock { watches in
                 watches.pathOf[wd] = nil
                 watches.watchOf[watchedPath] = nil
@@ -198,7 +201,7 @@ public enum InotifyLimits {
 
     /// Doubles the limit when running as root; returns whether it did.
     static func raiseWatchLimit() -> Bool {
-        guard getuid() == 0, let current = maxUserWatches else { return false }
+        guard Linux.isSuperuser, let current = maxUserWatches else { return false }
         return (try? String(current * 2).write(toFile: path, atomically: false, encoding: .utf8)) != nil
     }
 }

@@ -1,3 +1,4 @@
+import LinuxCalls
 import Synchronization
 import SystemPackage
 
@@ -26,7 +27,7 @@ public final class ManualEventSource: EventSource {
     public init() throws(WatchError) {
         do {
             (fileDescriptor, writeEnd) = try FileDescriptor.pipe()
-            _ = fcntl(fileDescriptor.rawValue, F_SETFL, O_NONBLOCK)
+            try Linux.setNonBlocking(fileDescriptor, displayPath: "pipe")
         } catch {
             throw WatchError("pipe: \(error)")
         }
@@ -70,8 +71,9 @@ public final class ManualEventSource: EventSource {
         state.withLock { state in
             defer { state.queued.removeAll() }
             if !state.queued.isEmpty {
+                // The one byte `feed` wrote; an empty pipe is no error here.
                 var byte: UInt8 = 0
-                _ = read(fileDescriptor.rawValue, &byte, 1)
+                _ = withUnsafeMutableBytes(of: &byte) { try? Linux.read(fileDescriptor, into: $0, displayPath: "pipe") }
             }
             return state.queued
         }

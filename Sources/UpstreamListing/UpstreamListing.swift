@@ -19,7 +19,7 @@ public final class UpstreamListing: ListedFiles, Sendable {
     public let generations: AsyncStream<ListGeneration>
     private let sink: AsyncStream<ListGeneration>.Continuation
     private let locations: [ListLocation]
-    private let fetcher: ListFetcher
+    private let fetch: ListFetch
     private let pollInterval: Duration
     private let logger: Logger
     /// The versions `listed` reads, by index in `locations`; replaced whole, never changed.
@@ -43,7 +43,7 @@ public final class UpstreamListing: ListedFiles, Sendable {
         lookupOrder = locations.indices.sorted { locations[$0].directory.count > locations[$1].directory.count }
         var base = listServer
         while base.hasSuffix("/") { base.removeLast() }
-        fetcher = ListFetcher(base: base, timeout: requestTimeout, logger: logger)
+        fetch = ListFetch(base: base, timeout: requestTimeout, logger: logger)
         self.pollInterval = pollInterval
         self.logger = logger
         current = Mutex(Array(repeating: nil, count: locations.count))
@@ -79,7 +79,7 @@ public final class UpstreamListing: ListedFiles, Sendable {
     /// `generations` when it returns.
     public func run() async throws {
         defer { sink.finish() }
-        let events = UpstreamEvents(url: "\(fetcher.base)/events", logger: logger)
+        let events = UpstreamEvents(url: "\(fetch.base)/events", logger: logger)
         events.start()
         defer { events.stop() }
         var held: [ListVersionHeld?] = Array(repeating: nil, count: locations.count)
@@ -112,7 +112,7 @@ public final class UpstreamListing: ListedFiles, Sendable {
                 }
             }
             failures = failed ? failures + 1 : 0
-            let pause = failed ? min(pollInterval, .seconds(1 << min(failures, 6))) : pollInterval
+            let pause = failed ? Self.backoff(pollInterval).pause(beforeRetry: failures) : pollInterval
             let deadline = ContinuousClock.now + pause
             while ContinuousClock.now < deadline && events.latest.count == announced {
                 do { try await Task.sleep(for: .milliseconds(50)) } catch { return }
@@ -128,8 +128,8 @@ public final class UpstreamListing: ListedFiles, Sendable {
         changed: [[UInt8]], removed: [[UInt8]], transfer: String
     )? {
         let location = locations[index]
-        guard case .new(let version, let transfer) = try await fetcher.fetch(location, held: held) else { return nil }
-        let source = ListURL.list(base: fetcher.base, path: location.path)
+        guard let (version, transfer) = try await newVersion(of: location, held: held) else { return nil }
+        let source = ListURL.list(base: fetch.base, path: location.path)
         let previous = current.withLock { $0[index] }
         let lines: ListedLines
         let changes: LineChanges?
@@ -154,5 +154,39 @@ public final class UpstreamListing: ListedFiles, Sendable {
             return nil
         }
         return (changes.changed, changes.removed, transfer)
+    }
+
+    /// Asking the list server for a version newer than `held`; nil when there is none.
+    private func newVersion(of location: ListLocation, held: ListVersionHeld?) async throws(ListTransportError) -> (
+        ListVersionHeld, transfer: String
+    )? {
+        let answer = try await fetch.fetch(
+            location.path,
+            held: held.map { held in
+                let bytes = held.bytes
+                return ListFetch.Held(etag: held.etag, lastModified: held.lastModified) { bytes }
+            })
+        guard case .fetched(let list) = answer else { return nil }
+        if let refused = list.refusedDelta {
+            logger.warning(
+                "delta not usable; fetched the whole list",
+                metadata: ["list": "\(location.path)", "error": "\(refused)"])
+        }
+        let content = list.content
+        let bytes = await ListWork.run { content.bytes }
+        // A server without validators sends the same bytes again: not a new version.
+        if let held, held.bytes == bytes { return nil }
+        let transfer =
+            switch list.transfer {
+            case .delta(let edits): "delta of \(edits) edits"
+            case .whole(let compressed?): "whole list, \(compressed) bytes gzip"
+            case .whole(nil): "whole list"
+            }
+        return (ListVersionHeld(bytes: bytes, etag: list.etag, lastModified: list.lastModified), transfer)
+    }
+
+    /// While lists cannot be fetched: 2, 4, 8... seconds, up to a minute, never longer than a poll.
+    static func backoff(_ pollInterval: Duration) -> Backoff {
+        Backoff(first: .seconds(2), limit: min(pollInterval, .seconds(64)))
     }
 }

@@ -39,30 +39,12 @@ struct CreateFilelist: ParsableCommand {
         help: ArgumentHelp("Also write the paths of image files (iso, qcow2, raw.xz, ...) here.", valueName: "file"))
     var imageList: String?
 
-    @Flag(name: [.customShort("c"), .customLong("checksum")], help: "Add checksums of every repomd.xml file.")
-    var checksumRepomd = false
-
-    @Option(
-        name: [.customShort("C"), .customLong("checksum-file")],
-        help: ArgumentHelp("Add checksums of every file with this name (repeatable).", valueName: "name"))
-    var checksumNames: [String] = []
-
-    @Option(
-        name: .customLong("checksum-algorithms"),
-        help: ArgumentHelp(
-            "Checksum sections to write, comma-separated, from sha1, md5, sha256, sha512. Clients from 2019 and before understand sha1 alone.",
-            valueName: "list"))
-    var checksumAlgorithms: String = "sha1"
+    @OptionGroup var scan: ScanFlags
 
     @Flag(
         name: [.customShort("s"), .customLong("skip")],
         help: "Leave the output lists themselves out of the top directory.")
     var skipOutputs = false
-
-    @Option(
-        name: [.customShort("S"), .customLong("skip-file")],
-        help: ArgumentHelp("Leave this name out of the top directory (repeatable).", valueName: "name"))
-    var skipNames: [String] = []
 
     @Option(name: .customLong("list-version"), help: "The number written under [Version]: 2 (the reference's) or 3.")
     var listVersion: Int = FileListFormat.defaultVersion
@@ -83,9 +65,6 @@ struct CreateFilelist: ParsableCommand {
             throw ValidationError("--list-version must be 2 or 3, not \(listVersion)")
         }
         guard jobs >= 1 else { throw ValidationError("--jobs must be at least 1") }
-        if case .failure(let error) = ChecksumAlgorithm.parseList(checksumAlgorithms) {
-            throw ValidationError("--checksum-algorithms: \(error)")
-        }
     }
 
     func run() throws {
@@ -117,8 +96,7 @@ struct CreateFilelist: ParsableCommand {
     }
 
     private func scanOptions() -> ScanOptions {
-        var options = ScanOptions()
-        options.topLevelSkips = Set(skipNames.map { Array($0.utf8) })
+        var options = scan.choices.applied()
         if skipOutputs {
             for output in [timeList, pathList, imageList].compactMap({ $0 }) where output != "-" {
                 let name = String(output.split(separator: "/").last ?? Substring(output))
@@ -126,9 +104,6 @@ struct CreateFilelist: ParsableCommand {
                 options.topLevelSkipPrefixes.append(Array(AtomicFile.temporaryNamePrefix(for: name).utf8))
             }
         }
-        options.checksumNames = Set(checksumNames.map { Array($0.utf8) })
-        if checksumRepomd { options.checksumNames.insert(Array("repomd.xml".utf8)) }
-        options.algorithms = (try? ChecksumAlgorithm.parseList(checksumAlgorithms).get()) ?? [.sha1]
         options.workers = jobs
         return options
     }

@@ -217,7 +217,7 @@ struct HTTPOptions: ParsableArguments {
             logger.warning(
                 "systemd passed \(passed.count) socket(s), but --http \(http) binds its own; give --http systemd to serve on them"
             )
-            for descriptor in passed { close(descriptor) }
+            for descriptor in passed { Linux.closeUnused(descriptor) }
         }
         var configuration = try ListServer.Configuration(listen: http)
         configuration.rescan = rescan(perform)
@@ -270,25 +270,12 @@ extension Filelistd {
             help: "Also keep a list of the image files' ./-prefixed paths (iso, qcow2, raw.xz, ...).")
         var imageList: String?
 
-        @Flag(name: [.customShort("c"), .customLong("checksum")], help: "Add checksums of every repomd.xml.")
-        var checksumRepomd = false
-
-        @Option(
-            name: [.customShort("C"), .customLong("checksum-file")],
-            help: "Add checksums of every file with this name (repeatable).")
-        var checksumNames: [String] = []
-
-        @Option(help: "Checksum sections, from sha1, md5, sha256, sha512.")
-        var checksumAlgorithms = "sha1"
+        @OptionGroup var scan: ScanFlags
 
         @Flag(
             name: [.customShort("s"), .customLong("skip")],
             help: "Accepted for create-filelist compatibility: the daemon never lists its own outputs.")
         var skipOutputs = false
-
-        @Option(
-            name: [.customShort("S"), .customLong("skip-file")], help: "Leave this name out of the top directory.")
-        var skipNames: [String] = []
 
         @Option(help: "The number written under [Version]: 2 or 3.")
         var listVersion = FileListFormat.defaultVersion
@@ -319,9 +306,6 @@ extension Filelistd {
                 throw ValidationError("\(name) must be at most \(Int(ConfigFile.maxSeconds)) seconds, not \(value)")
             }
             guard (2...3).contains(listVersion) else { throw ValidationError("--list-version must be 2 or 3") }
-            if case .failure(let error) = ChecksumAlgorithm.parseList(checksumAlgorithms) {
-                throw ValidationError("--checksum-algorithms: \(error)")
-            }
         }
 
         func run() throws {
@@ -340,12 +324,7 @@ extension Filelistd {
             configuration.settle = .milliseconds(Int64(settle * 1000))
             configuration.maxDelay = .milliseconds(Int64(maxDelay * 1000))
             configuration.auditInterval = auditInterval.map { .milliseconds(Int64($0 * 1000)) }
-            var options = ScanOptions()
-            options.topLevelSkips = Set(skipNames.map { Array($0.utf8) })
-            options.checksumNames = Set(checksumNames.map { Array($0.utf8) })
-            if checksumRepomd { options.checksumNames.insert(Array("repomd.xml".utf8)) }
-            options.algorithms = (try? ChecksumAlgorithm.parseList(checksumAlgorithms).get()) ?? [.sha1]
-            configuration.options = options
+            configuration.options = scan.choices.applied()
             try run(configuration, logger: logger)
         }
 

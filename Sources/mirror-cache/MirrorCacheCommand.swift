@@ -103,19 +103,17 @@ struct MirrorCacheCommand: AsyncParsableCommand {
     }
 
     static func hostAndPort(_ text: String) throws -> (String, Int) {
-        guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]),
-            (0...65535).contains(port)
-        else { throw ValidationError("--listen '\(text)' is not HOST:PORT (e.g. 127.0.0.1:3142)") }
-        var host = String(text[..<colon])
-        if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
-        return (host.isEmpty ? "::" : host, port)
+        guard let address = ListenAddress(text) else {
+            throw ValidationError("--listen '\(text)' is not HOST:PORT (e.g. 127.0.0.1:3142)")
+        }
+        return (address.host, address.port)
     }
 
     func run() async throws {
         // A log reader that went away (a closed pipe on standard error) is an EPIPE the
         // request log handles by dropping lines, not a signal that ends the cache. NIO
         // ignores SIGPIPE once it opens its first socket; this holds from the first line.
-        signal(SIGPIPE, SIG_IGN)
+        Linux.ignoreSignal(SIGPIPE)
         LoggingSystem.bootstrap { label -> any LogHandler in
             Systemd.stderrIsJournal ? JournalLogHandler(label: label) : StreamLogHandler.standardError(label: label)
         }

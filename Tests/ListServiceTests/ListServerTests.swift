@@ -147,7 +147,7 @@ struct ListServerTests {
         let lists = try PublishedLists()
         let bytes = PublishedLists.content()
         let digest = try lists.publish(bytes, generation: 1)
-        let gzipETag = ListCoding.gzipETag(digest: digest)
+        let gzipETag = EntityTag.gzipList(digest: digest).description
         try await lists.asking(route) { ask in
             // The catalog compresses each new version in the background: until then the
             // plain list goes out.
