@@ -327,12 +327,22 @@ public final class Daemon {
         for tree in trees where tree.tracker.hasWork {
             let summary = try tree.apply(warn: warningLogger())
             directoriesRead += summary.directoriesRead
-            if summary.fullRescan {
+            switch summary.fullRescanCause {
+            case .overflow:
                 logger.warning(
                     "event queue overflowed: rescanned the whole tree",
                     metadata: [
                         "tree": "\(tree.name)", "overflows": "\(tree.tracker.overflows)", "drift": "\(summary.drift)",
                     ])
+            case .nameCameAndWent(let path):
+                logger.warning(
+                    "a name came and went before inotify could learn its inode (a hard link would change another name's time, which inotify does not report): rescanned the whole tree",
+                    metadata: [
+                        "tree": "\(tree.name)", "path": "\(String(decoding: path, as: UTF8.self))",
+                        "times": "\(tree.tracker.namesCameAndWent)", "drift": "\(summary.drift)",
+                    ])
+            case .requested, nil:
+                break
             }
             if tree.index.hasUnpublishedChanges { touched.append(tree) }
             linkedInodes.formUnion(summary.linkedInodes)

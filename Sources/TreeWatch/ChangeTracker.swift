@@ -11,6 +11,8 @@ public struct ReconcileSummary: Sendable {
     public var changed = 0
     public var symlinksChanged = 0
     public var fullRescan = false
+    /// Why the whole tree was read again, when it was.
+    public var fullRescanCause: FullRescanCause?
     /// Hard-linked inodes whose names changed: other trees holding names of them must
     /// re-read those (modules share hard links).
     public var linkedInodes: Set<UInt64> = []
@@ -28,6 +30,17 @@ public struct ReconcileSummary: Sendable {
     }
 }
 
+/// Why a batch read the whole tree rather than the directories its events named.
+public enum FullRescanCause: Sendable, Equatable {
+    /// The kernel dropped events.
+    case overflow
+    /// A name came and went before its inode was learned (the path, relative to the
+    /// tree): it may have been a hard link to a file whose ctime no event reports.
+    case nameCameAndWent([UInt8])
+    /// Asked for: SIGHUP, `filelistd rescan`, an audit.
+    case requested
+}
+
 /// Turns events into index mutations by re-reading the directories they name.
 ///
 /// An event says "something about this name in this directory changed"; rather than
@@ -39,14 +52,16 @@ public struct ChangeTracker: ~Copyable {
     private var dirty: Set<[UInt8]> = []
     /// Inodes of the files events named (see `noteInode`).
     private var inodesSeen: Set<UInt64> = []
-    private var needsFullRescan = false
+    private var needsFullRescan: FullRescanCause?
     /// Subtrees to read again whole, events or not (writers on other hosts).
     private var subtrees: [[UInt8]] = []
     public private(set) var overflows = 0
+    /// Names that came and went unidentified (see `FullRescanCause.nameCameAndWent`).
+    public private(set) var namesCameAndWent = 0
 
     public init() {}
 
-    public var hasWork: Bool { needsFullRescan || !dirty.isEmpty || !inodesSeen.isEmpty || !subtrees.isEmpty }
+    public var hasWork: Bool { needsFullRescan != nil || !dirty.isEmpty || !inodesSeen.isEmpty || !subtrees.isEmpty }
 
     /// An event named a file with this inode. A hard link made, written through and
     /// removed again before its directory is read never reaches the index, yet changed the
@@ -61,7 +76,12 @@ public struct ChangeTracker: ~Copyable {
             return false
         case .overflow:
             overflows += 1
-            needsFullRescan = true
+            needsFullRescan = .overflow
+        case .nameCameAndWent(let directory, let name):
+            namesCameAndWent += 1
+            if needsFullRescan == nil {
+                needsFullRescan = .nameCameAndWent(directory.isEmpty ? name : directory + [0x2F] + name)
+            }
         case .inodeChanged(let inode):
             inodesSeen.insert(inode)
         case .changed(let directory, let name, let isDirectory, let leftDirectory, let inode):
@@ -86,7 +106,7 @@ public struct ChangeTracker: ~Copyable {
     }
 
     /// Asks for a full rescan (SIGHUP, `filelistd rescan`, an audit).
-    public mutating func requestFullRescan() { needsFullRescan = true }
+    public mutating func requestFullRescan() { needsFullRescan = needsFullRescan ?? .requested }
 
     /// Asks for the subtree at `path` (relative to the tree; empty for all of it) to be
     /// read again whole, and its directory's line with it: for changes no event reports,
@@ -105,8 +125,9 @@ public struct ChangeTracker: ~Copyable {
         var queue = DirectoryQueue()
         var unresolved = inodesSeen
         inodesSeen.removeAll()
-        if needsFullRescan {
+        if let cause = needsFullRescan {
             summary.fullRescan = true
+            summary.fullRescanCause = cause
             summary.add(try index.scan(root: root, options: options, warn: warn, directoryOpened: opened))
             // The walk reads one directory at a time while the tree may change: names of
             // one inode read on either side of a change disagree.
@@ -137,7 +158,7 @@ public struct ChangeTracker: ~Copyable {
             // Parents first: a parent's re-read may remove a dirty child altogether.
             for directory in dirty.sorted(by: { $0.count < $1.count }) { queue.add(directory) }
         }
-        needsFullRescan = false
+        needsFullRescan = nil
         subtrees.removeAll()
         dirty.removeAll()
 

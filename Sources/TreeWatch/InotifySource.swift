@@ -27,7 +27,15 @@ public final class InotifySource: EventSource {
     struct Watches: ~Copyable {
         var pathOf: [Int32: [UInt8]] = [:]
         var watchOf: [[UInt8]: Int32] = [:]
+        /// Files whose creation was read after they were gone (no inode learned), until
+        /// the event that took the name away is read: it is already queued behind.
+        var unidentified: Set<[UInt8]> = []
     }
+
+    /// Each unidentified name's removal is read within a read or two of its creation, so
+    /// only names stat'ed under a directory's old path (it moved) pile up. More than this
+    /// and they are dropped for a read of the whole tree, which is never wrong.
+    static let unidentifiedLimit = 16_384
 
     /// No IN_DONT_FOLLOW: the watch goes through the `/proc/self/fd` magic link to the
     /// directory that was opened (itself opened with O_NOFOLLOW).
@@ -153,6 +161,14 @@ public final class InotifySource: EventSource {
                 events.append(
                     .changed(
                         directory: directory, name: name, isDirectory: isDirectory, leftDirectory: left, inode: inode))
+                if let name, isDirectory, mask & UInt32(IN_CREATE | IN_MOVED_TO) != 0 {
+                    watchNewDirectory(directory, name)
+                }
+                if let name, !isDirectory, root != nil,
+                    let cameAndWent = trackUnidentified(directory, name, mask: mask, inodeKnown: inode != nil)
+                {
+                    events.append(cameAndWent)
+                }
             }
         }
         return events
@@ -160,6 +176,53 @@ public final class InotifySource: EventSource {
 }
 
 extension InotifySource {
+    /// A hard link made and removed before its creation was read leaves no trace but the
+    /// other names' new ctime, which inotify never reports (fanotify does). A name created
+    /// and deleted unidentified is reported so that the tree is read again whole; one that
+    /// was renamed away is found by the read of the directory it went to.
+    private func trackUnidentified(
+        _ directory: [UInt8], _ name: [UInt8], mask: UInt32, inodeKnown: Bool
+    ) -> WatchEvent? {
+        var path = directory
+        if !path.isEmpty { path.append(0x2F) }
+        path += name
+        return state.withLock { watches -> WatchEvent? in
+            if mask & UInt32(IN_CREATE) != 0 && !inodeKnown {
+                guard watches.unidentified.count < Self.unidentifiedLimit else {
+                    watches.unidentified.removeAll()
+                    return .overflow
+                }
+                watches.unidentified.insert(path)
+            } else if mask & UInt32(IN_DELETE) != 0 && watches.unidentified.remove(path) != nil {
+                return .nameCameAndWent(directory: directory, name: name)
+            } else if mask & UInt32(IN_MOVED_FROM) != 0 {
+                watches.unidentified.remove(path)
+            }
+            return nil
+        }
+    }
+
+    /// A directory that appeared is watched as soon as its event is read, not when the
+    /// daemon reads it (seconds later at millions of entries): a link made and removed in
+    /// it meanwhile would raise no event at all. Its entries are read by the daemon all
+    /// the same; a failure here is left for that read to report.
+    private func watchNewDirectory(_ directory: [UInt8], _ name: [UInt8]) {
+        guard let root else { return }
+        var path = directory
+        if !path.isEmpty { path.append(0x2F) }
+        path += name
+        var terminated = path
+        terminated.append(0)
+        let opened = terminated.withUnsafeBufferPointer { buffer in
+            buffer.withMemoryRebound(to: CChar.self) { pointer in
+                try? Linux.openDirectory(root, pointer.baseAddress!, displayPath: "")
+            }
+        }
+        guard let opened else { return }
+        defer { try? opened.close() }
+        try? watch(opened, path: path)
+    }
+
     /// The inode of the file `directory/name` now, if it is there and not a directory.
     func fileInode(_ directory: [UInt8], _ name: [UInt8]) -> UInt64? {
         guard let root else { return nil }

@@ -10,6 +10,11 @@ public enum WatchEvent: Sendable, Equatable {
     /// change, from a name of it made or removed somewhere. Every indexed name of that
     /// inode has a new ctime.
     case inodeChanged(UInt64)
+    /// A name was made and removed again before its inode could be learned (inotify names
+    /// no inode, and a stat of the name found nothing). If it was a hard link, another
+    /// name's ctime changed with no event for it, and only a read of the whole tree finds
+    /// which.
+    case nameCameAndWent(directory: [UInt8], name: [UInt8])
     /// The kernel dropped events: everything may have changed.
     case overflow
     /// The watched root was removed, moved away or unmounted.
