@@ -230,10 +230,29 @@ public struct MirrorSync {
 
         // 3. The transfer: one rsync for every module, so hard links between modules stay
         // links. Then the extra files, which upstream may not have for every module.
+        // A path the list names that upstream no longer has was removed or renamed there
+        // after the list was made (a live tree, or a tier that applied a newer list):
+        // rsync skips it rather than failing with code 23, which MAXRETRIES would retry for
+        // minutes with the same stale list; the next list says what became of it. A
+        // transfer that finds none of its paths is an upstream that is not the tree its
+        // lists describe, and fails before anything is deleted or installed.
         if !plan.transfers.isEmpty {
             let filesFrom = "\(staging)/transfer"
             try Self.writeLines(plan.transfers, to: filesFrom)
-            summary.add(try rsync.transfer(source: source, destination: destination, filesFrom: filesFrom, logger: logger))
+            summary.add(
+                try rsync.transfer(
+                    source: source, destination: destination, filesFrom: filesFrom, missingAllowed: true, logger: logger))
+            let gone = plan.transfers.lazy.filter { !Self.present($0, below: destination) }.count
+            if gone > 0 && gone == plan.transfers.count {
+                throw SyncError(
+                    "upstream \(source) has none of the \(gone) paths its lists name: is it the tree they describe? "
+                        + "nothing was deleted or installed")
+            }
+            if gone > 0 {
+                logger.warning(
+                    "\(gone) of \(plan.transfers.count) listed paths were gone upstream when rsync asked for them "
+                        + "(changed since the list was made); the next list says what became of them")
+            }
         }
         if !extras.isEmpty {
             let filesFrom = "\(staging)/extras"
@@ -255,9 +274,12 @@ public struct MirrorSync {
             try Self.writeLines(mismatched.map(\.path), to: filesFrom)
             summary.add(
                 try rsync.transfer(
-                    source: source, destination: destination, filesFrom: filesFrom, checksum: true, logger: logger))
+                    source: source, destination: destination, filesFrom: filesFrom, checksum: true,
+                    missingAllowed: true, logger: logger))
+            // A file still absent is gone upstream (above), not wrong.
             mismatched = mismatched.filter {
-                !Self.sha1Matches("\(destination)/\(String(decoding: $0.path, as: UTF8.self))", $0.hex)
+                Self.present($0.path, below: destination)
+                    && !Self.sha1Matches("\(destination)/\(String(decoding: $0.path, as: UTF8.self))", $0.hex)
             }
             guard mismatched.isEmpty else {
                 throw SyncError(
@@ -438,6 +460,15 @@ public struct MirrorSync {
     private func saveETags(_ etags: [String: String]) throws {
         guard configuration.httpListSource != nil else { return }
         try SavedETags.save(etags, timeFile: configuration.effectiveTimeFile, destination: configuration.destination)
+    }
+
+    /// Whether `path` (bytes, relative to `root`) is there, itself (a symlink not followed).
+    static func present(_ path: [UInt8], below root: String) -> Bool {
+        var info = stat()
+        let full = Array(root.utf8) + [0x2F] + path + [0]
+        return full.withUnsafeBufferPointer { bytes in
+            bytes.withMemoryRebound(to: CChar.self) { lstat($0.baseAddress!, &info) == 0 }
+        }
     }
 
     static func sha1Matches(_ path: String, _ hex: String) -> Bool {

@@ -254,6 +254,42 @@ struct EndToEndTests {
         #expect(!fixture.exists("fedora/releases/40/Packages/a/.~tmp~"))
     }
 
+    @Test("a listed path that upstream removed after its list was made is skipped at once, not retried for minutes")
+    func pathGoneSinceTheList() throws {
+        // MAXRETRIES=3: before, rsync's code 23 for the missing path was retried 2 + 4 s
+        // with the same stale list, then the run failed (Scripts/three-hosts.sh: minutes).
+        let fixture = try MirrorFixture(extraConfig: "MAXRETRIES=3")
+        #expect(try fixture.sync().status == 0)
+        sleepPastNextSecond()
+        try fixture.upstream.file("fedora/releases/41/Packages/n/new-1.rpm", "new 1")
+        try fixture.upstream.file("fedora/releases/41/Packages/n/new-2.rpm", "new 2")
+        try fixture.publish()
+        // Gone upstream between the list and the transfer, as on a live tree.
+        try fixture.upstream.remove("fedora/releases/41/Packages/n/new-2.rpm")
+        let result = try fixture.sync("-d", "1")
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(!result.stderr.contains("attempt 2 of"), "no retry: \(result.stderr)")
+        #expect(result.stderr.contains("were gone upstream when rsync asked for them"), "\(result.stderr)")
+        #expect(fixture.exists("fedora/releases/41/Packages/n/new-1.rpm"))
+        #expect(!fixture.exists("fedora/releases/41/Packages/n/new-2.rpm"))
+        // The next list no longer names it: the mirror is upstream again.
+        try fixture.publish()
+        #expect(try fixture.sync().status == 0)
+        fixture.expectIdentical("after the next list")
+
+        // An upstream that has none of the paths the lists name is not the tree they
+        // describe (the lists of the real upstream, the files of an empty directory): the
+        // run fails, and no list is installed.
+        let elsewhere = try TemporaryTree("elsewhere")
+        try FileManager.default.createDirectory(atPath: elsewhere.path("empty"), withIntermediateDirectories: true)
+        let wrong = try fixture.sync(
+            "--set", "DESTD=\(elsewhere.path("mirror"))", "--set", "REMOTE=\(elsewhere.path("empty"))",
+            "--set", "MASTERMODULE=", "--set", "LISTSOURCE=\(fixture.upstream.root)")
+        #expect(wrong.status != 0)
+        #expect(wrong.stderr.contains("has none of the"), "\(wrong.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: elsewhere.path("mirror/fedora/fullfiletimelist-fedora")))
+    }
+
     @Test("the hook runs after a successful sync with the changed modules, and not when nothing changed")
     func hook() throws {
         let fixture = try MirrorFixture()
