@@ -107,6 +107,16 @@ public struct MirrorSync {
         defer { stagingArea.remove() }
         let staging = stagingArea.path
 
+        // A run that stopped after it began changing the tree left files that neither the
+        // installed lists nor the next ones may name: this one compares with the tree, as -a.
+        let unfinished = UnfinishedRun(timeFile: configuration.effectiveTimeFile)
+        let alwaysCheck = self.alwaysCheck || unfinished.isMarked
+        if alwaysCheck && !self.alwaysCheck {
+            logger.warning(
+                "the last run stopped after it began changing the mirror: comparing with the tree, as -a does",
+                metadata: ["item": "e"])
+        }
+
         // 1. The lists, into staging. Each must parse strictly before anything else happens.
         let modulesToSync = configuration.effectiveModules
         let listPaths = self.listPaths
@@ -227,6 +237,7 @@ public struct MirrorSync {
             for path in plan.deletions.prefix(50) { logger.info("would delete \(String(decoding: path, as: UTF8.self))", metadata: ["item": "d"]) }
             return summary
         }
+        try unfinished.mark(started: started)
 
         // 3. The transfer: one rsync for every module, so hard links between modules stay
         // links. Then the extra files, which upstream may not have for every module.
@@ -342,6 +353,7 @@ public struct MirrorSync {
         }
         try LastRun.write(started - (noParanoia ? 0 : 5), to: configuration.effectiveTimeFile)
         try saveETags(etags)
+        unfinished.clear()
         return summary
     }
 

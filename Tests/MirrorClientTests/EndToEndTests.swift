@@ -290,6 +290,36 @@ struct EndToEndTests {
         #expect(!FileManager.default.fileExists(atPath: elsewhere.path("mirror/fedora/fullfiletimelist-fedora")))
     }
 
+    @Test("files a failed run fetched, which upstream removed before the next run, are deleted by the next run")
+    func strayFilesOfAFailedRun() throws {
+        let fixture = try MirrorFixture()
+        #expect(try fixture.sync().status == 0)
+        sleepPastNextSecond()
+        // A new directory, and a repomd.xml that changes again after its list was made:
+        // the run fetches both, finds the checksum still wrong, and fails before it
+        // installs its list.
+        try fixture.upstream.file("fedora/releases/41/Packages/s/stray-1.rpm", "stray")
+        let repomd = "fedora/releases/40/repodata/repomd.xml"
+        try fixture.upstream.file(repomd, "<repomd revision=\"2\"/>\n")
+        try fixture.publish()
+        try fixture.upstream.file(repomd, "<repomd revision=\"3\"/>\n")
+        let failed = try fixture.sync()
+        #expect(failed.status != 0)
+        #expect(failed.stderr.contains("checksum still wrong"), "\(failed.stderr)")
+        #expect(fixture.exists("fedora/releases/41/Packages/s/stray-1.rpm"), "fetched before the run failed")
+        // Upstream removes it again: neither the installed list nor the next one names it.
+        try fixture.upstream.remove("fedora/releases/41")
+        try fixture.publish()
+        let next = try fixture.sync("-d", "1")
+        #expect(next.status == 0, "\(next.stderr)")
+        #expect(next.stderr.contains("comparing with the tree"), "\(next.stderr)")
+        fixture.expectIdentical("after the run that followed a failed one")
+        #expect(!fixture.exists("fedora/releases/41"))
+        // That run installed its lists: the one after it compares lists again.
+        let quiet = try fixture.sync("-d", "1")
+        #expect(!quiet.stderr.contains("comparing with the tree"), "\(quiet.stderr)")
+    }
+
     @Test("the hook runs after a successful sync with the changed modules, and not when nothing changed")
     func hook() throws {
         let fixture = try MirrorFixture()
