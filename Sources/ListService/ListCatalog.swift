@@ -49,6 +49,9 @@ public final class ListCatalog: Sendable {
         /// The latest announcements, oldest first, for clients that reconnect.
         var recent: [Announcement] = []
         var subscribers: [Int: AsyncStream<StreamEvent>.Continuation] = [:]
+        /// Subscribers that came with an id before this run announced anything (an id from
+        /// before a restart, sent while the first scan runs): their first event is a reset.
+        var owedResets: Set<Int> = []
         var nextSubscriber = 0
         var closed = false
     }
@@ -145,7 +148,11 @@ public final class ListCatalog: Sendable {
             }
             let event = StreamEvent(
                 id: eventID(generation), name: ServerSentEvents.eventName, announcement: announcement)
-            for continuation in state.subscribers.values { continuation.yield(event) }
+            for (subscriber, continuation) in state.subscribers {
+                var sent = event
+                if state.owedResets.remove(subscriber) != nil { sent.name = ServerSentEvents.resetEventName }
+                continuation.yield(sent)
+            }
             return announcement
         }
         if let announcement {
@@ -319,7 +326,8 @@ public final class ListCatalog: Sendable {
 
     /// What a client that last saw `lastEventID` has missed: nothing when it is current,
     /// the later announcements when this run still has them all, else one `reset`. A
-    /// client without an id gets the current announcement.
+    /// client without an id gets the current announcement. Before the first announcement
+    /// there is nothing to send; a client with an id gets that one as its `reset`.
     func catchUp(after lastEventID: String?, in state: State) -> [StreamEvent] {
         guard let current = state.announcement else { return [] }
         let latest = StreamEvent(
@@ -347,6 +355,8 @@ public final class ListCatalog: Sendable {
             let id = state.nextSubscriber
             state.nextSubscriber += 1
             state.subscribers[id] = continuation
+            // No id can be of this run yet: the client's generations are another run's.
+            if lastEventID != nil && state.announcement == nil { state.owedResets.insert(id) }
             return id
         }
         guard let id else {
@@ -354,7 +364,10 @@ public final class ListCatalog: Sendable {
             return stream
         }
         continuation.onTermination = { [weak self] _ in
-            self?.state.withLock { _ = $0.subscribers.removeValue(forKey: id) }
+            self?.state.withLock { state in
+                state.subscribers[id] = nil
+                state.owedResets.remove(id)
+            }
         }
         return stream
     }
