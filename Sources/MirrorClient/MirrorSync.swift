@@ -260,9 +260,10 @@ public struct MirrorSync {
                         + "nothing was deleted or installed")
             }
             if gone > 0 {
-                logger.warning(
+                let message =
                     "\(gone) of \(plan.transfers.count) listed paths were gone upstream when rsync asked for them "
-                        + "(changed since the list was made); the next list says what became of them")
+                    + "(changed since the list was made); the next list says what became of them"
+                logger.warning("\(message)")
             }
         }
         if !extras.isEmpty {
