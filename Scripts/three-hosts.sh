@@ -26,7 +26,10 @@
 #            [--rate RATE] [--link-down SECONDS] [--ops N] [--interval SECONDS]
 #            [--timeout SECONDS] [--keep]
 #   --bin       the executables (default: $QUICKMIRROR_BIN, else .build/debug, else
-#               .build/release)
+#               .build/release). The figures in docs/BENCHMARKS.md are of release builds:
+#               for p in filelistd quick-mirror create-filelist; do
+#                   swift build -c release --static-swift-stdlib --product $p; done
+#               (as Scripts/install.sh builds them), then --bin .build/release
 #   --rate      each link's tbf rate (default 16mbit)
 #   --link-down how long the link stays down (default 20: longer than the followers'
 #               RSYNCTIMEOUT of 15 s, so the transfer under it fails and is retried; a
@@ -172,14 +175,17 @@ start() {
 stop() {
     local signal=$1 role pid deadline=$((SECONDS + 30))
     shift
-    for role in "$@"; do kill "-$signal" -- "-${pids[$role]}" 2> /dev/null || true; done
+    for role in "$@"; do
+        [[ $signal == KILL ]] && disown "${pids[$role]}" 2> /dev/null # (no "Killed" job line)
+        kill "-$signal" -- "-${pids[$role]}" 2> /dev/null || true
+    done
     for role in "$@"; do
         pid=${pids[$role]}
         while kill -0 "$pid" 2> /dev/null; do
             ((SECONDS < deadline)) || { echo "three-hosts: $role did not stop within 30 s of SIG$signal" >&2; exit 1; }
             sleep 0.05
         done
-        { wait "$pid"; } 2> /dev/null || true # (no "Killed" line for a SIGKILL)
+        wait "$pid" 2> /dev/null || true
         kill -KILL -- "-$pid" 2> /dev/null || true # what it started, if it outlived it
         unset "pids[$role]"
     done
@@ -474,8 +480,15 @@ since() { tail -n "+$((log_from[$1] + 1))" "$run/$1-quick-mirror.log" | grep -c 
 # converge NAME SINCE: waits until tiers 1 and 2 are identical to the origin; checks the
 # streams, the list versions and the logs; records the time since SINCE.
 converge() {
-    local name=$1 since=$2 ended
-    if ! wait_for "$timeout" converged; then
+    local name=$1 since=$2 ended tier1_at= deadline=$((SECONDS + timeout))
+    # Each tier's time: the first moment it is identical to a current origin (tier 1's
+    # is taken when it is seen so, whether tier 2 is yet or not).
+    until origin_current && { [[ -n $tier1_at ]] || { identical "$t1" && tier1_at=$EPOCHREALTIME; }; } &&
+        identical "$t2" && identical "$t1"; do
+        ((SECONDS < deadline)) || break
+        sleep 0.1
+    done
+    if ! converged; then
         echo "three-hosts: FAILED: $name: not converged $timeout s after the fault" >&2
         origin_current || echo "three-hosts: the origin's list is not what create-filelist writes" >&2
         for tier in "$t1" "$t2"; do
@@ -486,7 +499,7 @@ converge() {
         exit 1
     fi
     ended=$EPOCHREALTIME
-    figures[$name]=$(elapsed "$since" "$ended")
+    figures[$name]="$(elapsed "$since" "$tier1_at") $(elapsed "$since" "$ended")"
     local e0 e1 e2
     e0=$(etag_of "$ns0" "$a0") e1=$(etag_of "$ns1" "$b1")
     e2=\"$(python3 "$repo/Scripts/list-digest.py" "$t2/fedora/fullfiletimelist-fedora" | awk '{print $1}')\"
@@ -511,8 +524,8 @@ converge() {
     done
     local copies
     copies=$(python3 "$run/compare.py" "$t0" "$t2" fedora | grep -c '^links:' || true)
-    say "$name: tier 2 identical to the origin ${figures[$name]} s after the fault ended and the writer stopped"
-    say "  syncs (tier 1, tier 2): $(since tier1 '^synced'), $(since tier2 '^synced'); failed: $(since tier1 'error:'), $(since tier2 'error:');" \
+    say "$name: identical to the origin after the fault ended and the writer stopped: tier 1 in ${figures[$name]% *} s, tier 2 in ${figures[$name]#* } s"
+    say "  syncs (tier 1, tier 2): $(since tier1 '^synced'), $(since tier2 '^synced'); failed: $(since tier1 '^quick-mirror: error:'), $(since tier2 '^quick-mirror: error:');" \
         "rsync retries: $(since tier1 'attempt [0-9]* of'), $(since tier2 'attempt [0-9]* of')"
     say "  /events: origin $(head -1 "$run/origin.events.check"); tier 1 $(head -1 "$run/tier1.events.check")"
     ((copies == 0)) || say "  $copies hard-linked file(s) of the origin are copies at tier 2 (one name moved, the other unchanged)"
@@ -588,14 +601,14 @@ for fault in "${fault_list[@]}"; do
             # Freed while the origin still changes: a follower whose syncs failed backs off
             # (its interval doubled per failure, up to 64 times) until the next announcement,
             # so on a quiet origin the last failure's pause, not the free space, would be timed.
-            wait_for 60 eval '(($(since tier1 error:) > 0))' ||
+            wait_for 60 eval '(($(since tier1 "^quick-mirror: error:") > 0))' ||
                 { echo "three-hosts: FAILED: disk: tier 1 never failed a sync on a full disk" >&2; exit 1; }
             sleep 2
             kill -0 "$writer" 2> /dev/null ||
                 say "disk: the writer ended before tier 1 failed a sync; the time below includes its backoff"
             rm "$t1/fill"
             cleared=$EPOCHREALTIME
-            say "disk: freed ($(since tier1 error:) failed syncs at tier 1 meanwhile)"
+            say "disk: freed ($(since tier1 '^quick-mirror: error:') failed syncs at tier 1 meanwhile)"
             wait_writer
             since=$(awk -v a="$cleared" -v b="$writer_ended" 'BEGIN { print (a > b ? a : b) }')
             converge "disk: tier 1 full, then freed" "$since"
@@ -605,7 +618,7 @@ done
 
 failed=0
 say "every fault converged; generations announced once each, in order; no list refused, no guard tripped"
-say "converged (seconds after the fault ended and the writer stopped):"
+say "converged, seconds after the fault ended and the writer stopped (tier 1, tier 2):"
 for fault in "${fault_list[@]}"; do
-    for name in "${!figures[@]}"; do [[ $name == "$fault:"* ]] && printf 'three-hosts:   %-50s %6s s\n' "$name" "${figures[$name]}"; done
+    for name in "${!figures[@]}"; do [[ $name == "$fault:"* ]] && printf 'three-hosts:   %-50s %6s %6s\n' "$name" ${figures[$name]}; done
 done

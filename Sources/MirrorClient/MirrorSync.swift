@@ -110,7 +110,8 @@ public struct MirrorSync {
         // A run that stopped after it began changing the tree left files that neither the
         // installed lists nor the next ones may name: this one compares with the tree, as -a.
         let unfinished = UnfinishedRun(timeFile: configuration.effectiveTimeFile)
-        let alwaysCheck = self.alwaysCheck || unfinished.isMarked
+        let resuming = unfinished.isMarked
+        let alwaysCheck = self.alwaysCheck || resuming
         if alwaysCheck && !self.alwaysCheck {
             logger.warning(
                 "the last run stopped after it began changing the mirror: comparing with the tree, as -a does",
@@ -304,6 +305,16 @@ public struct MirrorSync {
         // 5. Deletions, deepest first, never through a symlink.
         let rootFD = try FileDescriptorHandle(path: destination)
         let removal = SafeRemoval(root: rootFD.descriptor)
+        // The run that stopped may have left rsync's staging directories (.~tmp~, which
+        // no list names) with files in them; gone, they keep no directory from going.
+        if resuming {
+            let swept = modules.reduce(0) { $0 + removal.sweepStaging(below: Array($1.directory.utf8)) }
+            if swept > 0 {
+                logger.info(
+                    "removed \(swept) staging director\(swept == 1 ? "y" : "ies") (.~tmp~) left by the run that stopped",
+                    metadata: ["item": "d"])
+            }
+        }
         let moduleDirectories = modules.map { (module: $0.module, prefix: Array($0.directory.utf8) + [0x2F]) }
         for path in plan.deletions {
             do {

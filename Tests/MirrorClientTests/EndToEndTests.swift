@@ -320,6 +320,35 @@ struct EndToEndTests {
         #expect(!quiet.stderr.contains("comparing with the tree"), "\(quiet.stderr)")
     }
 
+    @Test("rsync's staging directories a stopped run left are removed, and do not keep a directory upstream removed")
+    func stagingLeftByAStoppedRun() throws {
+        // Scripts/three-hosts.sh, tier 1's disk full: rsync --delay-updates failed with
+        // files in .~tmp~ below new directories; upstream then renamed those directories
+        // away, and the next runs kept them for good ("directories kept (not empty)").
+        let fixture = try MirrorFixture()
+        #expect(try fixture.sync().status == 0)
+        sleepPastNextSecond()
+        try fixture.upstream.file("fedora/releases/41/Packages/s/stray-1.rpm", "stray")
+        let repomd = "fedora/releases/40/repodata/repomd.xml"
+        try fixture.upstream.file(repomd, "<repomd revision=\"2\"/>\n")
+        try fixture.publish()
+        try fixture.upstream.file(repomd, "<repomd revision=\"3\"/>\n")
+        #expect(try fixture.sync().status != 0, "a run that stops after it began changing the mirror")
+        // What a transfer that stopped leaves in staging: below a directory upstream
+        // removes next, and below one it keeps.
+        try fixture.mirror.file("fedora/releases/41/Packages/s/.~tmp~/stray-2.rpm", "half of it")
+        try fixture.mirror.file("fedora/releases/40/Packages/b/.~tmp~/b-2.rpm", "half")
+        try fixture.upstream.remove("fedora/releases/41")
+        try fixture.publish()
+        let next = try fixture.sync("-d", "1")
+        #expect(next.status == 0, "\(next.stderr)")
+        #expect(next.stderr.contains("removed 2 staging directories"), "\(next.stderr)")
+        #expect(!next.stderr.contains("kept (not empty)"), "\(next.stderr)")
+        #expect(!fixture.exists("fedora/releases/41"))
+        #expect(!fixture.exists("fedora/releases/40/Packages/b/.~tmp~"))
+        fixture.expectIdentical("after the run that followed the stopped one")
+    }
+
     @Test("the hook runs after a successful sync with the changed modules, and not when nothing changed")
     func hook() throws {
         let fixture = try MirrorFixture()
