@@ -5,7 +5,8 @@
 # runs the demo, then builds the release once (the Swift runtime linked in) and
 # checks what is made of it: the installed files (check-install.sh), the .deb and the
 # release tarball (build-deb.sh, lintian), and the .deb under a real systemd in a
-# container (systemd-test.sh, which says so when the machine cannot run it).
+# container (systemd-test.sh, which says so when the machine cannot run it); in CI or with
+# QUICKMIRROR_THREE_HOSTS=1, three hosts in network namespaces under faults (three-hosts.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -63,3 +64,11 @@ fi
 wait "$root_job" || true
 cat "$root_log"
 step "the systemd container test" Scripts/systemd-test.sh
+# Origin, tier 1 and tier 2 in three network namespaces, four faults under a changing
+# tree, on the release build above (about 3.5 minutes): in CI, or when asked for.
+if [[ ${CI:-} == true || ${QUICKMIRROR_THREE_HOSTS:-} == 1 ]]; then
+    step "the three-host fault test" Scripts/three-hosts.sh --bin .build/release
+else
+    echo "test.sh: skipped Scripts/three-hosts.sh (three hosts in network namespaces, four faults, about" \
+        "3.5 min as root): it runs with CI=true or QUICKMIRROR_THREE_HOSTS=1"
+fi
