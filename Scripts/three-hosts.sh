@@ -32,7 +32,7 @@
 #               (as Scripts/install.sh builds them), then --bin .build/release
 #   --rate      each link's tbf rate (default 16mbit)
 #   --link-down how long the link stays down (default 20: longer than the followers'
-#               RSYNCTIMEOUT of 15 s, so the transfer under it fails and is retried; a
+#               RSYNCTIMEOUT of 15 s, so the run under it fails and the next takes it up; a
 #               shorter outage TCP rides out, and nothing fails)
 #   --ops       writer operations per fault (default 300)
 #   --interval  the followers' --interval (default 10)
