@@ -142,7 +142,7 @@ let package = Package(
             name: "filelistd",
             dependencies: [
                 "ListDaemon", "ListService", "DaemonControl", "CommandLineSupport", "FileList", "TreeScan", "Systemd", "Monitoring",
-                "ConnectionGuard", "LinuxCalls", "ListProtocol",
+                "ConnectionGuard", "LinuxCalls", "ListProtocol", "ListTransport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -175,6 +175,7 @@ let package = Package(
                 "FileList", "TreeScan", "Publish", "LinuxCalls", "ListProtocol", "DaemonControl", "Systemd", "ListTransport",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "SystemPackage", package: "swift-system"),

@@ -29,14 +29,17 @@ public enum HTTPDate {
         let clock = fields[4].split(separator: ":").compactMap { Int($0) }
         guard clock.count == 3, (0...23).contains(clock[0]), (0...59).contains(clock[1]), (0...60).contains(clock[2])
         else { return nil }
-        // Days from 1970-01-01 to the civil date in the proleptic Gregorian calendar,
-        // with March as the first month so that a leap day ends the year.
+        return days(year: year, month: month, day: day) * 86400 + clock[0] * 3600 + clock[1] * 60 + clock[2]
+    }
+
+    /// Days from 1970-01-01 to a civil date (`month` from 0) in the proleptic Gregorian
+    /// calendar, with March as the first month so that a leap day ends the year.
+    static func days(year: Int, month: Int, day: Int) -> Int {
         let y = month < 2 ? year - 1 : year
         let era = y / 400
         let yearOfEra = y - era * 400
         let dayOfYear = (153 * ((month + 10) % 12) + 2) / 5 + day - 1
         let dayOfEra = yearOfEra * 365 + yearOfEra / 4 - yearOfEra / 100 + dayOfYear
-        let days = era * 146097 + dayOfEra - 719468
-        return days * 86400 + clock[0] * 3600 + clock[1] * 60 + clock[2]
+        return era * 146097 + dayOfEra - 719468
     }
 }

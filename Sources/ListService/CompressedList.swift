@@ -31,19 +31,25 @@ final class CompressedList: Sendable {
         var length: Int64
         var plainLength: Int
         var crc: UInt32
+        /// Entry lines in the segment (`EntryLines`).
+        var entries: Int
     }
 
     /// Segments compressed anew (the rest were reused), for logs and tests.
     let compressedSegments: Int
+    /// The list's entry lines: counted in the segments compressed anew, the others' counts
+    /// reused with their bytes, so the status page's figure costs no read of its own.
+    let entries: Int
 
     private init(
         descriptor: SystemPackage.FileDescriptor, size: Int, of version: ListVersion, pieces: [SHA256.Digest: Piece],
-        compressedSegments: Int
+        compressedSegments: Int, entries: Int
     ) {
         self.descriptor = descriptor
         self.size = size
         self.pieces = pieces
         self.compressedSegments = compressedSegments
+        self.entries = entries
         etag = EntityTag.gzipList(digest: version.digest).description
         var headers = version.headers
         headers[.eTag] = etag
@@ -79,6 +85,7 @@ final class CompressedList: Sendable {
             var crc: UInt32 = 0
             var pieces: [SHA256.Digest: Piece] = [:]
             var compressed = 0
+            var entries = 0
             // A run of reused bytes, copied in one call when it ends.
             var run: (from: Int64, to: Int64, length: Int64)?
             func flushRun() throws {
@@ -98,7 +105,9 @@ final class CompressedList: Sendable {
                         run = (old.offset, offset, old.length)
                     }
                     pieces[segment.digest] = Piece(
-                        offset: offset, length: old.length, plainLength: segment.length, crc: old.crc)
+                        offset: offset, length: old.length, plainLength: segment.length, crc: old.crc,
+                        entries: old.entries)
+                    entries += old.entries
                     crc = qm_crc32_combine(crc, old.crc, Int64(segment.length))
                     offset += old.length
                     continue
@@ -124,8 +133,11 @@ final class CompressedList: Sendable {
                     return (output, qm_crc32(0, input.baseAddress, input.count))
                 }
                 try deflated.withUnsafeBytes { try Linux.pwriteAll(file, $0, at: offset, displayPath: name) }
+                let segmentEntries = EntryLines.count(in: plain)
+                entries += segmentEntries
                 pieces[segment.digest] = Piece(
-                    offset: offset, length: Int64(deflated.count), plainLength: segment.length, crc: segmentCRC)
+                    offset: offset, length: Int64(deflated.count), plainLength: segment.length, crc: segmentCRC,
+                    entries: segmentEntries)
                 crc = qm_crc32_combine(crc, segmentCRC, Int64(segment.length))
                 offset += Int64(deflated.count)
                 compressed += 1
@@ -137,10 +149,41 @@ final class CompressedList: Sendable {
             try trailer.withUnsafeBytes { try Linux.pwriteAll(file, $0, at: offset, displayPath: name) }
             offset += Int64(trailer.count)
             return CompressedList(
-                descriptor: file, size: Int(offset), of: version, pieces: pieces, compressedSegments: compressed)
+                descriptor: file, size: Int(offset), of: version, pieces: pieces, compressedSegments: compressed,
+                entries: entries)
         } catch {
             try? file.close()
             throw error
         }
+    }
+}
+
+/// What counts as an entry of a served list: a `[Files]` line of a time list (the only
+/// lines with three TABs: a checksum line has one) or a `./` line of a path list. Decided
+/// line by line, so a segment's count holds wherever the segment sits.
+enum EntryLines {
+    static func count(in bytes: [UInt8]) -> Int {
+        var count = 0
+        var tabs = 0
+        var column = 0
+        var first: UInt8 = 0
+        var pathLine = false
+        for byte in bytes {
+            if byte == UInt8(ascii: "\n") {
+                if tabs == 3 || (pathLine && tabs == 0) { count += 1 }
+                tabs = 0
+                column = 0
+                pathLine = false
+                continue
+            }
+            if byte == UInt8(ascii: "\t") { tabs += 1 }
+            if column == 0 {
+                first = byte
+            } else if column == 1 {
+                pathLine = first == UInt8(ascii: ".") && byte == UInt8(ascii: "/")
+            }
+            column += 1
+        }
+        return count
     }
 }

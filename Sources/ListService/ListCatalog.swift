@@ -54,6 +54,12 @@ public final class ListCatalog: Sendable {
         var owedResets: Set<Int> = []
         var nextSubscriber = 0
         var closed = false
+        /// The origin generations heard of and installed, for `/status`.
+        var origins = OriginGenerations(capacity: ListCatalog.recentLength)
+        /// Counts every change `/status` shows but its lag: versions, entries, origins.
+        var statusChanges = 0
+        /// `/status` as last rendered, but for the figures each request makes anew.
+        var renderedStatus: (changes: Int, body: [UInt8])?
     }
 
     /// Deltas kept per list; older clients get 410. Deltas that add up to more than half
@@ -71,7 +77,9 @@ public final class ListCatalog: Sendable {
     /// The origin's publisher, whose health `/healthz` reports; nil at a relay.
     public let publisher: PublishHealth?
     let logger: Logger
-    private let state = Mutex(State())
+    let state = Mutex(State())
+    /// The upstream a relay follows, and whether its change stream is up now.
+    let upstream = Mutex<(url: String, connected: @Sendable () -> Bool)?>(nil)
     /// Counts changes of the served versions: a connection that remembers the answer to
     /// its last poll reuses it while this stays the same (one atomic load, no lock).
     let versionsEpoch = Atomic<Int>(0)
@@ -102,9 +110,11 @@ public final class ListCatalog: Sendable {
     @discardableResult
     public func install(_ publication: Publication, upstream: [Hop] = []) -> Announcement? {
         var given: [String: FileListDelta] = [:]
+        let installed = InternetTime.format(Date().timeIntervalSince1970)
         let versions = publication.files.map { file in
             if let delta = file.delta { given[file.path] = delta }
-            return ListVersion(path: file.path, list: file.list)
+            return ListVersion(
+                path: file.path, list: file.list, generation: publication.generation, installed: installed)
         }
         let (replaced, removed) = state.withLock { state in
             // A list that stops being served is news too; one that was never served is not.
@@ -120,6 +130,7 @@ public final class ListCatalog: Sendable {
                 state.current[version.path] = version
                 return previous?.digest == version.digest ? nil : (previous, version)
             }
+            state.statusChanges += 1
             return (replaced, removed)
         }
         versionsEpoch.add(1, ordering: .releasing)
@@ -136,11 +147,24 @@ public final class ListCatalog: Sendable {
     @discardableResult
     private func announce(generation: Int, upstream: [Hop], changed: Bool) -> Announcement? {
         let host = self.host
+        let relay = publisher == nil
         let announcement: Announcement? = state.withLock { state in
             guard changed || state.announcement == nil else { return nil }
+            let lists = state.current.mapValues(\.etag)
+            var upstream = upstream
+            // quick-mirror said nothing of where the lists came from (a run from a timer, a
+            // rescan): the upstream announced them, if it announced these very ETags.
+            if relay, upstream.isEmpty, let heard = state.origins.newest(carrying: Set(lists.values)) {
+                upstream = heard.hops
+            }
             let announcement = Announcement(
-                generation: generation, lists: state.current.mapValues(\.etag),
-                hops: upstream + [Hop(host: host, generation: generation)])
+                generation: generation, lists: lists, hops: upstream + [Hop(host: host, generation: generation)])
+            if relay, upstream.isEmpty, let origin = state.origins.origin, origin != host {
+                // Lists the upstream never announced (or not yet): this relay is not their origin.
+                state.origins.heldUnknown()
+            } else {
+                state.origins.installed(announcement)
+            }
             state.announcement = announcement
             state.recent.append(announcement)
             if state.recent.count > Self.recentLength {
@@ -188,7 +212,10 @@ public final class ListCatalog: Sendable {
                         continue
                     }
                     version.attach(compressed)
-                    self.state.withLock { $0.lastCompressed[version.path] = compressed }
+                    self.state.withLock {
+                        $0.lastCompressed[version.path] = compressed
+                        $0.statusChanges += 1
+                    }
                     self.versionsEpoch.add(1, ordering: .releasing)
                     self.logger.debug(
                         "list compressed",

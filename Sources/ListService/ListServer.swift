@@ -48,12 +48,7 @@ public enum ListServer {
             events(catalog, request, heartbeat: configuration.heartbeat, gate: configuration.gate)
         }
         router.get("/changes") { request, _ in await changes(catalog, request) }
-        router.get("/announcement") { _, _ in
-            guard let announcement = catalog.announcement else { return Response(status: .serviceUnavailable) }
-            return Response(
-                status: .ok, headers: [.contentType: "application/json"],
-                body: ResponseBody(byteBuffer: ByteBuffer(string: announcement.json() + "\n")))
-        }
+        StatusRoutes.add(to: router, catalog: catalog)
         router.get("/**") { request, _ in list(catalog, request, head: false) }
         router.head("/**") { request, _ in list(catalog, request, head: true) }
         let gate = configuration.gate

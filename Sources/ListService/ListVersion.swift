@@ -34,10 +34,16 @@ public final class ListVersion: Sendable {
     let attributes: ListFileAttributes
     var descriptor: FileDescriptor { list.descriptor }
     private let compressedForm = Mutex<CompressedList?>(nil)
+    /// The server's generation that installed this version, and when (RFC 3339): what
+    /// `/status` and the status page show.
+    public let generation: Int
+    public let installed: String
 
-    public init(path: String, list: PublishedList) {
+    public init(path: String, list: PublishedList, generation: Int = 0, installed: String = "") {
         self.path = path
         self.list = list
+        self.generation = generation
+        self.installed = installed
         let etag = EntityTag.list(digest: list.digest).description
         self.etag = etag
         self.gzipETag = EntityTag.gzipList(digest: list.digest).description
@@ -58,6 +64,9 @@ public final class ListVersion: Sendable {
 
     /// The gzip representation, once the catalog has made it.
     var compressed: CompressedList? { compressedForm.withLock { $0 } }
+
+    /// Its entry lines, counted while its gzip form was made; nil before.
+    var entries: Int? { compressed?.entries }
 
     func attach(_ compressed: CompressedList) { compressedForm.withLock { $0 = compressed } }
 

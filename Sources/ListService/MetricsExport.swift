@@ -12,6 +12,14 @@ public enum MetricsExport {
     static let subscribers = registry.makeGauge(
         descriptor: MetricNameDescriptor(
             metricName: MetricNames.subscribers, unitName: "", helpText: "Open /events streams."))
+    static let originGeneration = registry.makeGauge(
+        descriptor: MetricNameDescriptor(
+            metricName: MetricNames.originGeneration, unitName: "",
+            helpText: "The origin generation this server holds."))
+    static let upstreamLag = registry.makeGauge(
+        descriptor: MetricNameDescriptor(
+            metricName: MetricNames.upstreamLag, unitName: "",
+            helpText: "Seconds since the origin published the oldest generation this server lacks; 0 when current."))
 
     /// Once per process, before the daemon and the server make their metrics (a metric
     /// is bound to the backend at its creation). Without it they cost nothing.
@@ -24,6 +32,9 @@ public enum MetricsExport {
     /// The exposition text, with the figures read at scrape time brought up to date.
     static func render(_ catalog: ListCatalog, gate: ConnectionGate) -> [UInt8] {
         subscribers.set(Int64(catalog.subscriberCount))
+        let origin = catalog.originFigures
+        if let generation = origin.generation { originGeneration.set(Int64(generation)) }
+        upstreamLag.set(origin.lag)
         // The connection figures are counted by the guard of every connection, outside
         // swift-metrics (mirror-cache, which has no metrics backend, shows the same).
         return registry.emitToBuffer()

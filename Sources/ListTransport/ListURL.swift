@@ -14,4 +14,13 @@ public enum ListURL {
     }
 
     static func queryEscaped(_ text: String) -> String { PercentCoding.encodeQueryValue(text) }
+
+    /// filelistd's newest announcement in which each list has the digest given: which
+    /// generation a client that fetched those versions holds.
+    public static func announcement(base: String, carrying digests: [(path: String, digest: String)]) -> String {
+        "\(base)/announcement?" + digests.map { "list=\(queryEscaped($0.path))&etag=\($0.digest)" }.joined(separator: "&")
+    }
+
+    /// filelistd's `/status`.
+    public static func status(base: String) -> String { "\(base)/status" }
 }

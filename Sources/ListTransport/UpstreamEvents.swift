@@ -8,7 +8,8 @@ import Synchronization
 
 /// Follows an upstream filelistd's `/events` stream on a thread of its own, reconnecting
 /// with backoff; `quick-mirror follow` looks at `latest` between syncs, and so does
-/// mirror-cache's listing between polls.
+/// mirror-cache's listing between polls; a relay hears each announcement as it comes
+/// (`onAnnouncement`).
 ///
 /// A connection that carries nothing, not even the server's heartbeat comment, for
 /// `silenceLimit` is taken as dead and replaced: a stream through a dropped NAT entry
@@ -27,14 +28,19 @@ public final class UpstreamEvents: Sendable {
     public let url: String
     let logger: Logger
     let silenceLimit: Duration
+    let onAnnouncement: (@Sendable (Announcement) -> Void)?
     private let state = Mutex(Latest())
     private let lastByte = Mutex(ContinuousClock.now)
     private let stopped = Atomic(false)
 
-    public init(url: String, silenceLimit: Duration = .seconds(45), logger: Logger) {
+    public init(
+        url: String, silenceLimit: Duration = .seconds(45), logger: Logger,
+        onAnnouncement: (@Sendable (Announcement) -> Void)? = nil
+    ) {
         self.url = url
         self.silenceLimit = silenceLimit
         self.logger = logger
+        self.onAnnouncement = onAnnouncement
     }
 
     public var latest: Latest { state.withLock { $0 } }
@@ -117,6 +123,7 @@ public final class UpstreamEvents: Sendable {
                     state.announcement = announcement
                     state.lastEventID = event.id ?? state.lastEventID
                 }
+                onAnnouncement?(announcement)
                 delivered += 1
             } catch {
                 logger.info("change stream \(url) sent an event that is not an announcement: \(error)")

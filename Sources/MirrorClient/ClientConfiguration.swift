@@ -19,6 +19,10 @@ public struct ClientConfiguration: Sendable, Equatable {
     /// Where each run's figures go, for node_exporter's textfile collector (a `*.prom`
     /// file in its directory).
     public var metricsFile: String?
+    /// Where each successful run says what the mirror holds (origin generation, its
+    /// publish time, the run's time), for `quick-mirror status` and people: a file the
+    /// mirror serves, like Debian's `project/trace/HOST`.
+    public var traceFile: String?
     /// The upstream rsync module holding every module's directory.
     public var masterModule = "fedora-buffet"
     public var modules = ["fedora-enchilada", "fedora-epel"]

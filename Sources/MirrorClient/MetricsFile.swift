@@ -1,4 +1,5 @@
 import Foundation
+import ListProtocol
 import Publish
 
 /// METRICSFILE: each run's figures for node_exporter's textfile collector, which reads
@@ -16,12 +17,21 @@ public enum MetricsFile {
         public var summary: SyncSummary?
         /// Every module the run was configured for: a module with nothing deleted shows 0.
         public var modules: [String]
+        /// The origin generation the run left the mirror holding, when the upstream said.
+        public var origin: ServerStatus.Origin?
+        /// How far behind the origin that left it (`/status`'s lag, as the upstream saw it).
+        public var lag: Double?
 
-        public init(ended: Date, duration: Duration, summary: SyncSummary?, modules: [String]) {
+        public init(
+            ended: Date, duration: Duration, summary: SyncSummary?, modules: [String],
+            origin: ServerStatus.Origin? = nil, lag: Double? = nil
+        ) {
             self.ended = ended
             self.duration = duration
             self.summary = summary
             self.modules = modules
+            self.origin = origin
+            self.lag = lag
         }
     }
 
@@ -32,6 +42,9 @@ public enum MetricsFile {
     static let files = "quickmirror_files_transferred"
     static let bytes = "quickmirror_bytes_transferred"
     static let deletions = "quickmirror_deletions"
+    static let originGeneration = "quickmirror_origin_generation"
+    static let originPublished = "quickmirror_origin_published_timestamp_seconds"
+    static let originLag = "quickmirror_origin_lag_seconds"
 
     static let help: [(name: String, text: String)] = [
         (lastSuccess, "Unix time the last successful run ended."),
@@ -41,6 +54,9 @@ public enum MetricsFile {
         (files, "Regular files rsync transferred in the last successful run."),
         (bytes, "Size of the files rsync transferred in the last successful run."),
         (deletions, "Entries the last successful run deleted, by module."),
+        (originGeneration, "The origin generation the last successful run left the mirror holding."),
+        (originPublished, "Unix time the origin published that generation."),
+        (originLag, "Seconds the mirror was behind the origin at the end of the last successful run; 0 when current."),
     ]
 
     public static func write(_ run: Run, to path: String) throws {
@@ -68,11 +84,21 @@ public enum MetricsFile {
             values[deletions] = run.modules.map {
                 ("{module=\"\(escaped($0))\"}", String(summary.deletedByModule[$0] ?? 0))
             }
-        } else {
-            for name in [lastSuccess, files, bytes, deletions] {
-                values[name] = previous.filter { sampleName($0.key) == name }.sorted { $0.key < $1.key }.map {
-                    (String($0.key.dropFirst(name.count)), $0.value)
-                }
+        }
+        if run.summary != nil, let origin = run.origin {
+            values[originGeneration] = [("", String(origin.generation))]
+            values[originPublished] = [
+                ("", InternetTime.seconds(from: origin.published).map { seconds($0) } ?? "NaN")
+            ]
+            if let lag = run.lag { values[originLag] = [("", seconds(lag))] }
+        }
+        // What the run could not say is what the last success said.
+        var kept = run.summary == nil ? [lastSuccess, files, bytes, deletions] : []
+        if run.summary == nil || run.origin == nil { kept += [originGeneration, originPublished, originLag] }
+        if run.summary != nil, run.origin != nil, run.lag == nil { kept.append(originLag) }
+        for name in kept {
+            values[name] = previous.filter { sampleName($0.key) == name }.sorted { $0.key < $1.key }.map {
+                (String($0.key.dropFirst(name.count)), $0.value)
             }
         }
         var text = ""

@@ -25,6 +25,9 @@ public struct SyncSummary: Sendable {
     public var transferStatistics: TransferStatistics? = TransferStatistics()
     /// Entries deleted, by module.
     public var deletedByModule: [String: Int] = [:]
+    /// The ETag of each list the run fetched over HTTP, by list path: which versions the
+    /// mirror holds once they are installed.
+    public var listETags: [String: String] = [:]
 
     mutating func add(_ statistics: TransferStatistics?) {
         transferStatistics = transferStatistics.flatMap { total in statistics.map { total + $0 } }
@@ -142,6 +145,7 @@ public struct MirrorSync {
                     summary.listFetches[path] = "whole list, \(compressed) bytes gzip-compressed"
                 }
             }
+            summary.listETags = etags
         } else {
             // The installed lists, linked into staging: rsync replaces a name it updates
             // (never writing into the inode), so the installed copy stays as it was.

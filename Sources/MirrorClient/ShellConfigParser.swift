@@ -34,7 +34,7 @@ public struct ShellConfigParser {
         "CHECKIN_SITE", "CHECKIN_PASSWORD", "CHECKIN_HOST", "MIRRORMANAGER", "MAXCHECKINRETRIES",
         "MIRRORMANAGERMAPPING", "MIRRORMANAGERMODULEMAPPING", "REPORT_MIRROR",
         // quick-mirror's own.
-        "LISTSOURCE", "NOTIFYFILELISTD", "METRICSFILE",
+        "LISTSOURCE", "NOTIFYFILELISTD", "METRICSFILE", "TRACEFILE",
     ]
 
     /// What `KEY+=(...)` adds to when the file has not set KEY: the reference's default.
@@ -196,6 +196,7 @@ public struct ShellConfigParser {
         configuration.listSource = single("LISTSOURCE").flatMap { $0.isEmpty ? nil : $0 }
         configuration.notifyFilelistd = single("NOTIFYFILELISTD").flatMap { $0.isEmpty ? nil : $0 }
         configuration.metricsFile = single("METRICSFILE").flatMap { $0.isEmpty ? nil : $0 }
+        configuration.traceFile = single("TRACEFILE").flatMap { $0.isEmpty ? nil : $0 }
 
         var checkin = MirrorManagerCheckin.Settings()
         checkin.site = single("CHECKIN_SITE").flatMap { $0.isEmpty ? nil : $0 }

@@ -135,6 +135,7 @@ public final class SyncSession {
         }
         logger.debug("run start: config \(configFile)", metadata: ["item": "r"])
         let started = ContinuousClock.now
+        let startedAt = Date()
         let summary: SyncSummary
         do {
             summary = try sync.run()
@@ -143,7 +144,18 @@ public final class SyncSession {
             recordMetrics(nil, started: started)
             throw error
         }
-        recordMetrics(summary, started: started)
+        // A run that installed what it fetched (not -n, -N, --refresh): which origin
+        // generation that is, for the relay, the metrics and the trace file.
+        let installedAll = !sync.dryRun && !sync.noDeletions && sync.refresh == nil
+        var upstream: UpstreamOrigin?
+        if installedAll, let base = configuration.httpListSource, !summary.listETags.isEmpty {
+            upstream = UpstreamOrigin.look(
+                base: base, etags: summary.listETags,
+                timeout: configuration.rsyncTimeout > 0 ? Double(min(configuration.rsyncTimeout, 30)) : 30)
+            if upstream == nil { logger.debug("the upstream did not say which origin generation these lists are") }
+        }
+        recordMetrics(summary, started: started, upstream: upstream)
+        if installedAll { writeTrace(started: startedAt, upstream: upstream) }
         let changed = !summary.changedModules.isEmpty
         logger.notice("\(summary.line)", metadata: ["item": changed ? "R" : "n", "stderr": "no"])
         for (path, how) in summary.listFetches.sorted(by: { $0.key < $1.key }) {
@@ -157,12 +169,14 @@ public final class SyncSession {
         }
         lastPrinted = summary.line
         let complete = changed && !sync.dryRun && !sync.noDeletions && sync.refresh == nil
-        if let announcement, changed {
+        // The upstream's own word on which announcement these lists are beats the stream's
+        // latest: a newer generation may have come during the sync.
+        if let announcement = upstream?.announcement ?? announcement, changed {
             logger.info("synced upstream generation \(announcement.generation), route \(announcement.route)")
         }
         if complete { checkIn(directories: summary.directories) }
         if let runtime = configuration.notifyFilelistd, complete {
-            notify(runtime: runtime, hops: announcement?.hops ?? [])
+            notify(runtime: runtime, hops: (upstream?.announcement ?? announcement)?.hops ?? [])
         }
         if let hook = options.hook, complete {
             try HookRunner.run(hook, modules: summary.changedModules, logger: logger)
@@ -172,15 +186,33 @@ public final class SyncSession {
 
     /// METRICSFILE, after a run that was meant to change the mirror (not -n). A file that
     /// cannot be written does not fail the sync (the mirror is correct); it is said.
-    func recordMetrics(_ summary: SyncSummary?, started: ContinuousClock.Instant) {
+    func recordMetrics(_ summary: SyncSummary?, started: ContinuousClock.Instant, upstream: UpstreamOrigin? = nil) {
         guard let path = sync.configuration.metricsFile, !sync.dryRun else { return }
         let run = MetricsFile.Run(
             ended: Date(), duration: ContinuousClock.now - started, summary: summary,
-            modules: sync.configuration.effectiveModules)
+            modules: sync.configuration.effectiveModules, origin: upstream?.origin, lag: upstream?.lag)
         do {
             try MetricsFile.write(run, to: path)
         } catch {
             logger.error("cannot write METRICSFILE '\(path)': \(error)", metadata: ["item": "E"])
+        }
+    }
+
+    /// TRACEFILE, after a successful run. Like METRICSFILE, a file that cannot be written
+    /// is said, and does not fail the sync.
+    func writeTrace(started: Date, upstream: UpstreamOrigin?) {
+        guard let path = sync.configuration.traceFile else { return }
+        let ended = InternetTime.format(Date().timeIntervalSince1970)
+        let origin = upstream?.origin
+        var trace = TraceFile(
+            host: sync.configuration.checkin.host, date: ended,
+            started: InternetTime.format(started.timeIntervalSince1970), origin: origin, installed: nil,
+            lagSeconds: upstream?.lag, upstream: sync.configuration.listSource)
+        if let origin { trace.installed = TraceFile.previousInstall(at: path, of: origin) ?? ended }
+        do {
+            try trace.write(to: path)
+        } catch {
+            logger.error("cannot write TRACEFILE '\(path)': \(error)", metadata: ["item": "E"])
         }
     }
 

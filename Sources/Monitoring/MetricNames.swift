@@ -41,6 +41,11 @@ public enum MetricNames {
     /// compared: a relay's lists, the first generation after a failed publish, a change
     /// of more than 50,000 paths).
     public static let deltasMade = "filelistd_deltas_made_total"
+    /// Gauge: the origin generation this server holds (at the origin, its own generation).
+    public static let originGeneration = "filelistd_origin_generation"
+    /// Gauge: 0 when this server holds the newest origin generation it has heard of, else
+    /// seconds since the origin published the oldest one it lacks (`/status`'s lag).
+    public static let upstreamLag = "filelistd_upstream_lag_seconds"
 
     public enum Label {
         public static let list = "list"

@@ -8,6 +8,7 @@ import FileList
 import ListDaemon
 import Foundation
 import ListService
+import ListTransport
 import Logging
 import Monitoring
 import Systemd
@@ -366,10 +367,19 @@ extension Filelistd {
         @Option(help: "Directory for the control socket (never inside the tree; the lock is on the tree itself).")
         var runtimeDirectory: String = DaemonConfiguration.defaultRuntimeDirectory
 
+        @Option(
+            help: ArgumentHelp(
+                "The upstream filelistd quick-mirror syncs from (its LISTSOURCE): the relay follows its /events to know of each new generation as the upstream announces it, so /status shows how far behind this tier is while a sync is pending.",
+                valueName: "url"))
+        var upstream: String?
+
         @OptionGroup(title: "Serving downstream mirrors") var serving: HTTPOptions
 
         func validate() throws {
             guard !lists.isEmpty else { throw ValidationError("give at least one --list") }
+            if let upstream, !(upstream.hasPrefix("http://") || upstream.hasPrefix("https://")) {
+                throw ValidationError("--upstream must be an http:// or https:// URL, not '\(upstream)'")
+            }
             for list in lists where list.hasPrefix("/") || list.split(separator: "/").contains("..") {
                 throw ValidationError("--list '\(list)' must be a path below --dir")
             }
@@ -386,16 +396,30 @@ extension Filelistd {
                 serve: { catalog.install($0, upstream: $1) },
                 status: {
                     let announcement = catalog.announcement
+                    let origin = catalog.originFigures
                     return """
                         root: \(root)
                         generation: \(announcement?.generation ?? 0)
                         route: \(announcement?.route ?? "none yet")
+                        origin generation: \(origin.generation.map(String.init) ?? "unknown")
+                        lag: \(String(format: "%.3f", origin.lag)) s
                         subscribers: \(catalog.subscriberCount)
 
                         """
                 }
             )
             relay.announce([])
+            // After the first announcement: an upstream announcement that names the lists
+            // already installed (quick-mirror synced before the relay started) is held at once.
+            var events: UpstreamEvents?
+            if let upstream {
+                let base = upstream.hasSuffix("/") ? String(upstream.dropLast()) : upstream
+                let stream = UpstreamEvents(url: "\(base)/events", logger: logger) { catalog.heard($0) }
+                catalog.follow(upstream: base) { stream.latest.connected }
+                stream.start()
+                events = stream
+            }
+            defer { events?.stop() }
             try serving.serve(catalog, logger: logger) { try relay.run() }
         }
     }

@@ -13,7 +13,7 @@ struct QuickMirror: ParsableCommand {
             --no-paranoia --dump-mm-checkin) belong to `sync`, the default: `quick-mirror -c FILE -d 1` \
             is `quick-mirror sync -c FILE -d 1`. `quick-mirror sync -h` describes each.
             """,
-        subcommands: [Sync.self, Follow.self],
+        subcommands: [Sync.self, Follow.self, Status.self],
         defaultSubcommand: Sync.self)
 
     static func main() {
@@ -60,6 +60,52 @@ struct Follow: ParsableCommand {
 
     func run() throws {
         try SyncOptions.reporting { FollowLoop(session: try options.session(), interval: interval).run() }
+    }
+}
+
+/// How far behind each mirror is: a monitoring check (Nagios/Icinga exit codes), or JSON.
+struct Status: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Say how far behind the first URL (the origin, usually) each mirror is.",
+        discussion: """
+            Each URL is a filelistd (origin or relay: its /status is asked), or the URL or path of a \
+            mirror's TRACEFILE. The first is the reference. Prints one line per mirror: the origin \
+            generation it holds, its lag in seconds and in generations, and its last install. The lag \
+            is taken from the reference's own record of when the origin published each generation, \
+            so the machines' clocks do not matter. Exit status: 0 when every mirror is within \
+            --max-lag, 1 when one is behind by more (Nagios/Icinga WARNING), 2 when one cannot be \
+            reached or answers something that is not a status (CRITICAL). Lines come worst first, so \
+            the first line, the one a monitoring system shows, names the worst mirror.
+            """)
+
+    @Argument(help: ArgumentHelp("The reference, then the mirrors.", valueName: "url"))
+    var urls: [String]
+
+    @Option(help: "Seconds a mirror may be behind the reference before it counts as behind.")
+    var maxLag: Double = 600
+
+    @Option(help: "Seconds to wait for each answer.")
+    var timeout: Double = 10
+
+    @Flag(help: "Print the report as one JSON document instead of lines.")
+    var json = false
+
+    func validate() throws {
+        guard !urls.isEmpty else { throw ValidationError("give the reference's URL, then the mirrors'") }
+        guard maxLag.isFinite, maxLag >= 0 else { throw ValidationError("--max-lag must be >= 0") }
+        guard timeout.isFinite, timeout > 0 else { throw ValidationError("--timeout must be > 0") }
+    }
+
+    func run() throws {
+        let report = StatusCheck(maxLag: maxLag, timeout: timeout).run(urls)
+        if json {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+            StandardStreams.printLine(String(decoding: try encoder.encode(report), as: UTF8.self))
+        } else {
+            for line in report.worstFirst { StandardStreams.printLine(line.text) }
+        }
+        Foundation.exit(report.status)
     }
 }
 
