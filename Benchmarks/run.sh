@@ -7,6 +7,7 @@
 #   Benchmarks/run.sh plan --entries 1000000       quick-mirror planning from two lists
 #   Benchmarks/run.sh delta --entries 1000000      /changes: delta size, make and apply times
 #   Benchmarks/run.sh poll --files 200000          conditional GETs and whole lists: filelistd vs nginx
+#   Benchmarks/run.sh status                       /status and the status page vs nginx serving the same bytes
 #   Benchmarks/run.sh listing --entries 1000000    mirror-cache's listing: memory per entry, lookups, generations
 #   Benchmarks/run.sh cache                         mirror-cache hits and misses vs nginx
 #   Benchmarks/run.sh subscribers --subscribers 10000 --publishes 10
@@ -34,7 +35,8 @@ case "$what" in
     plan) exec .build/release/quickmirror-bench plan "$@" ;;
     delta) exec .build/release/quickmirror-bench delta "$@" ;;
     poll) exec .build/release/quickmirror-bench poll --tool ../.build/release/filelistd "$@" ;;
+    status) exec .build/release/quickmirror-bench status --tool ../.build/release/filelistd "$@" ;;
     listing) exec .build/release/quickmirror-bench listing "$@" ;;
     cache) exec .build/release/quickmirror-bench cache --tool ../.build/release/mirror-cache "$@" ;;
-    *) echo "run.sh: unknown benchmark '$what' (filelist, daemon, scale, index, plan, delta, poll, listing, cache or subscribers)" >&2; exit 2 ;;
+    *) echo "run.sh: unknown benchmark '$what' (filelist, daemon, scale, index, plan, delta, poll, status, listing, cache or subscribers)" >&2; exit 2 ;;
 esac

@@ -17,14 +17,15 @@ struct WrkResult {
 
 /// wrk against `url`; `script` (Lua) when each request names another path.
 func wrk(
-    _ url: String, etag: String? = nil, gzip: Bool = false, script: String? = nil, threads: Int, connections: Int,
-    duration: Int
+    _ url: String, etag: String? = nil, gzip: Bool = false, accept: String? = nil, script: String? = nil, threads: Int,
+    connections: Int, duration: Int
 ) throws -> WrkResult {
     // wrk gives up on a response after 2 s by default: a 1 GiB body on 4 connections
     // takes longer, and was counted as a timeout.
     var arguments = ["-t\(threads)", "-c\(connections)", "-d\(duration)s", "--latency", "--timeout", "60s"]
     if let etag { arguments += ["-H", "If-None-Match: \(etag)"] }
     if gzip { arguments += ["-H", "Accept-Encoding: gzip"] }
+    if let accept { arguments += ["-H", "Accept: \(accept)"] }
     if let script { arguments += ["-s", script] }
     let output = try capture("/usr/bin/wrk", arguments + [url])
     let lines = output.split(separator: "\n")

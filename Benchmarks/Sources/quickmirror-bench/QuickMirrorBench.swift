@@ -10,7 +10,7 @@ struct QuickMirrorBench: ParsableCommand {
             "Measure filelistd on a generated tree, the index alone, quick-mirror's planning, list deltas, mirror-cache's listing, and mirror-cache against nginx.",
         subcommands: [
             DaemonRun.self, ScaleRun.self, PollRun.self, IndexRun.self, PlanRun.self, PlanOnce.self, DeltaRun.self,
-            ListingRun.self, CacheRun.self,
+            ListingRun.self, CacheRun.self, StatusRun.self,
         ])
 }
 
