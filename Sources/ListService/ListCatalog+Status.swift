@@ -13,6 +13,7 @@ extension ListCatalog {
     public func heard(_ announcement: Announcement) {
         state.withLock { state in
             state.origins.heard(announcement)
+            state.statusChanges += 1
             let etags = Set(state.current.values.map(\.etag))
             guard let first = announcement.hops.first, !etags.isEmpty,
                 etags.isSubset(of: Set(announcement.lists.values)), first.generation > state.origins.held ?? Int.min

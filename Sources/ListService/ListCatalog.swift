@@ -56,7 +56,8 @@ public final class ListCatalog: Sendable {
         var closed = false
         /// The origin generations heard of and installed, for `/status`.
         var origins = OriginGenerations(capacity: ListCatalog.recentLength)
-        /// Counts every change `/status` shows but its lag: versions, entries, origins.
+        /// Counts every change `/status` shows but its lag (versions, entries, announcements,
+        /// origin generations heard of): the rendered answer is good while it is the same.
         var statusChanges = 0
         /// `/status` as last rendered, but for the figures each request makes anew.
         var renderedStatus: (changes: Int, body: [UInt8])?
@@ -166,6 +167,7 @@ public final class ListCatalog: Sendable {
                 state.origins.installed(announcement)
             }
             state.announcement = announcement
+            state.statusChanges += 1
             state.recent.append(announcement)
             if state.recent.count > Self.recentLength {
                 state.recent.removeFirst(state.recent.count - Self.recentLength)

@@ -28,9 +28,6 @@ struct OriginGenerations {
     private(set) var records: [Record] = []
     /// The origin generation this server holds; nil when it is not known.
     private(set) var held: Int?
-    /// Changes with every change of the records: what `/status` has rendered stays good
-    /// while it is the same.
-    private(set) var changes = 0
 
     init(capacity: Int) { self.capacity = capacity }
 
@@ -58,7 +55,6 @@ struct OriginGenerations {
     /// told nothing by quick-mirror, before its upstream's stream said anything).
     mutating func heldUnknown() {
         held = nil
-        changes += 1
     }
 
     /// The newest generation heard of whose lists include every one of `etags`.
@@ -73,7 +69,6 @@ struct OriginGenerations {
         guard let index = records.lastIndex(where: { $0.generation == generation }) else { return }
         if records[index].installed == nil { records[index].installed = time }
         held = generation
-        changes += 1
     }
 
     /// Adds or updates the record of the origin generation `hops` start with; returns its
@@ -81,7 +76,6 @@ struct OriginGenerations {
     /// another count: either starts the records afresh.
     private mutating func record(_ hops: [Hop], etags: Set<String>) -> Int? {
         guard let first = hops.first, let seconds = InternetTime.seconds(from: first.announced) else { return nil }
-        changes += 1
         let restarted =
             first.host != origin
             || records.contains { $0.generation == first.generation && $0.published != first.announced }
