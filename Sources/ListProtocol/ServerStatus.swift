@@ -128,7 +128,10 @@ public struct ServerStatus: Codable, Sendable, Equatable {
         do {
             decoded = try JSONDecoder().decode(ServerStatus.self, from: Data(bytes))
         } catch DecodingError.dataCorrupted(let context) where context.codingPath.isEmpty {
-            throw StatusProblem("not JSON")
+            // The decoder says the same for bytes that are not JSON and for a number no
+            // field can hold (`"generation": 1e300`); the one line should tell them apart.
+            guard (try? JSONSerialization.jsonObject(with: Data(bytes))) != nil else { throw StatusProblem("not JSON") }
+            throw StatusProblem("not a status answer: a figure out of range")
         } catch let error as DecodingError {
             throw StatusProblem("not a status answer: \(Self.describe(error))")
         } catch {

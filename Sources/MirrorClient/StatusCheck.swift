@@ -121,8 +121,16 @@ public struct StatusCheck: Sendable {
         var referenceProblem: String?
         switch readings.first {
         case .success(.status(let status)):
-            reference = Timeline(status)
-            if reference == nil { referenceProblem = "the reference holds no origin generation yet" }
+            let timeline = Timeline(status)
+            if timeline == nil { referenceProblem = "the reference holds no origin generation yet" }
+            if let timeline, let future = timeline.fromTheFuture {
+                reference = nil
+                referenceProblem =
+                    "the reference's origin generation \(future.generation) is published "
+                    + "\(Int(future.published - timeline.now)) s after its own now (a generation from the future)"
+            } else {
+                reference = timeline
+            }
         case .success(.trace):
             reference = nil
             referenceProblem = "the reference must be a filelistd's /status, not a trace file"
@@ -198,6 +206,14 @@ public struct StatusCheck: Sendable {
         /// Ascending by publish time, the one held included.
         var records: [Record]
         var newest: Record { records[records.count - 1] }
+
+        /// Every lag is the reference's `now` minus an origin publish time: at the origin one
+        /// clock, at a relay two, apart by no more than NTP's error. A publish time a minute
+        /// past `now` is a broken clock or a made-up generation, and no lag read off it
+        /// would be true.
+        static let clockTolerance = 60.0
+
+        var fromTheFuture: Record? { newest.published > now + Self.clockTolerance ? newest : nil }
 
         init?(_ status: ServerStatus) {
             guard let name = status.origin?.name ?? status.route.first?.host,

@@ -174,7 +174,7 @@ struct StatusTierTests {
         let unreachable = "http://127.0.0.1:\(try LoopbackSocket.closedPort())"
         check = try Self.check(urls + [unreachable, "--max-lag", "2"])
         #expect(check.status == 2 && check.lines.count == 5, "\(check.lines)")
-        #expect(check.lines[0].hasPrefix("ERROR \(unreachable): cannot connect"), "\(check.lines)")
+        #expect(check.lines[0].hasPrefix("ERROR  \(unreachable): cannot connect"), "\(check.lines)")
 
         // The relay's metrics.
         let scraped = try await HTTPProbe.get("\(tier1.base)/metrics").text
