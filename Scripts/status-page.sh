@@ -92,7 +92,8 @@ change() {
     before=$(generation "$http0")
     echo "new $1" > "$os/Packages/a/new-$1.fc42.x86_64.rpm"
     printf '<repomd revision="%s"/>\n' "$1" > "$os/repodata/repomd.xml"
-    wait_for 30 bash -c "[[ \$(curl -s http://127.0.0.1:$http0/announcement | grep -o '\"generation\":[0-9]*' | cut -d: -f2) -gt $before ]]"
+    newer() { [[ $(generation "$http0") -gt $before ]]; }
+    wait_for 30 newer
 }
 
 sync tier1 origin "$http0"
@@ -111,7 +112,7 @@ sync tier1 origin "$http0"
 wait_for 30 bash -c "curl -s http://127.0.0.1:$http2/status | grep -q '\"lag_seconds\":[1-9]\|\"lag_seconds\":0\.[0-9]*[1-9]'"
 sleep 1.5
 
-"$browser" --headless --no-sandbox --disable-gpu --hide-scrollbars --window-size=1100,900 \
+"$browser" --headless --no-sandbox --disable-gpu --hide-scrollbars --window-size=1200,900 \
     --screenshot="$png" "http://127.0.0.1:$http2/" > "$run/chromium.log" 2>&1 ||
     { cat "$run/chromium.log" >&2; exit 1; }
 echo "screenshot: $png"

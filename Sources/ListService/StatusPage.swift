@@ -14,13 +14,13 @@ enum StatusPage {
             <meta http-equiv="refresh" content="10">
             <title>\(escape(status.server)): list server status</title>
             <style>
-            body { font: 15px/1.45 system-ui, sans-serif; margin: 1.5em auto; max-width: 64em; padding: 0 1em; color: #1d232a; }
+            body { font: 15px/1.45 system-ui, sans-serif; margin: 1.5em auto; max-width: 72em; padding: 0 1em; color: #1d232a; }
             h1 { font-size: 1.45em; margin: 0 0 .2em; } h2 { font-size: 1.1em; margin: 1.6em 0 .5em; }
             .sub { color: #5a6470; margin: 0 0 1em; }
             .cards { display: flex; flex-wrap: wrap; gap: .8em; }
             .card { border: 1px solid #d5dbe1; border-radius: 6px; padding: .55em .9em; min-width: 9em; }
             .card b { display: block; font-size: 1.35em; }
-            .card span { color: #5a6470; font-size: .85em; }
+            .card small { display: block; color: #5a6470; font-size: .85em; }
             .ok { color: #17753a; } .late { color: #b3261e; }
             table { border-collapse: collapse; width: 100%; }
             th, td { text-align: left; padding: .3em .6em; border-bottom: 1px solid #e4e8ec; vertical-align: middle; }
@@ -28,6 +28,7 @@ enum StatusPage {
             td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; }
             code { font-size: .85em; }
             .hop { white-space: nowrap; font-size: .9em; }
+            td.when, th.num { white-space: nowrap; }
             .pending { color: #b3261e; }
             footer { margin-top: 2em; color: #5a6470; font-size: .85em; }
             </style></head><body>
@@ -43,7 +44,7 @@ enum StatusPage {
         html += card("\(status.generation)", "this server's generation")
         if let origin = status.origin {
             html += card(
-                "\(escape(origin.name)) #\(origin.generation)", "origin generation held, published \(time(origin.published))")
+                "\(escape(origin.name)) #\(origin.generation)", "origin generation held,<br>published \(time(origin.published))")
         } else {
             html += card("none", "origin generation held")
         }
@@ -79,36 +80,40 @@ enum StatusPage {
         -> String
     {
         guard !chains.isEmpty else { return "<p>No generation announced yet.</p>\n" }
-        let rows = chains.map { chain -> (Int, Bool, [(Hop, Double)]) in
+        // Each row: its hops with their delays after the origin, and for a generation still
+        // pending here, how long it has waited so far (drawn on the same scale).
+        let rows = chains.map { chain -> (Int, Bool, [(Hop, Double)], Double?) in
             let origin = chain.hops.first.flatMap { InternetTime.seconds(from: $0.announced) } ?? 0
+            let pending = !chain.installed && chain.generation > held ?? Int.min
             return (
                 chain.generation, chain.installed,
-                chain.hops.map { ($0, max(0, (InternetTime.seconds(from: $0.announced) ?? origin) - origin)) }
+                chain.hops.map { ($0, max(0, (InternetTime.seconds(from: $0.announced) ?? origin) - origin)) },
+                pending ? now.map { max(0, $0 - origin) } : nil
             )
         }
-        let widest = max(0.001, rows.flatMap { $0.2.map(\.1) }.max() ?? 0)
+        let widest = max(0.001, rows.flatMap { $0.2.map(\.1) + ($0.3.map { [$0] } ?? []) }.max() ?? 0)
         var html = "<table><tr><th class=\"num\">origin generation</th><th>published</th><th>hops (delay after the origin)</th>"
         html += "<th>timeline, 0 to \(seconds(widest))</th></tr>\n"
-        for (generation, installed, hops) in rows {
+        for (generation, installed, hops, waiting) in rows {
             let published = hops.first.map { time($0.0.announced) } ?? ""
-            html += "<tr><td class=\"num\">\(generation)\(generation == held ? " (held)" : "")</td><td>\(published)</td><td>"
+            html += "<tr><td class=\"num\">\(generation)\(generation == held ? " (held)" : "")</td><td class=\"when\">\(published)</td><td>"
             html += hops.enumerated().map { index, hop in
                 let label = "\(escape(hop.0.host))&nbsp;#\(hop.0.generation)"
                 return index == 0 ? "<span class=\"hop\">\(label)</span>" : "<span class=\"hop\">\(label) +\(seconds(hop.1))</span>"
             }.joined(separator: " &rarr; ")
-            let pending = !installed && generation > held ?? Int.min
-            if pending, let now, let origin = hops.first.flatMap({ InternetTime.seconds(from: $0.0.announced) }) {
-                html += " &rarr; <span class=\"pending hop\">here: not yet (\(seconds(max(0, now - origin))))</span>"
+            if let waiting {
+                html += " &rarr; <span class=\"pending hop\">here: not yet (\(seconds(waiting)))</span>"
             } else if !installed {
                 html += " &rarr; <span class=\"hop\">here: skipped for a newer one</span>"
             }
-            html += "</td><td>\(timeline(hops.map(\.1), widest: widest, pending: pending))</td></tr>\n"
+            html += "</td><td>\(timeline(hops.map(\.1), widest: widest, waiting: waiting))</td></tr>\n"
         }
         return html + "</table>\n"
     }
 
-    /// A small inline SVG: a line from the origin's publishing to the last hop, a dot per hop.
-    static func timeline(_ delays: [Double], widest: Double, pending: Bool) -> String {
+    /// A small inline SVG: a line from the origin's publishing to the last hop, a dot per hop;
+    /// for a generation not here yet, a dashed line on to an open circle at its wait so far.
+    static func timeline(_ delays: [Double], widest: Double, waiting: Double?) -> String {
         let width = 220.0
         let x = { (delay: Double) in 6 + (width - 12) * delay / widest }
         var svg = "<svg width=\"\(Int(width))\" height=\"16\" viewBox=\"0 0 \(Int(width)) 16\" role=\"img\">"
@@ -120,12 +125,17 @@ enum StatusPage {
             let color = index == 0 ? "#1d232a" : "#4a7fb5"
             svg += "<circle cx=\"\(format(x(delay)))\" cy=\"8\" r=\"4\" fill=\"\(color)\"/>"
         }
-        if pending { svg += "<circle cx=\"\(Int(width - 6))\" cy=\"8\" r=\"4\" fill=\"none\" stroke=\"#b3261e\"/>" }
+        if let waiting {
+            let from = format(x(delays.last ?? 0))
+            svg += "<line x1=\"\(from)\" y1=\"8\" x2=\"\(format(x(waiting)))\" y2=\"8\" stroke=\"#b3261e\" "
+            svg += "stroke-width=\"2\" stroke-dasharray=\"3 3\"/>"
+            svg += "<circle cx=\"\(format(x(waiting)))\" cy=\"8\" r=\"4\" fill=\"#fff\" stroke=\"#b3261e\" stroke-width=\"1.5\"/>"
+        }
         return svg + "</svg>"
     }
 
     static func card(_ value: String, _ label: String) -> String {
-        "<div class=\"card\"><b>\(value)</b><span>\(label)</span></div>\n"
+        "<div class=\"card\"><b>\(value)</b><small>\(label)</small></div>\n"
     }
 
     /// `2026-12-01 10:00:00.123 UTC` from an RFC 3339 time.
