@@ -151,17 +151,11 @@ extension ListCatalog {
         }
     }
 
-    /// Two ETags of one content: strong or weak, of the plain or the gzip form.
+    /// Two ETags of one content: of the plain or the gzip form, quoted or the bare digest
+    /// (`EntityTag` owns how a tag names a list digest).
     static func sameDigest(_ one: String, _ other: String) -> Bool {
-        func digest(_ etag: String) -> Substring {
-            var tag = Substring(etag)
-            if tag.hasPrefix("W/") { tag = tag.dropFirst(2) }
-            tag = tag.drop { $0 == "\"" }
-            tag = tag.prefix { $0 != "\"" }
-            if tag.hasSuffix("-gzip") { tag = tag.dropLast(5) }
-            return tag
-        }
-        return digest(one) == digest(other)
+        guard let digest = EntityTag.listDigest(named: one) else { return false }
+        return digest == EntityTag.listDigest(named: other)
     }
 
     /// Seconds to the millisecond, as JSON writes a number.
