@@ -2,10 +2,11 @@
 # The randomized invariant at scale: filelistd follows one module of a large tree while
 # ../shared/tools/treechurn.py (written apart from our tests) churns it; after the churn
 # and a quiet spell, the published list is compared with a one-shot create-filelist of
-# the same module. Any differing line is drift: a change the daemon missed.
+# the same module. Any line that still differs --converge seconds later is drift: a change
+# the daemon missed.
 #
 #   Benchmarks/drift.sh --top TOP [--module fedora] [--seeds "1 2 3"] [--events "fanotify inotify"]
-#                       [--bin DIR] [--ops 3000] [-- TREECHURN-ARGS...]
+#                       [--bin DIR] [--ops 3000] [--converge 120] [-- TREECHURN-ARGS...]
 #
 # TOP is a tree of modules (Benchmarks/run.sh scale builds one, or mktree.py); DIR holds
 # release filelistd and create-filelist (default ../.build/release). The churn leaves the
@@ -13,7 +14,7 @@
 # 1 when any run drifted or its list was not byte-identical to create-filelist's.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-top='' module=fedora seeds='1 2 3 4 5 6 7 8 9 10' sources='fanotify inotify' bin=$here/../.build/release ops=3000
+top='' module=fedora seeds='1 2 3 4 5 6 7 8 9 10' sources='fanotify inotify' bin=$here/../.build/release ops=3000 converge=120
 churn_args=()
 while (($#)); do
     case $1 in
@@ -23,6 +24,7 @@ while (($#)); do
         --events) sources=$2; shift 2 ;;
         --bin) bin=$2; shift 2 ;;
         --ops) ops=$2; shift 2 ;;
+        --converge) converge=$2; shift 2 ;;
         --) shift; churn_args=("$@"); break ;;
         *) echo "drift.sh: unknown argument $1" >&2; exit 64 ;;
     esac
@@ -55,13 +57,19 @@ for events in $sources; do
         churned=$((SECONDS - started))
         sleep 12  # the settle (1 s) and max-delay (5 s) twice over
         "$bin/create-filelist" -d "$top/$module" -c -s -S "${lists[0]}" -S "${lists[1]}" -S "${lists[2]}" > "$run/oneshot"
+        # A batch still being read (a full rescan takes tens of seconds at this size on a
+        # loaded machine) is not drift: the list has until --converge seconds to agree.
+        waited=0
+        until cmp -s "$top/$module/${lists[0]}" "$run/oneshot" || ((waited >= converge)); do
+            sleep 5; waited=$((waited + 5))
+        done
         diff <(files_section "$top/$module/${lists[0]}") <(files_section "$run/oneshot") | grep '^[<>]' > "$run/diff" || true
         differing=$(wc -l < "$run/diff")
         identical=yes
         cmp -s "$top/$module/${lists[0]}" "$run/oneshot" || identical=no
         overflows=$(grep -c overflow "$run/log" || true)
         rescans=$(grep -c 'rescan' "$run/log" || true)
-        echo "seed $seed, $events: $ops operations in ${churned} s; $differing differing lines; byte-identical: $identical; overflows $overflows, rescans $rescans"
+        echo "seed $seed, $events: $ops operations in ${churned} s; $differing differing lines; byte-identical: $identical (waited ${waited} s more); overflows $overflows, rescans $rescans"
         kill "$daemon"; wait "$daemon" 2> /dev/null || true; daemon=''
         runs=$((runs + 1))
         if ((differing > 0)) || [[ $identical == no ]]; then
