@@ -97,9 +97,10 @@ enum Client {
     /// The bytes are taken on SwiftNIO's threads (a response delegate), so the time of the
     /// first byte is when it came, not when a busy task pool got round to it.
     static func get(
-        _ url: String, method: HTTPMethod = .GET, headers: [String: String] = [:], keep: Bool = true
+        _ url: String, method: HTTPMethod = .GET, headers: [String: String] = [:], keep: Bool = true,
+        onFirstByte: (@Sendable () -> Void)? = nil
     ) async -> Received {
-        let collector = Collector(keep: keep)
+        let collector = Collector(keep: keep, onFirstByte: onFirstByte)
         do {
             var request = try HTTPClient.Request(url: url, method: method)
             for (name, value) in headers { request.headers.add(name: name, value: value) }
@@ -119,8 +120,12 @@ enum Client {
         }
         private let state = Mutex(State())
         let keep: Bool
+        let onFirstByte: (@Sendable () -> Void)?
 
-        init(keep: Bool) { self.keep = keep }
+        init(keep: Bool, onFirstByte: (@Sendable () -> Void)? = nil) {
+            self.keep = keep
+            self.onFirstByte = onFirstByte
+        }
 
         var result: Received {
             state.withLock { state in
@@ -141,11 +146,14 @@ enum Client {
         }
 
         func didReceiveBodyPart(task: HTTPClient.Task<Void>, _ buffer: ByteBuffer) -> EventLoopFuture<Void> {
-            state.withLock { state in
-                if state.received.firstByte == nil { state.received.firstByte = .now }
+            let first = state.withLock { state in
+                let first = state.received.firstByte == nil
+                if first { state.received.firstByte = .now }
                 buffer.withUnsafeReadableBytes { state.hasher.update(bufferPointer: $0) }
                 if keep { state.received.body += buffer.readableBytesView }
+                return first
             }
+            if first { onFirstByte?() }
             return task.eventLoop.makeSucceededVoidFuture()
         }
 

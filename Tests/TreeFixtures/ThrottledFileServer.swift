@@ -22,6 +22,8 @@ public final class ThrottledFileServer: Sendable {
         var cutAt: [String: (offset: Int, times: Int)] = [:]
         /// Stop sending the next GET of the path after this many body bytes (once).
         var stallAfter: [String: Int] = [:]
+        /// GETs of the path wait after this many body bytes until `release` (every GET).
+        var holdAfter: [String: Int] = [:]
         var firstBodyByte: [String: ContinuousClock.Instant] = [:]
         var lastBodyByte: [String: ContinuousClock.Instant] = [:]
         var stopped = false
@@ -68,6 +70,11 @@ public final class ThrottledFileServer: Sendable {
         state.withLock { $0.cutAt[path] = (offset, times) }
     }
     public func stall(_ path: String, afterBytes count: Int) { state.withLock { $0.stallAfter[path] = count } }
+    /// GETs of `path` send `count` body bytes, then wait for `release(path)`: a test can
+    /// see what clients received while the upstream is still sending, whatever the
+    /// machine's speed.
+    public func hold(_ path: String, afterBytes count: Int) { state.withLock { $0.holdAfter[path] = count } }
+    public func release(_ path: String) { state.withLock { $0.holdAfter[path] = nil } }
     public func gets(_ path: String) -> Int { state.withLock { $0.gets[path] ?? 0 } }
     public var totalGets: Int { state.withLock { $0.gets.values.reduce(0, +) } }
     public func firstBodyByte(_ path: String) -> ContinuousClock.Instant? { state.withLock { $0.firstBodyByte[path] } }
@@ -209,6 +216,9 @@ public final class ThrottledFileServer: Sendable {
             if sent == 0 { state.withLock { $0.firstBodyByte[decoded] = $0.firstBodyByte[decoded] ?? .now } }
             guard writeAll(fd, Array(data)) else { return }
             sent += data.count
+            while let held = state.withLock({ $0.stopped ? nil : $0.holdAfter[decoded] }), start + sent >= held {
+                Thread.sleep(forTimeInterval: 0.01)
+            }
             if start + sent == end { state.withLock { $0.lastBodyByte[decoded] = .now } }
             if let rate {
                 let due = began + .nanoseconds(Int64(Double(sent) / Double(rate) * 1e9))
