@@ -146,6 +146,9 @@ struct FaultTests {
         defer { Task { await harness.stop() } }
         #expect(await Client.get(harness.url + "/repo/p.rpm").body == package)
         #expect(await Client.get(harness.url + "/repo/repodata/repomd.xml").body == metadata)
+        // The copies' age counts from their commit, which a loaded machine finishes after
+        // the response: without this wait the next request found a copy not yet 1 s old.
+        harness.settle()
         try await Task.sleep(for: .seconds(1.1))
         // Revalidated (the TTL is 0): the upstream says 304.
         let revalidated = await Client.get(harness.url + "/repo/repodata/repomd.xml")
