@@ -339,7 +339,7 @@ public final class Daemon {
                     "a name came and went before inotify could learn its inode (a hard link would change another name's time, which inotify does not report): rescanned the whole tree",
                     metadata: [
                         "tree": "\(tree.name)", "path": "\(String(decoding: path, as: UTF8.self))",
-                        "times": "\(tree.tracker.namesCameAndWent)", "drift": "\(summary.drift)",
+                        "times": "\(tree.tracker.namesCameAndWent)", "changes": "\(summary.drift)",
                     ])
             case .requested, nil:
                 break

@@ -176,6 +176,11 @@ public final class InotifySource: EventSource {
 }
 
 extension InotifySource {
+    /// `directory/name`, relative to the tree (`name` alone at its top).
+    static func child(_ name: [UInt8], of directory: [UInt8]) -> [UInt8] {
+        directory.isEmpty ? name : directory + [0x2F] + name
+    }
+
     /// A hard link made and removed before its creation was read leaves no trace but the
     /// other names' new ctime, which inotify never reports (fanotify does). A name created
     /// and deleted unidentified is reported so that the tree is read again whole; one that
@@ -183,9 +188,7 @@ extension InotifySource {
     private func trackUnidentified(
         _ directory: [UInt8], _ name: [UInt8], mask: UInt32, inodeKnown: Bool
     ) -> WatchEvent? {
-        var path = directory
-        if !path.isEmpty { path.append(0x2F) }
-        path += name
+        let path = Self.child(name, of: directory)
         return state.withLock { watches -> WatchEvent? in
             if mask & UInt32(IN_CREATE) != 0 && !inodeKnown {
                 guard watches.unidentified.count < Self.unidentifiedLimit else {
@@ -208,9 +211,7 @@ extension InotifySource {
     /// the same; a failure here is left for that read to report.
     private func watchNewDirectory(_ directory: [UInt8], _ name: [UInt8]) {
         guard let root else { return }
-        var path = directory
-        if !path.isEmpty { path.append(0x2F) }
-        path += name
+        let path = Self.child(name, of: directory)
         var terminated = path
         terminated.append(0)
         let opened = terminated.withUnsafeBufferPointer { buffer in
@@ -226,9 +227,7 @@ extension InotifySource {
     /// The inode of the file `directory/name` now, if it is there and not a directory.
     func fileInode(_ directory: [UInt8], _ name: [UInt8]) -> UInt64? {
         guard let root else { return nil }
-        var path = directory
-        if !path.isEmpty { path.append(0x2F) }
-        path += name
+        var path = Self.child(name, of: directory)
         path.append(0)
         var info = qm_stat()
         let error = path.withUnsafeBufferPointer { buffer in
