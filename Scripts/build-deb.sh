@@ -72,15 +72,20 @@ COPYRIGHT
 } | gzip -9n > "$doc/changelog.gz"
 
 # swift-nio-extras builds zlib's own sources into NIOHTTPCompression (CNIOExtrasZlib),
-# which async-http-client brings into quick-mirror and mirror-cache: a copy Debian's
-# zlib1g cannot replace without patching that package.
+# which async-http-client brings into every executable that speaks HTTP as a client: a
+# copy Debian's zlib1g cannot replace without patching that package. Which executables
+# carry it follows the code, so the overrides are made from the binaries themselves, with
+# the pattern lintian looks for (zlib's version banner).
 mkdir -p "$root/usr/share/lintian/overrides"
-cat > "$root/usr/share/lintian/overrides/$package" << 'OVERRIDES'
-# swift-nio-extras compiles zlib's sources into its CNIOExtrasZlib module (used by
-# async-http-client's decompression); the executables are linked statically against it.
-embedded-library zlib [usr/bin/mirror-cache]
-embedded-library zlib [usr/bin/quick-mirror]
-OVERRIDES
+{
+    echo "# swift-nio-extras compiles zlib's sources into its CNIOExtrasZlib module (used by"
+    echo "# async-http-client's decompression); these executables are linked statically against it."
+    for name in "${executables[@]}"; do
+        if grep -a -q -E '(in|de)flate [0-9][ A-Za-z0-9_.-]{1,20}[A-Za-z0-9_.-]' "$root/usr/bin/$name"; then
+            echo "embedded-library zlib [usr/bin/$name]"
+        fi
+    done
+} > "$root/usr/share/lintian/overrides/$package"
 
 # The release tarball: the same files, laid out as install.sh reads them when there is
 # no Package.swift beside it.
