@@ -73,13 +73,24 @@ final class WatchedTree {
     func note(_ event: WatchEvent) -> Bool { tracker.note(event, source: source) }
 
     /// The event's path relative to this tree, when it falls inside it and is not about
-    /// the daemon's own lists (publishing must not wake the daemon again).
+    /// the daemon's own lists (publishing must not wake the daemon again: a list's named
+    /// temporary file that is discarded comes and goes, and must not cost a full read).
     func localEvent(_ event: WatchEvent) -> WatchEvent? {
-        // A file's inode with no name: this tree's business only if it holds the inode.
-        if case .inodeChanged(let inode) = event { return index.nodes(withInode: inode).isEmpty ? nil : event }
-        guard let local = relative(event) else { return nil }
-        if case .changed([], let name?, _, _, _) = local, isOwnOutput(name) { return nil }
-        return local
+        switch event {
+        case .inodeChanged(let inode):
+            // A file's inode with no name: this tree's business only if it holds the inode.
+            return index.nodes(withInode: inode).isEmpty ? nil : event
+        case .changed(let directory, let name, let isDirectory, let left, let inode):
+            guard let local = relative(directory) else { return nil }
+            if local.isEmpty, let name, isOwnOutput(name) { return nil }
+            return .changed(directory: local, name: name, isDirectory: isDirectory, leftDirectory: left, inode: inode)
+        case .nameCameAndWent(let directory, let name):
+            guard let local = relative(directory) else { return nil }
+            if local.isEmpty, isOwnOutput(name) { return nil }
+            return .nameCameAndWent(directory: local, name: name)
+        case .overflow, .rootRemoved:
+            return event
+        }
     }
 
     private func isOwnOutput(_ name: [UInt8]) -> Bool {
@@ -94,18 +105,14 @@ final class WatchedTree {
         name.count > 1 && name[0] == 0x23 && name.dropFirst().allSatisfy { (0x30...0x39).contains($0) }
     }
 
-    private func relative(_ event: WatchEvent) -> WatchEvent? {
-        guard case .changed(let directory, let name, let isDirectory, let left, let inode) = event else { return event }
-        if prefix.isEmpty { return event }
-        if directory == prefix {
-            return .changed(directory: [], name: name, isDirectory: isDirectory, leftDirectory: left, inode: inode)
-        }
+    /// A directory of the watched top, relative to this tree; nil when outside it.
+    private func relative(_ directory: [UInt8]) -> [UInt8]? {
+        if prefix.isEmpty { return directory }
+        if directory == prefix { return [] }
         guard directory.count > prefix.count, directory[prefix.count] == 0x2F, directory.starts(with: prefix) else {
             return nil
         }
-        return .changed(
-            directory: Array(directory[(prefix.count + 1)...]), name: name, isDirectory: isDirectory,
-            leftDirectory: left, inode: inode)
+        return Array(directory[(prefix.count + 1)...])
     }
 }
 

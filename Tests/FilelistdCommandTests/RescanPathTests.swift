@@ -124,7 +124,7 @@ struct RescanPathTests {
         let forbiddenText = String(decoding: forbidden.stdout, as: UTF8.self)
         #expect(forbiddenText.hasSuffix("\n403"), "\(forbiddenText)")
         #expect(forbiddenText.contains("rescan from 127.0.0.1 is not allowed"), "\(forbiddenText)")
-        #expect(try Self.directoriesRead(refusing) == 0)
+        #expect(try Self.directoriesRead(refusing) == 0, "\(refusing.log)")
         #expect(!tree.listed("pushed-3.0.rpm"))
     }
 }

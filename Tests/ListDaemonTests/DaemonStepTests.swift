@@ -206,4 +206,48 @@ struct DaemonStepTests {
         #expect(harness.daemon.generation == 1, "nothing published")
         #expect(try harness.daemon.handle(.status).contains("directories read: 0"))
     }
+
+    /// Lines of the status reply that count work: "directories read: N", "rescans: N".
+    private static func count(_ field: String, in status: String) -> Int? {
+        status.split(separator: "\n").first { $0.hasPrefix("\(field): ") }
+            .flatMap { Int($0.dropFirst(field.count + 2).prefix { $0.isNumber }) }
+    }
+
+    @Test("a list's own temporary file that came and went costs no read of the tree")
+    func ownTemporaryCameAndWent() throws {
+        let harness = try Harness { tree in
+            try tree.file("a/file", "x")
+            try tree.file("b/file", "y")
+        }
+        // A named temporary of a list that the publisher discarded, read by inotify only
+        // after it was gone (seen under load, through a FUSE view where O_TMPFILE fails).
+        harness.source.feed([.nameCameAndWent(directory: [], name: Array(".fullfiletimelist.tmp-36lu7hb".utf8))])
+        try harness.step()
+        try harness.step(by: .seconds(3))
+        let status = try harness.daemon.handle(.status)
+        #expect(Self.count("directories read", in: status) == 0, "\(status)")
+        #expect(Self.count("rescans", in: status) == 0, "\(status)")
+        #expect(harness.daemon.generation == 1)
+    }
+
+    @Test("a name that came and went in one module reads that module again whole, not the others")
+    func cameAndWentInOneModule() throws {
+        let harness = try Harness(modules: ["fedora", "alt"]) { tree in
+            for directory in ["fedora/a", "fedora/b", "alt/a", "alt/b", "alt/c"] {
+                try tree.file("\(directory)/file", "x")
+            }
+        }
+        // A change no event reported, in each module: only the module read whole finds it.
+        try harness.tree.file("fedora/a/unreported", "u")
+        try harness.tree.file("alt/a/unreported", "u")
+        harness.source.feed([.nameCameAndWent(directory: Array("fedora/b".utf8), name: Array("link".utf8))])
+        try harness.step()
+        try harness.step(by: .seconds(3))
+        let status = try harness.daemon.handle(.status)
+        // fedora's top, a and b: none of alt's four directories.
+        #expect(Self.count("directories read", in: status) == 3, "\(status)")
+        #expect(harness.daemon.generation == 2)
+        #expect(try harness.listMatches("fullfiletimelist-fedora", under: "fedora"))
+        #expect(!(try harness.listMatches("fullfiletimelist-alt", under: "alt")), "alt was read though nothing named it")
+    }
 }
