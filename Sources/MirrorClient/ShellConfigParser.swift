@@ -415,7 +415,7 @@ public struct ShellConfigParser {
                 }
                 guard let value = Self.arithmetic(String(body.dropFirst(2).dropLast(2))) else {
                     throw Problem(
-                        file: file, line: line, message: "'$\(body)': only integer arithmetic (+ - * / %) is supported")
+                        file: file, line: line, message: "'$\(body)': only integer arithmetic (+ - * / %) within 64 bits is supported")
                 }
                 result += String(value)
                 continue
@@ -440,7 +440,8 @@ public struct ShellConfigParser {
         return result
     }
 
-    /// `60 * 60 * 24` and the like: integers, + - * / %, parentheses.
+    /// `60 * 60 * 24` and the like: integers, + - * / %, parentheses. A step past 64-bit
+    /// integers is nil (an error naming the line), not a trap: zsh would wrap silently.
     static func arithmetic(_ text: String) -> Int? {
         var tokens = Array(text.filter { !$0.isWhitespace })[...]
         func primary() -> Int? {
@@ -452,7 +453,9 @@ public struct ShellConfigParser {
             }
             if tokens.first == "-" {
                 tokens = tokens.dropFirst()
-                return primary().map { -$0 }
+                guard let value = primary() else { return nil }
+                let (negated, overflow) = 0.subtractingReportingOverflow(value)
+                return overflow ? nil : negated
             }
             var digits = ""
             while let next = tokens.first, next.isNumber {
@@ -466,7 +469,13 @@ public struct ShellConfigParser {
             while let op = tokens.first, "*/%".contains(op) {
                 tokens = tokens.dropFirst()
                 guard let right = primary(), op == "*" || right != 0 else { return nil }
-                value = op == "*" ? value * right : op == "/" ? value / right : value % right
+                let (result, overflow) =
+                    op == "*"
+                    ? value.multipliedReportingOverflow(by: right)
+                    : op == "/"
+                        ? value.dividedReportingOverflow(by: right) : value.remainderReportingOverflow(dividingBy: right)
+                guard !overflow else { return nil }
+                value = result
             }
             return value
         }
@@ -475,7 +484,10 @@ public struct ShellConfigParser {
             while let op = tokens.first, "+-".contains(op) {
                 tokens = tokens.dropFirst()
                 guard let right = product() else { return nil }
-                value = op == "+" ? value + right : value - right
+                let (result, overflow) =
+                    op == "+" ? value.addingReportingOverflow(right) : value.subtractingReportingOverflow(right)
+                guard !overflow else { return nil }
+                value = result
             }
             return value
         }

@@ -177,6 +177,35 @@ struct ReferenceConfigurationSyntaxTests {
         }
     }
 
+    @Test(
+        "$((...)) past 64-bit integers is an error naming the line, not a trap (seed arithmetic-overflow of fuzz-shell-config)",
+        arguments: [
+            "DESTD=/srv\nWARNDELAY=$((9999999999 * 9999999999))\n",
+            "DESTD=/srv\nWARNDELAY=$((9223372036854775807 + 1))\n",
+            "DESTD=/srv\nWARNDELAY=$((-9223372036854775807 - 2))\n",
+            "DESTD=/srv\nWARNDELAY=$(( (-9223372036854775807 - 1) / -1 ))\n",
+            "DESTD=/srv\nWARNDELAY=$(( (-9223372036854775807 - 1) % -1 ))\n",
+            "DESTD=/srv\nWARNDELAY=$(( -(-9223372036854775807 - 1) ))\n",
+        ])
+    func arithmeticPast64BitsNamesTheLine(text: String) {
+        var parser = ShellConfigParser(environment: [:])
+        #expect {
+            _ = try parser.parse(text, file: "qfm.conf")
+        } throws: { error in
+            guard let problem = error as? ShellConfigParser.Problem else { return false }
+            return problem.line == 2 && problem.message.contains("within 64 bits")
+        }
+    }
+
+    @Test("$((...)) at the edge of 64-bit integers is still a number")
+    func arithmeticAtTheEdge() throws {
+        var parser = ShellConfigParser(environment: [:])
+        let configuration = try parser.parse(
+            "WARNDELAY=$((9223372036854775806 + 1))\nMAXRETRIES=$((-9223372036854775807 - 1 + 5))\n", file: "c")
+        #expect(configuration.warnDelay == Int.max)
+        #expect(configuration.maxRetries == Int.min + 5)
+    }
+
     @Test("every key the reference reads is known: no warning for any of them")
     func everyReferenceKey() throws {
         let keys = [
