@@ -23,16 +23,64 @@ public struct CompactFileList: Sendable {
     /// Where the first `[Files]` line starts in `bytes`.
     let filesStart: Int
 
-    /// 24 bytes: a path is at most PATH_MAX (4096) bytes, so its length fits 16 bits.
+    /// 16 bytes a line, so that planning from a million-line list holds 16 MB of them.
+    /// A path is at most PATH_MAX (4096) bytes, which leaves the top bit of its 16-bit
+    /// length free: it marks a line whose time or size does not fit 32 bits (a time after
+    /// 2106, a file of 4 GiB or more such as a DVD image). Those two are read again from
+    /// the line's text, which the list keeps, when asked for.
     struct Record {
         var pathStart: UInt32
-        var pathLength: UInt16
+        private var lengthAndWide: UInt16
         var type: EntryType
-        var time: Int64
-        var size: Int64
+        private var narrowTime: UInt32
+        private var narrowSize: UInt32
+
+        private static let wideBit: UInt16 = 0x8000
+
+        init(pathStart: UInt32, pathLength: Int, type: EntryType, time: Int64, size: Int64) {
+            self.pathStart = pathStart
+            self.type = type
+            let fits = UInt32(exactly: time) != nil && UInt32(exactly: size) != nil
+            lengthAndWide = UInt16(pathLength) | (fits ? 0 : Self.wideBit)
+            narrowTime = fits ? UInt32(time) : 0
+            narrowSize = fits ? UInt32(size) : 0
+        }
+
+        var pathLength: Int { Int(lengthAndWide & ~Self.wideBit) }
 
         /// Where the line's `\n` is: the path is the rest of the line.
-        var lineEnd: Int { Int(pathStart) + Int(pathLength) }
+        var lineEnd: Int { Int(pathStart) + pathLength }
+
+        /// The line's time and size; `bytes` are the list's, which this record was read from.
+        @inline(__always)
+        func values(in bytes: UnsafeBufferPointer<UInt8>) -> (time: Int64, size: Int64) {
+            guard lengthAndWide & Self.wideBit != 0 else { return (Int64(narrowTime), Int64(narrowSize)) }
+            return Self.readValues(before: Int(pathStart), in: bytes)
+        }
+
+        /// The time and size fields of the line whose path starts at `pathStart`, read
+        /// backwards from the TAB before the path: `TIME TAB TYPE TAB SIZE TAB PATH`,
+        /// digits only, as the reader accepted them.
+        private static func readValues(before pathStart: Int, in bytes: UnsafeBufferPointer<UInt8>) -> (
+            time: Int64, size: Int64
+        ) {
+            var position = pathStart - 2
+            func number() -> Int64 {
+                var value: Int64 = 0
+                var scale: Int64 = 1
+                while position >= 0, bytes[position] != FileListFormat.tab, bytes[position] != FileListFormat.newline {
+                    value += Int64(bytes[position] &- 0x30) * scale
+                    scale = scale &* 10
+                    position -= 1
+                }
+                position -= 1
+                return value
+            }
+            let size = number()
+            while bytes[position] != FileListFormat.tab { position -= 1 }
+            position -= 1
+            return (number(), size)
+        }
     }
 
     /// Reads with the same strictness as `FileListReader.parse`. Keys are computed here,
@@ -131,21 +179,40 @@ public struct CompactFileList: Sendable {
                 split = UnsafeRawPointer(newline) - UnsafeRawPointer(base) + 1
             }
         }
-        let estimate = (buffer.count - filesStart) / 90
+        // The lines are counted first (memchr runs at memory speed), so that both halves
+        // write their records into one array of the right size: a second array, and the
+        // spare capacity of one grown by appending, held a fifth more than the records.
+        // The first half ends after a newline: it holds exactly as many lines.
+        let twoHalves = split < buffer.count
+        let firstCapacity = Self.newlines(in: buffer, from: filesStart, to: split) + (twoHalves ? 0 : 1)
+        let secondCapacity = twoHalves ? Self.newlines(in: buffer, from: split, to: buffer.count) + 1 : 0
         nonisolated(unsafe) var first = FilesChunk()
         nonisolated(unsafe) var second = FilesChunk()
-        nonisolated(unsafe) let shared = buffer
-        let secondStart = split
-        if split < buffer.count {
-            DispatchQueue.concurrentPerform(iterations: 2) { half in
-                if half == 0 {
-                    first = FilesChunk(shared, from: filesStart, to: secondStart, reserving: estimate)
-                } else {
-                    second = FilesChunk(shared, from: secondStart, to: shared.count, reserving: estimate / 2)
+        let records = [Record](unsafeUninitializedCapacity: firstCapacity + secondCapacity) { storage, count in
+            HugePages.advise(UnsafeMutableRawBufferPointer(storage))
+            nonisolated(unsafe) let base = storage.baseAddress!
+            nonisolated(unsafe) let shared = buffer
+            let secondStart = split
+            if twoHalves {
+                DispatchQueue.concurrentPerform(iterations: 2) { half in
+                    if half == 0 {
+                        first = FilesChunk(shared, from: filesStart, to: secondStart, into: base, capacity: firstCapacity)
+                    } else {
+                        second = FilesChunk(
+                            shared, from: secondStart, to: shared.count, into: base + firstCapacity,
+                            capacity: secondCapacity)
+                    }
                 }
+            } else {
+                first = FilesChunk(shared, from: filesStart, to: split, into: base, capacity: firstCapacity)
             }
-        } else {
-            first = FilesChunk(buffer, from: filesStart, to: split, reserving: estimate)
+            count = first.count
+            // If [Files] ended in the first half, what the second read is not [Files] at all.
+            guard first.error == nil, !first.ended, twoHalves, second.error == nil else { return }
+            if count < firstCapacity {
+                memmove(base + count, base + firstCapacity, second.count * MemoryLayout<Record>.stride)
+            }
+            count += second.count
         }
         // Line numbers in a chunk start at 0.
         let headerLines = header.number
@@ -153,24 +220,34 @@ public struct CompactFileList: Sendable {
             error.line += headerLines
             throw error
         }
-        var records = first.records
         var trailer = LineCursor(buffer, from: first.end, number: headerLines + first.lines)
         if !first.ended {
             if var error = second.error {
                 error.line += headerLines + first.lines
                 throw error
             }
-            records.append(contentsOf: second.records)
             trailer = LineCursor(buffer, from: second.end, number: headerLines + first.lines + second.lines)
             guard second.ended else { throw FileListError(line: trailer.number, problem: .truncated) }
         }
-        second = FilesChunk()
         return (version, try FileListReader.readTrailer(&trailer), records, filesStart)
     }
 
-    /// The `[Files]` lines of one part of a list.
+    /// How many newlines `buffer[start..<end]` holds.
+    private static func newlines(in buffer: UnsafeBufferPointer<UInt8>, from start: Int, to end: Int) -> Int {
+        guard let base = buffer.baseAddress, start < end else { return 0 }
+        var count = 0
+        var position = start
+        while position < end, let found = memchr(base + position, Int32(FileListFormat.newline), end - position) {
+            count += 1
+            position = UnsafeRawPointer(found) - UnsafeRawPointer(base) + 1
+        }
+        return count
+    }
+
+    /// The `[Files]` lines of one part of a list, written as records into storage sized
+    /// for them.
     private struct FilesChunk {
-        var records: [Record] = []
+        var count = 0
         var error: FileListError?
         /// Whether the empty line that ends `[Files]` was found.
         var ended = false
@@ -181,19 +258,23 @@ public struct CompactFileList: Sendable {
 
         init() {}
 
-        init(_ buffer: UnsafeBufferPointer<UInt8>, from start: Int, to end: Int, reserving capacity: Int) {
-            var records = [Record](unsafeUninitializedCapacity: capacity) { buffer, count in
-                HugePages.advise(UnsafeMutableRawBufferPointer(buffer))
-                count = 0
-            }
+        /// `capacity`: the part's newlines, plus one if it may end without one; each line
+        /// read ends at a newline or at the end of the part, so no more are written.
+        init(
+            _ buffer: UnsafeBufferPointer<UInt8>, from start: Int, to end: Int,
+            into storage: UnsafeMutablePointer<Record>, capacity: Int
+        ) {
+            var written = 0
             do {
                 (ended, self.end, lines) = try FileListReader.readFilesLines(buffer, from: start, to: end, number: 0) {
-                    records.append(Record($0))
+                    precondition(written < capacity, "more lines than newlines")
+                    (storage + written).initialize(to: Record($0))
+                    written += 1
                 }
             } catch {
                 self.error = error
             }
-            self.records = records
+            count = written
         }
     }
 
@@ -205,14 +286,14 @@ public struct CompactFileList: Sendable {
     }
 
     public let count: Int
-    public func time(_ index: Int) -> Int64 { records[index].time }
-    public func size(_ index: Int) -> Int64 { records[index].size }
+    public func time(_ index: Int) -> Int64 { bytes.withUnsafeBufferPointer { records[index].values(in: $0).time } }
+    public func size(_ index: Int) -> Int64 { bytes.withUnsafeBufferPointer { records[index].values(in: $0).size } }
     public func type(_ index: Int) -> EntryType { records[index].type }
 
     /// The path of a line; the list must have kept its bytes.
     public func path(_ index: Int) -> ArraySlice<UInt8> {
         let record = records[index]
-        return bytes[Int(record.pathStart)..<(Int(record.pathStart) + Int(record.pathLength))]
+        return bytes[Int(record.pathStart)..<record.lineEnd]
     }
 
     /// The type and path of some lines (sorted indexes), from the list's bytes read
@@ -367,8 +448,8 @@ public protocol DiffableList {
 extension CompactFileList.Record {
     init(_ view: FileListReader.EntryView) {
         self.init(
-            pathStart: UInt32(view.pathOffset), pathLength: UInt16(min(view.path.count, 65_535)), type: view.type,
-            time: view.time, size: view.size)
+            pathStart: UInt32(view.pathOffset), pathLength: view.path.count, type: view.type, time: view.time,
+            size: view.size)
     }
 }
 
@@ -379,11 +460,11 @@ extension CompactFileList: DiffableList {
             var keys = bytes.withUnsafeBufferPointer { buffer in
                 records.indices.map { index in
                     let record = records[index]
+                    let (time, size) = record.values(in: buffer)
                     return KeyedIndex(
                         key: PathKey(UnsafeBufferPointer(rebasing: buffer[Int(record.pathStart)..<record.lineEnd])),
                         index: UInt32(index),
-                        fingerprint: KeyedIndex.fingerprint(
-                            record.time, record.size, record.type, comparingTimes: comparingTimes))
+                        fingerprint: KeyedIndex.fingerprint(time, size, record.type, comparingTimes: comparingTimes))
                 }
             }
             KeyedIndex.sort(&keys)

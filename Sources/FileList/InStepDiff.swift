@@ -128,7 +128,7 @@ private struct InStepWalk {
             } else if oldEnded {
                 // No old line is left to come: a new line pairs with one that waits, or is new.
                 let partner = pendingOld.isEmpty ? nil : take(PathKey(path(record)), old: true)
-                if partner?.fingerprint != Self.fingerprint(record) { diff.addedOrChanged.append(n) }
+                if partner?.fingerprint != fingerprint(record) { diff.addedOrChanged.append(n) }
             } else {
                 if oldLine == nil {
                     old.fill(atLeast: 64 << 10)
@@ -150,7 +150,7 @@ private struct InStepWalk {
                     oldLine = parsed
                 }
                 let path = path(record)
-                let fingerprint = Self.fingerprint(record)
+                let fingerprint = self.fingerprint(record)
                 if pendingCount == 0 && path.elementsEqual(oldLine!.view.path) {
                     // The same path, changed in place; nothing waits, so the two pair.
                     if fingerprint != oldLine!.fingerprint { diff.addedOrChanged.append(n) }
@@ -232,8 +232,9 @@ private struct InStepWalk {
         UnsafeBufferPointer(rebasing: bytes[Int(record.pathStart)..<record.lineEnd])
     }
 
-    static func fingerprint(_ record: CompactFileList.Record) -> UInt64 {
-        KeyedIndex.fingerprint(record.time, record.size, record.type, comparingTimes: true)
+    func fingerprint(_ record: CompactFileList.Record) -> UInt64 {
+        let (time, size) = record.values(in: bytes)
+        return KeyedIndex.fingerprint(time, size, record.type, comparingTimes: true)
     }
 
     static func parse(_ line: UnsafeBufferPointer<UInt8>) -> OldLine? {
@@ -250,11 +251,12 @@ private struct InStepWalk {
         let path = path(record)
         let key = PathKey(path)
         guard hasWaited(key), pendingNew[key] != nil || pendingOld[key] != nil else { return }
-        let fingerprint = Self.fingerprint(record)
+        let fingerprint = self.fingerprint(record)
+        let (time, size) = record.values(in: bytes)
         newLine(n, key, fingerprint)
         oldLineTaken(
             OldLine(
-                view: .init(time: record.time, type: record.type, size: record.size, path: path, pathOffset: 0),
+                view: .init(time: time, type: record.type, size: size, path: path, pathOffset: 0),
                 fingerprint: fingerprint, key: key),
             key: key)
     }

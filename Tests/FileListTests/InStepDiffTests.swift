@@ -265,4 +265,44 @@ struct InStepDiffTests {
             }
         }
     }
+
+    @Test("times and sizes past 32 bits (a DVD image, a time after 2106) read back exactly, on one thread and two")
+    func valuesPast32Bits() throws {
+        var random = ListPairs.Random(seed: 12)
+        var entries = ListPairs.tree(count: 60_000, random: &random)
+        // Wide values on both sides of where the halves meet, and at both ends.
+        let wide: [(time: Int64, size: Int64)] = [
+            (4_294_967_296, 5), (1_700_000_000, 4_294_967_296), (999_999_999_999_999_999, 999_999_999_999_999_999),
+            (4_294_967_295, 4_294_967_295), (0, 8_589_934_593),
+        ]
+        for (number, index) in [0, 7, 29_999, 30_000, 30_001, 45_000, entries.count - 1].enumerated() {
+            entries[index].time = wide[number % wide.count].time
+            entries[index].size = wide[number % wide.count].size
+        }
+        for count in [500, entries.count] {
+            let bytes = ListPairs.render(Array(entries.prefix(count)))
+            let expected = try FileListReader.parse(bytes).entries
+            let list = try CompactFileList(validating: bytes)
+            #expect(list.count == expected.count)
+            for (index, entry) in expected.enumerated() {
+                guard list.time(index) != entry.time || list.size(index) != entry.size || list.type(index) != entry.type
+                    || Array(list.path(index)) != entry.path
+                else { continue }
+                Issue.record("line \(index): \(list.time(index)) \(list.size(index)), expected \(entry.time) \(entry.size)")
+                break
+            }
+        }
+        // A file's size that changes only above 32 bits (4 GiB + 7 to 8 GiB + 7) is a change.
+        let target = try #require((29_990...).first { entries[$0].type.kind == .file })
+        entries[target].size = 4_294_967_296 + 7
+        let old = ListPairs.render(entries)
+        var changed = entries
+        changed[target].size += 4_294_967_296
+        let outcome = try Self.walk(old: old, new: ListPairs.render(changed), seed: 3)
+        guard case .compared(let diff) = outcome else {
+            Issue.record("\(outcome)")
+            return
+        }
+        #expect(diff.addedOrChanged == [target])
+    }
 }
