@@ -165,6 +165,7 @@ public final class MirrorCache: Sendable {
                 quiesced.withLock { $0 }?.succeed(())
                 quiescing.withLock { $0 = nil }
                 try? await upstream.client.shutdown()
+                executor.close()
                 try? await group.shutdownGracefully()
                 requestLog.flush()
             }
