@@ -6,9 +6,12 @@ import Foundation
 
 /// Many `/events` subscribers on one filelistd, and a burst of publishes: does every
 /// subscriber get every announcement, how long does the fan-out take, and what does a
-/// subscriber cost the daemon in memory?
+/// subscriber cost the daemon in memory? And, first, what a connection that sends half
+/// a request and then nothing (the cheapest attack, held until the header timeout)
+/// costs it.
 ///
 ///   sse-load --tool PATH/filelistd [--subscribers 10000] [--publishes 10] [--interval 0.5]
+///            [--half-requests 3000]
 ///
 /// The daemon runs on a small temporary tree at 127.0.0.1; its resident memory (VmRSS)
 /// is read from /proc before and after the subscribers connect. Each publish changes one
@@ -20,6 +23,7 @@ struct SSELoad {
         var subscribers = 10_000
         var publishes = 10
         var interval = 0.5
+        var halfRequests = 3000
     }
 
     static func main() throws {
@@ -31,10 +35,11 @@ struct SSELoad {
             case "--tool": options.tool = value
             case "--subscribers": options.subscribers = number(flag, value)
             case "--publishes": options.publishes = number(flag, value)
+            case "--half-requests": options.halfRequests = number(flag, value)
             case "--interval":
                 guard let seconds = Double(value) else { fail("--interval: not a number: \(value)") }
                 options.interval = seconds
-            default: fail("unknown option \(flag) (--tool, --subscribers, --publishes, --interval)")
+            default: fail("unknown option \(flag) (--tool, --subscribers, --publishes, --interval, --half-requests)")
             }
         }
         try run(options)
@@ -55,7 +60,7 @@ struct SSELoad {
         getrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &limit)
         limit.rlim_cur = limit.rlim_max
         setrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &limit)
-        guard Int(limit.rlim_cur) > options.subscribers + 100 else {
+        guard Int(limit.rlim_cur) > max(options.subscribers, options.halfRequests) + 100 else {
             fail("this process may open \(limit.rlim_cur) descriptors; \(options.subscribers) subscribers need more")
         }
         let tree = FileManager.default.temporaryDirectory.appendingPathComponent("sse-load-\(getpid())").path
@@ -94,6 +99,23 @@ struct SSELoad {
             ((try? String(contentsOfFile: log, encoding: .utf8)) ?? "").split(separator: "\n")
             .first { $0.contains("client limits") }.map(String.init) ?? "?"
         usleep(300_000)
+        // Half-requests, held well inside the header timeout (60 s), then closed.
+        do {
+            let before = residentKiB(daemon.processIdentifier)
+            var held: [Stream] = []
+            for _ in 0..<options.halfRequests {
+                held.append(try Stream(port: port, sending: "GET /fullfiletimelist HTTP/1.1\r\nHo"))
+            }
+            usleep(1_000_000)
+            let after = residentKiB(daemon.processIdentifier)
+            held.forEach { $0.read() }
+            let open = held.filter { !$0.closed }.count
+            print(
+                "half-requests: \(open) of \(options.halfRequests) held open; filelistd RSS \(before) KiB before, \(after) KiB with them: \(String(format: "%.1f", Double(after - before) / Double(options.halfRequests))) KiB per connection"
+            )
+            held = []
+            usleep(1_000_000)
+        }
         let before = residentKiB(daemon.processIdentifier)
         let started = ContinuousClock.now
         var streams: [Stream] = []
@@ -143,7 +165,7 @@ struct SSELoad {
         var closed = false
         private var carry: [UInt8] = []
 
-        init(port: Int) throws {
+        init(port: Int, sending text: String = "GET /events HTTP/1.1\r\nHost: load\r\n\r\n") throws {
             fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
             var address = sockaddr_in()
             address.sin_family = sa_family_t(AF_INET)
@@ -155,7 +177,7 @@ struct SSELoad {
                 }
             }
             guard ok else { SSELoad.fail("connect: \(String(cString: strerror(errno)))") }
-            let request = Array("GET /events HTTP/1.1\r\nHost: load\r\n\r\n".utf8)
+            let request = Array(text.utf8)
             _ = request.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
             _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
         }
