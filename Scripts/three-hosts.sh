@@ -620,5 +620,8 @@ failed=0
 say "every fault converged; generations announced once each, in order; no list refused, no guard tripped"
 say "converged, seconds after the fault ended and the writer stopped (tier 1, tier 2):"
 for fault in "${fault_list[@]}"; do
-    for name in "${!figures[@]}"; do [[ $name == "$fault:"* ]] && printf 'three-hosts:   %-50s %6s %6s\n' "$name" ${figures[$name]}; done
+    for name in "${!figures[@]}"; do
+        # An if, not `&&`: a last name that does not match would be the script's exit status.
+        if [[ $name == "$fault:"* ]]; then printf 'three-hosts:   %-50s %6s %6s\n' "$name" ${figures[$name]}; fi
+    done
 done
