@@ -95,9 +95,13 @@ struct SSELoad {
         guard let port else {
             fail("filelistd did not start serving:\n\((try? String(contentsOfFile: log, encoding: .utf8)) ?? "")")
         }
+        // filelistd's `serving HTTP` line: client_limits=open_files=N (hard N) reserved=N max_connections=N ...
+        let served = ((try? String(contentsOfFile: log, encoding: .utf8)) ?? "").split(separator: "\n")
+            .first { $0.contains("serving HTTP") }.map(String.init) ?? ""
         let limits =
-            ((try? String(contentsOfFile: log, encoding: .utf8)) ?? "").split(separator: "\n")
-            .first { $0.contains("client limits") }.map(String.init) ?? "?"
+            served.range(of: #"client_limits=.* max_subscribers=[0-9]+"#, options: .regularExpression).map {
+                String(served[$0].dropFirst("client_limits=".count))
+            } ?? "?"
         usleep(300_000)
         // Half-requests, held well inside the header timeout (60 s), then closed.
         do {
@@ -129,7 +133,7 @@ struct SSELoad {
         let connected = ContinuousClock.now - started
         usleep(500_000)
         let after = residentKiB(daemon.processIdentifier)
-        print("filelistd \(limits.split(separator: ": ").dropFirst().joined(separator: ": "))")
+        print("filelistd client limits: \(limits)")
         print(
             "subscribers: \(first) of \(options.subscribers) connected and given the current announcement in \(connected)"
         )
