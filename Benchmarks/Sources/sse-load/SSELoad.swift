@@ -138,7 +138,7 @@ struct SSELoad {
             "subscribers: \(first) of \(options.subscribers) connected and given the current announcement in \(connected)"
         )
         print(
-            "filelistd RSS: \(before) KiB before, \(after) KiB with the subscribers: \(String(format: "%.1f", Double(after - before) / Double(options.subscribers))) KiB per subscriber"
+            "filelistd RSS: \(before) KiB before, \(after) KiB with the subscribers: \(String(format: "%.1f", Double(after - before) / Double(max(first, 1)))) KiB per subscriber connected"
         )
         var worst = Duration.zero
         for publish in 1...options.publishes {
