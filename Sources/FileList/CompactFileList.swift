@@ -336,6 +336,12 @@ public struct CompactFileList: Sendable {
         return result
     }
 
+    /// The memory the list holds: its bytes, records and keys.
+    public var heldBytes: Int {
+        bytes.capacity + records.capacity * MemoryLayout<Record>.stride
+            + sortedKeys.capacity * MemoryLayout<KeyedIndex>.stride
+    }
+
     /// Frees the sorted keys once the diff is done.
     public mutating func dropKeys() { sortedKeys = [] }
 }

@@ -5,7 +5,7 @@ import FileList
 #endif
 
 /// One version of one list, held for lookups on every request: the list's bytes and a
-/// 24-byte record per line (`CompactFileList`), and an open-addressing table of line
+/// 16-byte record per line (`CompactFileList`), and an open-addressing table of line
 /// indexes keyed by the path's 128-bit `PathKey`. A lookup hashes the asked path once,
 /// probes a few 4-byte slots and compares the candidate's path bytes: no parsing, no
 /// per-line object, no String per path (names are bytes: NFC and NFD stay two files).
@@ -120,6 +120,6 @@ final class ListedLines: Sendable {
 
     /// Memory held for this version, for the benchmark's figures.
     var footprint: Int {
-        list.bytes.capacity + list.count * 24 + slots.capacity * 4
+        list.heldBytes + slots.capacity * 4
     }
 }
