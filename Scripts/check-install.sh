@@ -31,8 +31,8 @@ if [[ $configuration == release ]]; then
         fi
     done
 fi
-for subcommand in filelistd.rescan filelistd.status filelistd.relay quick-mirror.follow; do
-    ls "$stage"/share/man/man1/"$subcommand"*.1 > /dev/null 2>&1 || fail "no man page for ${subcommand/./ }"
+for subcommand in filelistd-rescan filelistd-status filelistd-relay quick-mirror-follow; do
+    [[ -s $stage/share/man/man1/$subcommand.1 ]] || fail "no man page for ${subcommand/-/ }"
 done
 
 units=$stage/lib/systemd/system

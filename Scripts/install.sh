@@ -76,6 +76,35 @@ if [[ -f Package.swift ]]; then
             exit 1
         fi
     done
+    # Subcommand pages named as git's and systemd's are (filelistd-run.1, whose NAME says
+    # filelistd-run), so that whatis and apropos file them under the name they carry; the
+    # argument parser's page for its own `help` subcommand is left out; an empty line in a
+    # description (not allowed in mdoc) becomes a paragraph break.
+    subcommand_pages() { # subcommand_pages DIR EXECUTABLE
+        local page base new
+        for page in "$1"/*.1; do
+            base=$(basename "$page" .1)
+            if [[ $base == *.help ]]; then
+                rm -f "$page"
+                continue
+            fi
+            new=$base
+            [[ $base == "$2" ]] || new=$2-${base#"$2".}
+            new=${new//./-}
+            awk -v exe="$2" -v new="$new" -v command="${base//./ }" '
+                /^$/ { print ".Pp"; next }
+                /^\.Xr [^ ]+\.help 1/ { next }
+                /^\.Xr / && index($2, exe ".") == 1 { gsub(/\./, "-", $2); print; next }
+                new == exe { print; next }
+                /^\.Dt / { print ".Dt " toupper(new) " 1"; next }
+                /^\.Nm "/ && !named { print ".Nm " new; named = 1; next }
+                /^\.Nm$/ { print ".Nm \"" command "\""; next }
+                { print }
+            ' "$page" > "$1/$new.1.tmp"
+            rm -f "$page"
+            mv "$1/$new.1.tmp" "$1/$new.1"
+        done
+    }
     built=$(swift build -c "$configuration" "${flags[@]}" --show-bin-path)
     # One page per command and subcommand.
     pages=$scratch/man
@@ -87,6 +116,7 @@ if [[ -f Package.swift ]]; then
             echo "install.sh: generating the man pages of $executable failed (above)" >&2
             exit 1
         fi
+        subcommand_pages "$pages/$executable" "$executable"
     done
 elif [[ -x bin/filelistd ]]; then
     # An unpacked release tarball: executables and man pages were built by build-deb.sh.
