@@ -34,6 +34,11 @@ public final class MirrorCache: Sendable {
     /// Fulfilled once every connection is closed after a stop (or the drain gave up).
     private let quiesced = Mutex<EventLoopPromise<Void>?>(nil)
     private let stopping = Mutex<Task<Void, Never>?>(nil)
+    /// Every client connection open now. A stop closes those left while the event loops
+    /// still run: closed by the loops' own shutdown instead, each one's close asks the
+    /// listener's loop, already stopped, to forget it (NIO refuses that, and will crash on
+    /// it in a later version).
+    private let connections = Mutex<[ObjectIdentifier: any Channel]>([:])
     private let prefetcher: Prefetcher
     private let prefetchPattern: PrefetchPattern?
 
@@ -82,7 +87,10 @@ public final class MirrorCache: Sendable {
             }
             .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
             .childChannelInitializer { [self] channel in
-                channel.eventLoop.makeCompletedFuture {
+                let id = ObjectIdentifier(channel)
+                connections.withLock { $0[id] = channel }
+                channel.closeFuture.whenComplete { [self] _ in _ = connections.withLock { $0.removeValue(forKey: id) } }
+                return channel.eventLoop.makeCompletedFuture {
                     // Ahead of the decoder: the head's size and time, the connection cap.
                     try channel.pipeline.syncOperations.addHandler(ConnectionGuard(gate: configuration.gate))
                     // Response fields are made here, of constants, numbers and dates; the few
@@ -162,6 +170,12 @@ public final class MirrorCache: Sendable {
             if let stopping { return stopping }
             let task = Task { [self] in
                 if let channel = server.withLock({ $0 }) { try? await channel.close() }
+                // Until each is closed, callbacks included: one already closing by itself
+                // (the client went away) answers close() at once with an error.
+                for connection in connections.withLock({ Array($0.values) }) {
+                    connection.close(promise: nil)
+                    try? await connection.closeFuture.get()
+                }
                 quiesced.withLock { $0 }?.succeed(())
                 quiescing.withLock { $0 = nil }
                 try? await upstream.client.shutdown()
