@@ -40,7 +40,9 @@ step() { # step NAME COMMAND...: runs it, and says how long it took
 # The module tables in docs/ARCHITECTURE.md against Package.swift (a second or two).
 step "the architecture check" Scripts/check-architecture.py
 step "the debug build" swift build --build-tests
-step "the tests" swift test --skip-build
+# SWIFTNIO_STRICT: a task scheduled on an event loop that has stopped (a stop in the
+# wrong order) crashes instead of printing an error and dropping the task.
+step "the tests" env SWIFTNIO_STRICT=true swift test --skip-build
 # README's first command, end to end (the build above is the one it uses).
 demo_log=$(mktemp /tmp/quickmirror-demo.XXXXXX.log)
 if ! Scripts/demo.sh "$(mktemp -d /tmp/quickmirror-demo-test.XXXXXX)" > "$demo_log" 2>&1; then
