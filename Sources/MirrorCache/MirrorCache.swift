@@ -172,10 +172,9 @@ public final class MirrorCache: Sendable {
                 if let channel = server.withLock({ $0 }) { try? await channel.close() }
                 // Until each is closed, callbacks included: one already closing by itself
                 // (the client went away) answers close() at once with an error.
-                for connection in connections.withLock({ Array($0.values) }) {
-                    connection.close(promise: nil)
-                    try? await connection.closeFuture.get()
-                }
+                let open = connections.withLock { Array($0.values) }
+                for connection in open { connection.close(promise: nil) }
+                for connection in open { try? await connection.closeFuture.get() }
                 quiesced.withLock { $0 }?.succeed(())
                 quiescing.withLock { $0 = nil }
                 try? await upstream.client.shutdown()
