@@ -115,7 +115,7 @@ struct SSELoad {
             held.forEach { $0.read() }
             let open = held.filter { !$0.closed }.count
             print(
-                "half-requests: \(open) of \(options.halfRequests) held open; filelistd RSS \(before) KiB before, \(after) KiB with them: \(String(format: "%.1f", Double(after - before) / Double(options.halfRequests))) KiB per connection"
+                "half-requests: \(open) of \(options.halfRequests) held open; filelistd RSS \(before) KiB before, \(after) KiB with them: \(String(format: "%.1f", Double(after - before) / Double(max(open, 1)))) KiB per connection held"
             )
             held = []
             usleep(1_000_000)
