@@ -128,10 +128,16 @@ public struct ChangeTracker: ~Copyable {
         if let cause = needsFullRescan {
             summary.fullRescan = true
             summary.fullRescanCause = cause
-            summary.add(try index.scan(root: root, options: options, warn: warn, directoryOpened: opened))
+            let walked = try index.scan(root: root, options: options, warn: warn, directoryOpened: opened)
+            summary.add(walked)
             // The walk reads one directory at a time while the tree may change: names of
             // one inode read on either side of a change disagree.
             for node in index.unsettledLinks() { queue.add(index.path(of: index.parentOf(node))) }
+            // A name the walk found gone was unlinked, perhaps after the walk had read its
+            // inode's other names: only the index's memory of it says which those are (the
+            // removal's own event comes later and finds nothing left to compare).
+            for link in walked.linksToRecheck { queue.add(index.path(of: index.parentOf(link))) }
+            unresolved.formUnion(walked.unresolvedInodes)
         } else {
             for path in subtrees {
                 // The nearest directory the index holds: the path itself, its parent for
