@@ -390,10 +390,12 @@ struct HardLinkTrackingTests {
         for directory in ["a", "c"] {
             let path = tree.path("\(directory)/f")
             source.whenOpened(Array(directory.utf8)) {
-                guard opened.withLock({ count in
-                    count += 1
-                    return count == 2
-                }) else { return }
+                guard
+                    opened.withLock({ count in
+                        count += 1
+                        return count == 2
+                    })
+                else { return }
                 sleepPastNextSecond()
                 unlink(path)
             }
