@@ -60,7 +60,7 @@ final class WatchedTree {
     ) throws -> DirectoryChange {
         let change = try index.scan(
             root: listed.root, options: options, warn: warn, directoryOpened: source.opener, progress: progress)
-        tracker.noteUnsettledLinks(in: index)
+        tracker.noteUnsettledLinks(in: index, root: rootFD)
         return change
     }
 

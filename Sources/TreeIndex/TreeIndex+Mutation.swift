@@ -32,6 +32,15 @@ extension TreeIndex {
         of directory: NodeID, with scanned: ScannedDirectory
     ) -> DirectoryChange {
         var change = DirectoryChange()
+        if directory != Self.root, let own = scanned.ownTimeAndSize, flags[Int(directory)].inUse,
+            time[Int(directory)] != own.time || size[Int(directory)] != own.size
+        {
+            if journal != nil { journalLine(of: directory) }
+            noteBlockChange(of: directory, was: flags[Int(directory)], is: flags[Int(directory)])
+            time[Int(directory)] = own.time
+            size[Int(directory)] = own.size
+            change.changed += 1
+        }
         let old = children[directory] ?? []
         var merged: [NodeID] = []
         merged.reserveCapacity(scanned.entries.count)

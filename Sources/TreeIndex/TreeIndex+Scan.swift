@@ -38,6 +38,39 @@ extension TreeIndex {
         return total
     }
 
+    /// Names of hard-linked files that no longer match what the walk read, among inodes
+    /// with names the index does not hold. A walk into an empty index (the daemon's
+    /// first) reads one directory at a time, and a directory is watched only once it is
+    /// opened: a name unlinked before its directory was read leaves no line and no event,
+    /// yet changed the ctime of its inode's names read earlier. One `statx` for each
+    /// name of such an inode; inodes whose names are all indexed are left to
+    /// `unsettledLinks()`.
+    public func linksChangedSinceRead(root: FileDescriptor) -> [NodeID] {
+        var stale: [NodeID] = []
+        for (_, group) in inodeNames {
+            guard let first = group.first, let linked = inodeOfNode[first], group.count < Int(linked.linkCount)
+            else { continue }
+            for node in group {
+                var pathBytes = path(of: node)
+                pathBytes.append(0)
+                var info = qm_stat()
+                let error = pathBytes.withUnsafeBufferPointer { buffer in
+                    buffer.withMemoryRebound(to: CChar.self) {
+                        Linux.statx(root, $0.baseAddress!, followSymlink: false, into: &info)
+                    }
+                }
+                let index = Int(node)
+                if error != nil || info.nlink != inodeOfNode[node]?.linkCount
+                    || max(info.mtime, info.ctime) != time[index]
+                    || Int64(info.size) != size[index]
+                {
+                    stale.append(node)
+                }
+            }
+        }
+        return stale
+    }
+
     /// Re-checks every symlink's target: a link whose target vanished, appeared or
     /// changed its group bit gains or loses its line with no event on the link itself.
     /// Returns how many links changed.

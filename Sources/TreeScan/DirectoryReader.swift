@@ -140,6 +140,11 @@ public struct DirectoryReader: ~Copyable {
                 }
             }
         }
+        // After the entries: a change made since the watch was added raises an event, so
+        // what this reports is at least as new as anything the parent's read saw.
+        if result.readError == nil && Linux.statx(directory, ".", followSymlink: false, into: &info) == nil {
+            result.ownTimeAndSize = (max(info.mtime, info.ctime), Int64(info.size))
+        }
         sortByName(&result)
         return result
     }

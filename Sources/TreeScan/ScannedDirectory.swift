@@ -18,6 +18,11 @@ public struct ScannedDirectory: Sendable {
     /// Set when the directory could not be opened or read to the end: its entries are
     /// then not the directory's contents, and an index must not replace what it had.
     public var readError: Errno?
+    /// The directory's own time and size (as its line has them), taken when it was read.
+    /// Its line comes from its parent's read: in a walk, a change inside a directory that
+    /// is not watched yet (inotify watches a directory once the walk opens it) raises no
+    /// event, and this is newer.
+    public var ownTimeAndSize: (time: Int64, size: Int64)?
 
     public init(path: [UInt8], underRestrictedDirectory: Bool) {
         self.path = path

@@ -100,9 +100,12 @@ public struct ChangeTracker: ~Copyable {
     public mutating func markDirty(_ directory: [UInt8]) { dirty.insert(directory) }
 
     /// After a scan the tracker did not run (the daemon's initial scan): re-read the
-    /// names of hard-linked inodes that the scan may have read on either side of a change.
-    public mutating func noteUnsettledLinks(in index: borrowing TreeIndex) {
-        for node in index.unsettledLinks() { dirty.insert(index.path(of: index.parentOf(node))) }
+    /// names of hard-linked inodes that the scan may have read on either side of a change,
+    /// and those whose other name was unlinked unseen (see `linksChangedSinceRead`).
+    public mutating func noteUnsettledLinks(in index: borrowing TreeIndex, root: FileDescriptor) {
+        for node in index.unsettledLinks() + index.linksChangedSinceRead(root: root) {
+            dirty.insert(index.path(of: index.parentOf(node)))
+        }
     }
 
     /// Asks for a full rescan (SIGHUP, `filelistd rescan`, an audit).

@@ -249,10 +249,10 @@ struct HardLinkTrackingTests {
         let source = try ManualEventSource()
         var index = TreeIndex()
         _ = try index.scan(root: tree.root, options: Self.watcherOptions, warn: { _ in })
-        var tracker = ChangeTracker()
-        tracker.noteUnsettledLinks(in: index)
         let rootFD = try FileDescriptor.open(tree.root, .readOnly, options: .directory)
         defer { try? rootFD.close() }
+        var tracker = ChangeTracker()
+        tracker.noteUnsettledLinks(in: index, root: rootFD)
         let reader = DirectoryReader(options: Self.watcherOptions)
         for (number, step) in scenario.steps.enumerated() {
             try step.change(tree)
@@ -415,6 +415,55 @@ struct HardLinkTrackingTests {
             to: &index, root: tree.root, rootFD: rootFD, reader: reader, options: options, source: source,
             warn: { _ in })
         #expect(index.renderBytes() == (try FileListGenerator(options: Self.options).generateBytes(root: tree.root)))
+    }
+
+    @Test("the other name is unlinked during the first scan, before its directory was read")
+    func unlinkDuringTheFirstScan() throws {
+        // The daemon's first walk starts from an empty index and watches a directory
+        // when it opens it: a name unlinked before its directory was opened leaves no
+        // line, no event and no name to compare with, only a link count and a ctime
+        // that the name read earlier no longer has. The directory's own line, read with
+        // its parent before the unlink, is stale too.
+        let tree = try TemporaryTree("tracker-first-scan-unlink")
+        try tree.file("a/f", "x")
+        try tree.hardLink("c/f", to: "a/f")
+        try tree.file("outside/f", "y")
+        try tree.hardLink("a/g", to: "outside/f")
+        let source = try ManualEventSource()
+        var options = Self.watcherOptions
+        options.workers = 1
+        options.topLevelSkips = [Array("outside".utf8)]
+        let opened = Mutex(0)
+        for directory in ["a", "c"] {
+            let path = tree.path("\(directory)/f")
+            source.whenOpened(Array(directory.utf8)) {
+                guard
+                    opened.withLock({ count in
+                        count += 1
+                        return count == 2
+                    })
+                else { return }
+                sleepPastNextSecond()
+                unlink(path)
+            }
+        }
+        var index = TreeIndex()
+        _ = try index.scan(
+            root: tree.root, options: options, warn: { _ in },
+            directoryOpened: { source.directoryOpened($0, path: $1) })
+        #expect(opened.withLock { $0 } == 2)
+        let rootFD = try FileDescriptor.open(tree.root, .readOnly, options: .directory)
+        defer { try? rootFD.close() }
+        // a/g's other name is outside the tree and unchanged: it is looked at, not read again.
+        #expect(index.linksChangedSinceRead(root: rootFD).count == 1)
+        var tracker = ChangeTracker()
+        tracker.noteUnsettledLinks(in: index, root: rootFD)
+        _ = try tracker.apply(
+            to: &index, root: tree.root, rootFD: rootFD, reader: DirectoryReader(options: options), options: options,
+            source: source, warn: { _ in })
+        var expectedOptions = Self.options
+        expectedOptions.topLevelSkips = options.topLevelSkips
+        #expect(index.renderBytes() == (try FileListGenerator(options: expectedOptions).generateBytes(root: tree.root)))
     }
 
     @Test("a link made, written through and removed between two reads of its directory")
