@@ -122,8 +122,14 @@ public struct CompactFileList: Sendable {
     /// keys only for the few lines that differ. A big `[Files]` section is read in two
     /// halves on two threads; the error, if any, is the one a sequential read gives.
     public init(validating bytes: [UInt8], source: String? = nil) throws(FileListError) {
+        try self.init(validating: bytes, source: source, twoThreadsFrom: Self.twoThreadMinimum)
+    }
+
+    /// `twoThreadsFrom` lets a test read a small list in two halves (a debug build reads
+    /// the lines a release build reads in 20 ms in seconds).
+    init(validating bytes: [UInt8], source: String?, twoThreadsFrom minimum: Int) throws(FileListError) {
         let result = bytes.withUnsafeBufferPointer { buffer in
-            Result { () throws(FileListError) in try Self.readRecords(buffer) }
+            Result { () throws(FileListError) in try Self.readRecords(buffer, twoThreadsFrom: minimum) }
         }
         do {
             (version, checksums, records, filesStart) = try result.get()
@@ -164,7 +170,7 @@ public struct CompactFileList: Sendable {
     static let twoThreadMinimum = 4 << 20
 
     private static func readRecords(
-        _ buffer: UnsafeBufferPointer<UInt8>
+        _ buffer: UnsafeBufferPointer<UInt8>, twoThreadsFrom minimum: Int
     ) throws(FileListError) -> (Int, [ChecksumAlgorithm: [ChecksumLine]], [Record], Int) {
         var header = LineCursor(buffer)
         let version = try FileListReader.readHeader(&header)
@@ -173,7 +179,7 @@ public struct CompactFileList: Sendable {
         // ends in the first half, what the second thread read is not [Files] at all and
         // its result is dropped.
         var split = buffer.count
-        if buffer.count - filesStart >= twoThreadMinimum, let base = buffer.baseAddress {
+        if buffer.count - filesStart >= minimum, let base = buffer.baseAddress {
             let middle = filesStart + (buffer.count - filesStart) / 2
             if let newline = memchr(base + middle, Int32(FileListFormat.newline), buffer.count - middle) {
                 split = UnsafeRawPointer(newline) - UnsafeRawPointer(base) + 1
@@ -196,7 +202,8 @@ public struct CompactFileList: Sendable {
             if twoHalves {
                 DispatchQueue.concurrentPerform(iterations: 2) { half in
                     if half == 0 {
-                        first = FilesChunk(shared, from: filesStart, to: secondStart, into: base, capacity: firstCapacity)
+                        first = FilesChunk(
+                            shared, from: filesStart, to: secondStart, into: base, capacity: firstCapacity)
                     } else {
                         second = FilesChunk(
                             shared, from: secondStart, to: shared.count, into: base + firstCapacity,
