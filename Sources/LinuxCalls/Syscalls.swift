@@ -134,6 +134,11 @@ public enum Linux {
         }
     }
 
+    /// Gives the kernel back the heap memory freed since (`malloc_trim`). glibc keeps
+    /// freed memory below a threshold that grows with the largest buffer freed (up to
+    /// 64 MB per arena), so a daemon that once built a big buffer would keep it resident.
+    public static func releaseFreeMemory() { qm_release_free_memory() }
+
     public static func fstat(_ fd: FileDescriptor, displayPath: String) throws(SystemCallError) -> stat {
         var result = stat()
         if let error = retrying({ Glibc.fstat(fd.rawValue, &result) }).1 {
@@ -390,7 +395,8 @@ extension Linux {
     /// a page-cache copy on ext4, blocks shared where the file system can (XFS, btrfs),
     /// a copy on the server over NFS 4.2.
     public static func copyRange(
-        from source: FileDescriptor, at sourceOffset: Int64, to destination: FileDescriptor, at destinationOffset: Int64,
+        from source: FileDescriptor, at sourceOffset: Int64, to destination: FileDescriptor,
+        at destinationOffset: Int64,
         count: Int64, displayPath: @autoclosure () -> String
     ) throws(SystemCallError) {
         var done: Int64 = 0
@@ -409,7 +415,8 @@ extension Linux {
     /// `ioctl(FICLONERANGE)`: the destination range shares the source's blocks. Offsets and
     /// count must be multiples of the file system's block size.
     public static func cloneRange(
-        from source: FileDescriptor, at sourceOffset: Int64, to destination: FileDescriptor, at destinationOffset: Int64,
+        from source: FileDescriptor, at sourceOffset: Int64, to destination: FileDescriptor,
+        at destinationOffset: Int64,
         count: Int64, displayPath: @autoclosure () -> String
     ) throws(SystemCallError) {
         let (_, error) = retrying {

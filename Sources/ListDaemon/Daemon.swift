@@ -131,6 +131,7 @@ public final class Daemon {
                     "seconds": "\(Self.seconds(clock.now - started))", "watches": "\(source.watchCount)",
                 ])
         }
+        for tree in trees { tree.noteUnsettledLinks() }
         try checkWatches()
         try takeEvents()
         if hasWork { try reconcile() }
@@ -143,7 +144,7 @@ public final class Daemon {
         publisher.installer.drain()
         // The walk's per-directory buffers were freed in the worker threads' malloc
         // arenas; without a trim they stay resident for the life of the daemon.
-        qm_release_free_memory()
+        Linux.releaseFreeMemory()
         schedule.started(at: clock.now)
         Systemd.notify("READY=1\nSTATUS=\(statusLine())")
     }
@@ -382,7 +383,7 @@ public final class Daemon {
         rescans += 1
         lastDrift = total
         metrics.rescanned(drift: total.drift)
-        qm_release_free_memory()
+        Linux.releaseFreeMemory()
         let metadata: Logger.Metadata = [
             "added": "\(total.added)", "removed": "\(total.removed)",
             "changed": "\(total.changed + total.symlinksChanged)", "took": "\(Self.seconds(clock.now - started)) s",

@@ -58,11 +58,14 @@ final class WatchedTree {
     func scan(
         warn: @escaping @Sendable (ScanWarning) -> Void, progress: ((Int) -> Void)? = nil
     ) throws -> DirectoryChange {
-        let change = try index.scan(
+        try index.scan(
             root: listed.root, options: options, warn: warn, directoryOpened: source.opener, progress: progress)
-        tracker.noteUnsettledLinks(in: index, root: rootFD)
-        return change
     }
+
+    /// After every tree's first walk (a name in a module walked later may be unlinked
+    /// after this one's names were read): the names to read again (see
+    /// `ChangeTracker.noteUnsettledLinks`).
+    func noteUnsettledLinks() { tracker.noteUnsettledLinks(in: index, root: rootFD) }
 
     func apply(warn: @escaping @Sendable (ScanWarning) -> Void) throws -> ReconcileSummary {
         try tracker.apply(

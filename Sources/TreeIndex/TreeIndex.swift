@@ -99,6 +99,10 @@ public struct TreeIndex: ~Copyable {
 
     public func isDirectory(_ node: NodeID) -> Bool { flags[Int(node)].kind == .directory }
 
+    /// Whether the node is still in the tree: names a merge reported (`linksToRecheck`)
+    /// may have been removed by a later step of the same read.
+    public func isInUse(_ node: NodeID) -> Bool { flags[Int(node)].inUse }
+
     /// True when a directory above the children of `node` (itself included, the root
     /// not) is not world-readable, so world-readable children get `*`.
     public func childrenAreUnderRestrictedDirectory(_ node: NodeID) -> Bool {

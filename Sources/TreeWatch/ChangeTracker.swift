@@ -139,7 +139,7 @@ public struct ChangeTracker: ~Copyable {
             // A name the walk found gone was unlinked, perhaps after the walk had read its
             // inode's other names: only the index's memory of it says which those are (the
             // removal's own event comes later and finds nothing left to compare).
-            for link in walked.linksToRecheck { queue.add(index.path(of: index.parentOf(link))) }
+            queue.addDirectories(of: walked.linksToRecheck, in: index)
             unresolved.formUnion(walked.unresolvedInodes)
         } else {
             for path in subtrees {
@@ -156,7 +156,7 @@ public struct ChangeTracker: ~Copyable {
                     let below = try index.scan(
                         root: root, below: node, options: options, warn: warn, directoryOpened: opened)
                     summary.add(below)
-                    for link in below.linksToRecheck { queue.add(index.path(of: index.parentOf(link))) }
+                    queue.addDirectories(of: below.linksToRecheck, in: index)
                     unresolved.formUnion(below.unresolvedInodes)
                     // Its own line, in its parent's block.
                     if !path.isEmpty { dirty.insert(Self.parent(of: path)) }
@@ -212,7 +212,7 @@ public struct ChangeTracker: ~Copyable {
                 change.linksToRecheck += below.linksToRecheck
                 unresolved.formUnion(below.unresolvedInodes)
             }
-            for link in change.linksToRecheck { queue.add(index.path(of: index.parentOf(link))) }
+            queue.addDirectories(of: change.linksToRecheck, in: index)
         }
         summary.symlinksChanged = index.revalidateSymlinks(root: rootFD)
         return summary
@@ -250,6 +250,12 @@ struct DirectoryQueue {
 
     mutating func add(_ directory: [UInt8]) {
         if waiting.insert(directory).inserted { order.append(directory) }
+    }
+
+    /// The directories of names to read again, leaving out names the same read removed
+    /// since (a subtree holding both names of a link): a freed node has no path.
+    mutating func addDirectories(of names: [TreeIndex.NodeID], in index: borrowing TreeIndex) {
+        for name in names where index.isInUse(name) { add(index.path(of: index.parentOf(name))) }
     }
 
     mutating func next() -> [UInt8]? {

@@ -466,6 +466,35 @@ struct HardLinkTrackingTests {
         #expect(index.renderBytes() == (try FileListGenerator(options: expectedOptions).generateBytes(root: tree.root)))
     }
 
+    @Test("a directory removed whole, both names of a hard link in it, and most of the names' bytes")
+    func subtreeWithBothNamesRemoved() throws {
+        // Removing big/ frees big/x/f and reports its other name, big/y/f, to be read
+        // again; that name is freed a moment later in the same merge, and the name arena,
+        // now mostly garbage, is compacted for the names still in use. Reading the freed
+        // name's path afterwards went out of the arena's range (found in review).
+        let tree = try TemporaryTree("tracker-subtree-links")
+        let long = String(repeating: "n", count: 200)
+        for index in 0..<6000 { try tree.file("big/\(long)\(index)") }
+        try tree.file("big/x/f", "x")
+        try tree.hardLink("big/y/f", to: "big/x/f")
+        try tree.file("keep/f", "k")
+        let source = try ManualEventSource()
+        var index = TreeIndex()
+        _ = try index.scan(root: tree.root, options: Self.watcherOptions, warn: { _ in })
+        let rootFD = try FileDescriptor.open(tree.root, .readOnly, options: .directory)
+        defer { try? rootFD.close() }
+
+        try tree.remove("big")
+        var tracker = ChangeTracker()
+        let rootStays = tracker.note(
+            .changed(directory: [], name: Array("big".utf8), isDirectory: true, leftDirectory: true), source: source)
+        #expect(rootStays)
+        _ = try tracker.apply(
+            to: &index, root: tree.root, rootFD: rootFD, reader: DirectoryReader(options: Self.watcherOptions),
+            options: Self.watcherOptions, source: source, warn: { _ in })
+        #expect(index.renderBytes() == (try FileListGenerator(options: Self.options).generateBytes(root: tree.root)))
+    }
+
     @Test("a link made, written through and removed between two reads of its directory")
     func linkGoneBeforeItsDirectoryIsRead() throws {
         // treechurn.py seed 4: the index never sees the new name, only the events for it;
