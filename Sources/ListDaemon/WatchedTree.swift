@@ -65,7 +65,9 @@ final class WatchedTree {
     /// After every tree's first walk (a name in a module walked later may be unlinked
     /// after this one's names were read): the names to read again (see
     /// `ChangeTracker.noteUnsettledLinks`).
-    func noteUnsettledLinks() { tracker.noteUnsettledLinks(in: index, root: rootFD) }
+    func noteUnsettledLinks() {
+        tracker.noteUnsettledLinks(in: index, root: source.reportsLinkCountChanges ? nil : rootFD)
+    }
 
     func apply(warn: @escaping @Sendable (ScanWarning) -> Void) throws -> ReconcileSummary {
         try tracker.apply(
@@ -133,6 +135,7 @@ final class ScopedSource: EventSource, @unchecked Sendable {
     var name: String { base.name }
     var fileDescriptor: FileDescriptor { base.fileDescriptor }
     var watchCount: Int { base.watchCount }
+    var reportsLinkCountChanges: Bool { base.reportsLinkCountChanges }
 
     private func scoped(_ path: [UInt8]) -> [UInt8] {
         prefix.isEmpty ? path : path.isEmpty ? prefix : prefix + [0x2F] + path

@@ -101,9 +101,11 @@ public struct ChangeTracker: ~Copyable {
 
     /// After a scan the tracker did not run (the daemon's initial scan): re-read the
     /// names of hard-linked inodes that the scan may have read on either side of a change,
-    /// and those whose other name was unlinked unseen (see `linksChangedSinceRead`).
-    public mutating func noteUnsettledLinks(in index: borrowing TreeIndex, root: FileDescriptor) {
-        for node in index.unsettledLinks() + index.linksChangedSinceRead(root: root) {
+    /// and, given the tree's `root`, those whose other name was unlinked unseen (see
+    /// `linksChangedSinceRead`; nil when the event source reports such changes itself).
+    public mutating func noteUnsettledLinks(in index: borrowing TreeIndex, root: FileDescriptor?) {
+        let unseen = root.map { index.linksChangedSinceRead(root: $0) } ?? []
+        for node in index.unsettledLinks() + unseen {
             dirty.insert(index.path(of: index.parentOf(node)))
         }
     }

@@ -24,6 +24,7 @@ public final class FanotifySource: EventSource {
     /// Whether events name their object (FAN_REPORT_TARGET_FID): without it, the inode of
     /// a short-lived hard link is learned only if it still exists when its event is read.
     public let reportsObjects: Bool
+    public var reportsLinkCountChanges: Bool { reportsObjects }
     private let root: String
     private let rootName: [UInt8]
     private let mountFD: FileDescriptor

@@ -42,6 +42,15 @@ public protocol EventSource: AnyObject, Sendable {
     func forget(subtree path: [UInt8])
     /// Directories watched one by one (inotify); 0 for a file system mark.
     var watchCount: Int { get }
+    /// Whether a file's link count changing through another name is reported with its
+    /// inode wherever that name is, from the start (fanotify's file system mark, on
+    /// kernels that name the object). Otherwise a walk must look again at names whose
+    /// other names it may have missed (`ChangeTracker.noteUnsettledLinks`).
+    var reportsLinkCountChanges: Bool { get }
+}
+
+extension EventSource {
+    public var reportsLinkCountChanges: Bool { false }
 }
 
 public struct WatchError: Error, CustomStringConvertible {
