@@ -180,10 +180,6 @@ void qm_release_free_memory(void) {
     malloc_trim(0);
 }
 
-void qm_keep_heap_trimmed(int threshold) {
-    mallopt(M_TRIM_THRESHOLD, threshold);
-}
-
 int qm_eventfd(void) {
     return eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 }

@@ -139,11 +139,6 @@ public enum Linux {
     /// 64 MB per arena), so a daemon that once built a big buffer would keep it resident.
     public static func releaseFreeMemory() { qm_release_free_memory() }
 
-    /// Makes glibc give memory back whenever more than `threshold` bytes are free at the
-    /// top of a heap, instead of a threshold that grows with the largest buffer freed: for
-    /// a daemon whose resident memory is its index plus whatever its last publish left.
-    public static func keepHeapTrimmed(above threshold: Int = 1 << 20) { qm_keep_heap_trimmed(Int32(threshold)) }
-
     public static func fstat(_ fd: FileDescriptor, displayPath: String) throws(SystemCallError) -> stat {
         var result = stat()
         if let error = retrying({ Glibc.fstat(fd.rawValue, &result) }).1 {

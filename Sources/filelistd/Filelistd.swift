@@ -330,8 +330,6 @@ extension Filelistd {
         }
 
         func run(_ configuration: DaemonConfiguration, logger: Logger) throws {
-            // Resident memory is the index, not what the last publish or gzip form freed.
-            Linux.keepHeapTrimmed()
             serving.bootstrapMetrics()
             let daemon = Daemon(configuration: configuration, logger: logger)
             var catalog: ListCatalog?

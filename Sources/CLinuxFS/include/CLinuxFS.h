@@ -107,7 +107,6 @@ int qm_eventfd(void);
 
 /// malloc_trim(3): gives freed heap memory back to the kernel.
 void qm_release_free_memory(void);
-void qm_keep_heap_trimmed(int threshold);
 
 /// The O_TMPFILE open flag (0 where the headers do not define it).
 int qm_o_tmpfile(void);
