@@ -69,10 +69,15 @@ public final class ListPublisher {
         lastStatistics = BuildStatistics()
         for group in groups {
             do throws(SystemCallError) {
-                var built: [(Render, ListFileBuilder, PublishedList?)] = []
+                // Every list of the group is rendered before any is finished: each builder
+                // copies on a thread of its own, so the time list's copy of what did not
+                // change overlaps the path list's (a change that moves the bytes after it
+                // by part of a block copies both whole).
+                var builders: [(Render, ListFileBuilder)] = []
                 for render in group {
                     let builder = try ListFileBuilder(
                         target: render.target, previous: previousVersion(of: render.target))
+                    builders.append((render, builder))
                     do {
                         try render.render { try builder.append($0) }
                     } catch let error as SystemCallError {
@@ -80,6 +85,9 @@ public final class ListPublisher {
                     } catch {
                         throw SystemCallError("render", path: render.target, errno: .ioError)
                     }
+                }
+                var built: [(Render, ListFileBuilder, PublishedList?)] = []
+                for (render, builder) in builders {
                     let version = try builder.finish()
                     lastStatistics = lastStatistics + builder.statistics
                     built.append((render, builder, version))
