@@ -386,26 +386,13 @@ struct HardLinkTrackingTests {
 
         // One worker reads a/ and c/ one after the other, in an order this test does not
         // assume: the name in the second one is unlinked, after the first was read.
-        let opened = Mutex(0)
-        for directory in ["a", "c"] {
-            let path = tree.path("\(directory)/f")
-            source.whenOpened(Array(directory.utf8)) {
-                guard
-                    opened.withLock({ count in
-                        count += 1
-                        return count == 2
-                    })
-                else { return }
-                sleepPastNextSecond()
-                unlink(path)
-            }
-        }
+        let opened = UnlinkOnSecondOpen(of: ["a", "c"], name: "f", tree: tree, source: source)
         var tracker = ChangeTracker()
         tracker.requestFullRescan()
         _ = try tracker.apply(
             to: &index, root: tree.root, rootFD: rootFD, reader: reader, options: options, source: source,
             warn: { _ in })
-        #expect(opened.withLock { $0 } == 2)
+        #expect(opened.count == 2)
         let gone = FileManager.default.fileExists(atPath: tree.path("a/f")) ? "c" : "a"
         let rootStays = tracker.note(
             .changed(directory: Array(gone.utf8), name: Array("f".utf8), isDirectory: false, leftDirectory: true),
@@ -433,25 +420,12 @@ struct HardLinkTrackingTests {
         var options = Self.watcherOptions
         options.workers = 1
         options.topLevelSkips = [Array("outside".utf8)]
-        let opened = Mutex(0)
-        for directory in ["a", "c"] {
-            let path = tree.path("\(directory)/f")
-            source.whenOpened(Array(directory.utf8)) {
-                guard
-                    opened.withLock({ count in
-                        count += 1
-                        return count == 2
-                    })
-                else { return }
-                sleepPastNextSecond()
-                unlink(path)
-            }
-        }
+        let opened = UnlinkOnSecondOpen(of: ["a", "c"], name: "f", tree: tree, source: source)
         var index = TreeIndex()
         _ = try index.scan(
             root: tree.root, options: options, warn: { _ in },
             directoryOpened: { source.directoryOpened($0, path: $1) })
-        #expect(opened.withLock { $0 } == 2)
+        #expect(opened.count == 2)
         let rootFD = try FileDescriptor.open(tree.root, .readOnly, options: .directory)
         defer { try? rootFD.close() }
         // a/g's other name is outside the tree and unchanged: it is looked at, not read again.
@@ -527,4 +501,29 @@ struct HardLinkTrackingTests {
             warn: { _ in })
         #expect(index.renderBytes() == (try FileListGenerator(options: Self.options).generateBytes(root: tree.root)))
     }
+}
+
+/// Unlinks `name` in whichever of two directories a one-worker walk opens second (the
+/// order is not assumed), in a later second than the first was read in.
+final class UnlinkOnSecondOpen: Sendable {
+    private let opened = Mutex(0)
+
+    init(of directories: [String], name: String, tree: TemporaryTree, source: ManualEventSource) {
+        for directory in directories {
+            let path = tree.path("\(directory)/\(name)")
+            source.whenOpened(Array(directory.utf8)) { [self] in
+                guard
+                    opened.withLock({ count in
+                        count += 1
+                        return count == 2
+                    })
+                else { return }
+                sleepPastNextSecond()
+                unlink(path)
+            }
+        }
+    }
+
+    /// How many of the directories were opened.
+    var count: Int { opened.withLock { $0 } }
 }
