@@ -264,7 +264,9 @@ public final class ListCatalog: Sendable {
                 self.pendingDeltas.withLock { if $0 === group { $0 = nil } }
                 group.leave()
             }
-            for (previous, version) in replaced {
+            // Deltas given come first: a client waiting on one does not wait for a comparison.
+            let ordered = replaced.sorted { given[$0.1.path] != nil && given[$1.1.path] == nil }
+            for (previous, version) in ordered {
                 guard let previous else {
                     self.record(nil, for: version)
                     continue
@@ -272,6 +274,13 @@ public final class ListCatalog: Sendable {
                 if let delta = given[version.path], delta.base == previous.digest, delta.result == version.digest {
                     Self.deltasFromIndex.increment()
                     self.record(delta, for: version)
+                    continue
+                }
+                // Only a time list has deltas: a path list (`fullfilelist`, an image list)
+                // is told from its first bytes, not by reading both versions whole (twice
+                // 292 MB at Fedora's size, for a delta that cannot be).
+                guard Self.isTimeList(previous), Self.isTimeList(version) else {
+                    self.record(nil, for: version)
                     continue
                 }
                 do {
@@ -285,6 +294,14 @@ public final class ListCatalog: Sendable {
                 }
             }
         }
+    }
+
+    private static let timeListHead = Array("[Version]\n".utf8)
+
+    /// Whether a version starts as a time list does; a list that cannot be read says no.
+    static func isTimeList(_ version: ListVersion) -> Bool {
+        guard version.size >= timeListHead.count else { return false }
+        return (try? version.list.bytes(at: 0, count: timeListHead.count)) == timeListHead
     }
 
     private func delta(from previous: ListVersion?, to version: ListVersion, newBytes: [UInt8]) -> FileListDelta? {
