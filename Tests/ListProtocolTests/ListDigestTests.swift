@@ -94,4 +94,64 @@ struct ListDigestTests {
         let old = Set(before.map { Array($0.digest) })
         #expect(grownSegments.filter { !old.contains(Array($0.digest)) }.count == 1)
     }
+
+    /// Line ranges of `bytes`: where each line starts, and the end.
+    static func lineStarts(_ bytes: [UInt8]) -> [Int] {
+        var starts = [0]
+        for (index, byte) in bytes.enumerated() where byte == 0x0A { starts.append(index + 1) }
+        if starts.last != bytes.count { starts.append(bytes.count) }
+        return starts
+    }
+
+    @Test("segments found from the old ones after replacements are those of the new bytes cut afresh",
+          arguments: Array(1...40))
+    func resegmentingMatchesAFreshCut(seed: UInt64) throws {
+        var random = SeededRandom(seed: seed &* 7919)
+        let old = Self.timeList(seed: seed, directories: 600)
+        let oldSegments = { var d = ListDigester(); d.update(old); return d.finish().segments }()
+        #expect(oldSegments.count > 20, "too few segments to test: \(oldSegments.count)")
+        let starts = Self.lineStarts(old)
+        // Replacements of whole lines: removals, insertions (also at the very start and
+        // end, and next to each other), changes, runs of many lines, and new empty lines.
+        var replacements: [ListReplacement] = []
+        var line = Int(random.next() % 3)
+        while line < starts.count - 1 {
+            let span = [0, 0, 1, 1, 1, 2, 5, 60][Int(random.next() % 8)]
+            let upper = min(line + span, starts.count - 1)
+            var bytes: [UInt8] = []
+            for _ in 0..<Int(random.next() % 3) {
+                let directory = random.next() % 5 == 0 ? "new/d\(random.next() % 1000)" : "linux/releases/1/d\(line)"
+                bytes += Array("\(1_700_000_000 + random.next() % 99)\tf\t1\t\(directory)/x\(random.next())\n".utf8)
+                if random.next() % 40 == 0 { bytes += [0x0A] }
+            }
+            replacements.append(ListReplacement(range: starts[line]..<starts[upper], bytes: bytes))
+            line = upper + Int(random.next() % UInt64([1, 2, 40, 400][Int(random.next() % 4)]))
+        }
+        if random.next() % 2 == 0 { replacements.append(ListReplacement(range: old.count..<old.count, bytes: Array("1\tf\t1\tz/z\n".utf8))) }
+        var new: [UInt8] = []
+        var position = 0
+        for replacement in replacements {
+            new += old[position..<replacement.range.lowerBound]
+            new += replacement.bytes
+            position = replacement.range.upperBound
+        }
+        new += old[position...]
+        let fresh = { var d = ListDigester(); d.update(new); return d.finish().segments }()
+        let found = old.withUnsafeBytes {
+            ListSegmentRule.segments(of: $0, oldSegments: oldSegments, after: replacements)
+        }
+        #expect(found == fresh, "\(replacements.count) replacements: \(found.count) segments, afresh \(fresh.count)")
+        #expect(ListDigest.combine(found.map(\.digest)) == ListDigest.hex(of: new))
+    }
+
+    @Test("no replacement keeps the segments; a list from nothing is cut afresh")
+    func resegmentingEdges() {
+        let old = Self.timeList(seed: 3)
+        let segments = { var d = ListDigester(); d.update(old); return d.finish().segments }()
+        #expect(old.withUnsafeBytes { ListSegmentRule.segments(of: $0, oldSegments: segments, after: []) } == segments)
+        let fromNothing = [UInt8]().withUnsafeBytes {
+            ListSegmentRule.segments(of: $0, oldSegments: [], after: [ListReplacement(range: 0..<0, bytes: old)])
+        }
+        #expect(fromNothing == segments)
+    }
 }
