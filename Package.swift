@@ -93,7 +93,7 @@ let package = Package(
         .target(name: "Monitoring", dependencies: [.product(name: "Metrics", package: "swift-metrics")]),
         // The list service's wire protocol: announcements and their hops, the text/event-stream
         // framing, HTTP dates, ETags of gzip forms, list file attributes. No I/O.
-        .target(name: "ListProtocol", dependencies: [.product(name: "Crypto", package: "swift-crypto")]),
+        .target(name: "ListProtocol", dependencies: ["FileList", .product(name: "Crypto", package: "swift-crypto")]),
         // A local filelistd's control socket: the commands, and the client that sends them.
         .target(
             name: "DaemonControl",

@@ -16,8 +16,11 @@ public enum ControlCommand: Sendable, Equatable {
     /// nothing about, such as NFS clients on other hosts.
     case rescanPaths([String])
     /// A relay: re-read the lists; if they changed, announce a new generation whose
-    /// route is these hops (the upstream's) followed by the relay's own.
-    case announce(hops: [Hop])
+    /// route is these hops (the upstream's) followed by the relay's own. `records`: the
+    /// file where quick-mirror described the lists it installed (`InstalledListRecord`),
+    /// so that the relay takes their digests, segments and deltas from it rather than
+    /// reading the lists.
+    case announce(hops: [Hop], records: String? = nil)
 
     /// The line sent on the socket, without its newline.
     public var line: String {
@@ -25,8 +28,16 @@ public enum ControlCommand: Sendable, Equatable {
         case .status: "status"
         case .rescan: "rescan"
         case .rescanPaths(let paths): "rescan \(Self.json(paths))"
-        case .announce(let hops): "announce \(Announcement.hopsJSON(hops))"
+        case .announce(let hops, nil): "announce \(Announcement.hopsJSON(hops))"
+        case .announce(let hops, let records?):
+            "announce \(String(decoding: (try? JSONEncoder().encode(Announce(hops: hops, records: records))) ?? Data(), as: UTF8.self))"
         }
+    }
+
+    /// `announce` with records: `{"hops": [...], "records": PATH}`.
+    private struct Announce: Codable {
+        var hops: [Hop]
+        var records: String?
     }
 
     /// Paths travel as a JSON array of strings: a path may hold spaces.
@@ -57,6 +68,11 @@ public enum ControlCommand: Sendable, Equatable {
                 throw ControlCommandError("the paths to rescan are not a JSON array of strings")
             }
             self = .rescanPaths(paths)
+        case "announce" where rest.first == "{":
+            guard let request = try? JSONDecoder().decode(Announce.self, from: Data(rest.utf8)) else {
+                throw ControlCommandError("the announcement is not a JSON object of hops and records")
+            }
+            self = .announce(hops: request.hops, records: request.records)
         case "announce":
             do {
                 self = .announce(hops: rest.isEmpty ? [] : try Announcement.hops(json: rest))

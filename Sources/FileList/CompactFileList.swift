@@ -303,6 +303,13 @@ public struct CompactFileList: Sendable {
         return bytes[Int(record.pathStart)..<record.lineEnd]
     }
 
+    /// A whole line, with its newline; the list must have kept its bytes.
+    public func line(_ index: Int) -> ArraySlice<UInt8> {
+        let record = records[index]
+        let start = bytes.withUnsafeBufferPointer { Self.lineStart(ofPathAt: Int(record.pathStart), in: $0) }
+        return bytes[start..<min(record.lineEnd + 1, bytes.count)]
+    }
+
     /// The type and path of some lines (sorted indexes), from the list's bytes read
     /// again: for a list parsed with `keysOnly`. One pass over the bytes.
     public static func lines(at indexes: [Int], in bytes: [UInt8]) -> [(type: EntryType, path: [UInt8])] {

@@ -7,6 +7,11 @@ public struct ListSplice: Sendable, Equatable {
     /// The old bytes replaced (empty for an insertion).
     public var range: Range<Int>
     public var bytes: [UInt8]
+
+    public init(range: Range<Int>, bytes: [UInt8]) {
+        self.range = range
+        self.bytes = bytes
+    }
 }
 
 /// Where a list's `[Files]` lines are: from the first line after `[Files]` to the empty

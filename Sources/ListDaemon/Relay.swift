@@ -48,9 +48,21 @@ public final class Relay {
     }
 
     /// Reads the lists that changed and serves the new generation, if there is one.
+    /// `records`: quick-mirror's file describing the lists it installed; a list it
+    /// describes as it is now is taken from it unread (digest, segments, delta).
     @discardableResult
-    public func announce(_ hops: [Hop]) -> Announcement? {
-        let (publication, failures) = publisher.adopt(lists)
+    public func announce(_ hops: [Hop], records: String? = nil) -> Announcement? {
+        var described: [String: InstalledListRecord] = [:]
+        if let records {
+            if let data = FileManager.default.contents(atPath: records),
+                let decoded = InstalledListRecord.decode(Array(data))
+            {
+                for record in decoded { described["\(root)/\(record.path)"] = record }
+            } else {
+                logger.debug("the installed lists' records are not readable: lists read whole", metadata: ["records": "\(records)"])
+            }
+        }
+        let (publication, failures) = publisher.adopt(lists, described: described)
         for (path, error) in failures where unreadable.insert(path).inserted {
             logger.warning("list not served", metadata: ["list": "\(path)", "error": "\(error)"])
         }
@@ -111,7 +123,9 @@ public final class Relay {
         let hops: [Hop]
         switch command {
         case .success(.status): return status()
-        case .success(.announce(let upstream)): hops = upstream
+        case .success(.announce(let upstream, let records)):
+            guard let announcement = announce(upstream, records: records) else { return "unchanged\n" }
+            return announcement.json() + "\n"
         // As SIGHUP: the lists are read again, and announced if they changed.
         case .success(.rescan): hops = []
         case .success(.rescanPaths):

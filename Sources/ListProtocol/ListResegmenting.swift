@@ -1,32 +1,22 @@
-/// A byte range of a list and the bytes that replace it in the next version.
-public struct ListReplacement: Sendable, Equatable {
-    /// The old bytes replaced (empty for an insertion).
-    public var range: Range<Int>
-    public var bytes: [UInt8]
-
-    public init(range: Range<Int>, bytes: [UInt8]) {
-        self.range = range
-        self.bytes = bytes
-    }
-}
+import FileList
 
 extension ListSegmentRule {
-    /// The segments of the list made from `old` by `replacements` (in order, apart), from
+    /// The segments of the list made from `old` by `splices` (in order, apart), from
     /// `old`'s segments (`oldSegments`, which must be its own): only the segments around
-    /// each replacement are read and hashed again, the others are reused at their new
+    /// each splice are read and hashed again, the others are reused at their new
     /// offsets. So a client that holds a list and its segments checks the digest of the
     /// next version at the cost of the change, not of the list.
     ///
-    /// A replacement can move the boundary after the line before it, so hashing starts at
-    /// the segment holding that line. After the last replacement it goes on until a
+    /// A splice can move the boundary after the line before it, so hashing starts at
+    /// the segment holding that line. After the last splice it goes on until a
     /// segment ends where one of the old list ended: a cut depends only on a line and the
     /// next, so from there on the two versions cut alike.
     public static func segments(
-        of old: UnsafeRawBufferPointer, oldSegments: [ListSegment], after replacements: [ListReplacement]
+        of old: UnsafeRawBufferPointer, oldSegments: [ListSegment], after splices: [ListSplice]
     ) -> [ListSegment] {
-        guard !replacements.isEmpty else { return oldSegments }
+        guard !splices.isEmpty else { return oldSegments }
         var result: [ListSegment] = []
-        result.reserveCapacity(oldSegments.count + 2 * replacements.count)
+        result.reserveCapacity(oldSegments.count + 2 * splices.count)
         var shift = 0
         var next = 0
         var pending = 0
@@ -34,8 +24,8 @@ extension ListSegmentRule {
             ListSegment(offset: segment.offset + shift, length: segment.length, digest: segment.digest)
         }
         func end(_ index: Int) -> Int { oldSegments[index].offset + oldSegments[index].length }
-        while pending < replacements.count {
-            let anchor = max(replacements[pending].range.lowerBound - 1, 0)
+        while pending < splices.count {
+            let anchor = max(splices[pending].range.lowerBound - 1, 0)
             while next < oldSegments.count && end(next) <= anchor {
                 result.append(shifted(oldSegments[next]))
                 next += 1
@@ -46,17 +36,17 @@ extension ListSegmentRule {
             var taken = 0
             var synced = false
             while !synced {
-                // A replacement whose line-before lies in what is read next joins this run.
+                // A splice whose line-before lies in what is read next joins this run.
                 let limit = next < oldSegments.count ? end(next) : old.count
-                if pending < replacements.count, max(replacements[pending].range.lowerBound - 1, 0) < limit
-                    || replacements[pending].range.lowerBound == position
+                if pending < splices.count, max(splices[pending].range.lowerBound - 1, 0) < limit
+                    || splices[pending].range.lowerBound == position
                 {
-                    let replacement = replacements[pending]
-                    digester.update(UnsafeRawBufferPointer(rebasing: old[position..<replacement.range.lowerBound]))
-                    replacement.bytes.withUnsafeBytes { digester.update($0) }
-                    position = replacement.range.upperBound
+                    let splice = splices[pending]
+                    digester.update(UnsafeRawBufferPointer(rebasing: old[position..<splice.range.lowerBound]))
+                    splice.bytes.withUnsafeBytes { digester.update($0) }
+                    position = splice.range.upperBound
                     changedUpTo = position
-                    shift += replacement.bytes.count - replacement.range.count
+                    shift += splice.bytes.count - splice.range.count
                     pending += 1
                     while next < oldSegments.count && end(next) <= position { next += 1 }
                     continue

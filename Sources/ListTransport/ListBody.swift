@@ -10,7 +10,7 @@ enum ListBody {
     /// `/changes` knows. Any other server's ETag is kept as it came. `compressed` is the
     /// size that crossed the network, when it came gzip-compressed.
     static func decoded(_ response: HTTPClient.Response, url: String) throws(ListTransportError) -> (
-        list: ByteBuffer, etag: String?, compressed: Int?
+        list: ByteBuffer, etag: String?, compressed: Int?, segments: [ListSegment]?
     ) {
         let etag = response.headers.first(name: "ETag")
         let body = response.body ?? ByteBuffer()
@@ -24,11 +24,16 @@ enum ListBody {
             compressed = body.readableBytes
             list = try decompressed(body, url: url)
         }
-        guard let etag, let digest = EntityTag(etag)?.listDigest else { return (list, etag, compressed) }
-        guard list.withUnsafeReadableBytes({ ListDigest.hex(of: $0) }) == digest else {
+        guard let etag, let digest = EntityTag(etag)?.listDigest else { return (list, etag, compressed, nil) }
+        let (found, segments) = list.withUnsafeReadableBytes { bytes in
+            var digester = ListDigester()
+            digester.update(bytes)
+            return digester.finish()
+        }
+        guard found == digest else {
             throw ListTransportError("cannot use \(url): the list's digest is not the one its ETag names")
         }
-        return (list, EntityTag.list(digest: digest).description, compressed)
+        return (list, EntityTag.list(digest: digest).description, compressed, segments)
     }
 
     private static func decompressed(_ body: ByteBuffer, url: String) throws(ListTransportError) -> ByteBuffer {

@@ -9,7 +9,7 @@ import ListProtocol
 public enum ListDeltaAnswer {
     public static func rebuilt(
         _ body: ByteBuffer, url: String, since digest: String, installed: [UInt8]
-    ) throws(ListTransportError) -> (list: [UInt8], digest: String, edits: Int) {
+    ) throws(ListTransportError) -> (list: [UInt8], digest: String, edits: Int, segments: [ListSegment]) {
         let delta: FileListDelta
         let bytes: [UInt8]
         do {
@@ -19,9 +19,27 @@ public enum ListDeltaAnswer {
         } catch {
             throw ListTransportError("\(error)")
         }
-        guard ListDigest.hex(of: bytes) == delta.result else {
-            throw ListTransportError("the result's SHA-256 is not the one it names")
+        var digester = ListDigester()
+        digester.update(bytes)
+        let (digest, segments) = digester.finish()
+        guard digest == delta.result else {
+            throw ListTransportError("the result's digest is not the one it names")
         }
-        return (bytes, delta.result, delta.editCount)
+        return (bytes, delta.result, delta.editCount, segments)
+    }
+
+    /// A `/changes` answer decoded and checked to start from `digest`, for a client that
+    /// applies it where its list is (`ListFetch.Held.apply`).
+    public static func decoded(_ body: ByteBuffer, url: String, since digest: String) throws(ListTransportError)
+        -> FileListDelta
+    {
+        let delta: FileListDelta
+        do {
+            delta = try FileListDelta(decoding: Array(buffer: body), source: url)
+        } catch {
+            throw ListTransportError("\(error)")
+        }
+        guard delta.base == digest else { throw ListTransportError("it starts from another version") }
+        return delta
     }
 }

@@ -1,3 +1,4 @@
+import FileList
 import AsyncHTTPClient
 import ListProtocol
 import Logging
@@ -38,11 +39,19 @@ public struct ListFetch: Sendable {
         public var lastModified: String?
         /// Its bytes: asked for only when a delta comes, so a caller may leave them on disk.
         public var bytes: @Sendable () throws -> [UInt8]
+        /// Applies a delta that starts from this version where the caller keeps it, and
+        /// checks the result against the digest the delta names; throws when it cannot.
+        /// When set, `bytes` is asked for only if this fails.
+        public var apply: (@Sendable (FileListDelta) throws -> AppliedDelta)?
 
-        public init(etag: String?, lastModified: String?, bytes: @escaping @Sendable () throws -> [UInt8]) {
+        public init(
+            etag: String?, lastModified: String?, bytes: @escaping @Sendable () throws -> [UInt8],
+            apply: (@Sendable (FileListDelta) throws -> AppliedDelta)? = nil
+        ) {
             self.etag = etag
             self.lastModified = lastModified
             self.bytes = bytes
+            self.apply = apply
         }
     }
 
@@ -63,6 +72,23 @@ public struct ListFetch: Sendable {
             case .ok:
                 let body = response.body ?? ByteBuffer()
                 let source = held.bytes
+                if let apply = held.apply {
+                    do throws(ListTransportError) {
+                        let applied = try await ListWork.run { () throws(ListTransportError) in
+                            let delta = try ListDeltaAnswer.decoded(body, url: url, since: digest)
+                            do { return try apply(delta) } catch { throw ListTransportError("\(error)") }
+                        }
+                        return .fetched(
+                            FetchedList(
+                                content: .applied, etag: EntityTag.list(digest: applied.delta.result).description,
+                                lastModified: nil, attributes: Self.attributes(response.headers),
+                                transfer: .delta(edits: applied.delta.editCount), segments: applied.segments,
+                                applied: applied))
+                    } catch {
+                        // Applied in memory instead, from the held bytes.
+                        logger.debug("delta not applied where the list is: \(error)", metadata: ["list": "\(path)"])
+                    }
+                }
                 do throws(ListTransportError) {
                     let rebuilt = try await ListWork.run { () throws(ListTransportError) in
                         let installed: [UInt8]
@@ -73,7 +99,7 @@ public struct ListFetch: Sendable {
                         FetchedList(
                             content: .rebuilt(rebuilt.list), etag: EntityTag.list(digest: rebuilt.digest).description,
                             lastModified: nil, attributes: Self.attributes(response.headers),
-                            transfer: .delta(edits: rebuilt.edits)))
+                            transfer: .delta(edits: rebuilt.edits), segments: rebuilt.segments))
                 } catch {
                     refusedDelta = error.description
                 }
@@ -90,12 +116,13 @@ public struct ListFetch: Sendable {
         case .notModified where held?.etag != nil || held?.lastModified != nil:
             return .unchanged
         case .ok:
-            let (body, etag, compressed) = try await ListWork.run { () throws(ListTransportError) in
+            let (body, etag, compressed, segments) = try await ListWork.run { () throws(ListTransportError) in
                 try ListBody.decoded(response, url: url)
             }
             var list = FetchedList(
                 content: .body(body), etag: etag, lastModified: response.headers.first(name: "Last-Modified"),
-                attributes: Self.attributes(response.headers), transfer: .whole(compressed: compressed))
+                attributes: Self.attributes(response.headers), transfer: .whole(compressed: compressed),
+                segments: segments)
             list.refusedDelta = refusedDelta
             return .fetched(list)
         default:
@@ -156,6 +183,23 @@ public struct FetchedList: Sendable {
     public var transfer: Transfer
     /// Why the delta the server sent could not be used, when the whole list came instead.
     public var refusedDelta: String?
+    /// The segments of the list, when its bytes were checked against a list digest.
+    public var segments: [ListSegment]?
+    /// What the holder's `apply` made of the delta, when it applied one.
+    public var applied: AppliedDelta?
+
+    public init(
+        content: ListContent, etag: String?, lastModified: String?, attributes: ListFileAttributes?,
+        transfer: Transfer, segments: [ListSegment]? = nil, applied: AppliedDelta? = nil
+    ) {
+        self.content = content
+        self.etag = etag
+        self.lastModified = lastModified
+        self.attributes = attributes
+        self.transfer = transfer
+        self.segments = segments
+        self.applied = applied
+    }
 
     public enum Transfer: Sendable, Equatable {
         case delta(edits: Int)
@@ -177,11 +221,14 @@ public struct FetchedList: Sendable {
 public enum ListContent: Sendable {
     case body(ByteBuffer)
     case rebuilt([UInt8])
+    /// Written where the holder keeps it, by its `apply`.
+    case applied
 
     public func withUnsafeBytes<T>(_ body: (UnsafeRawBufferPointer) throws -> T) rethrows -> T {
         switch self {
         case .body(let buffer): try buffer.withUnsafeReadableBytes(body)
         case .rebuilt(let bytes): try bytes.withUnsafeBytes(body)
+        case .applied: try body(UnsafeRawBufferPointer(start: nil, count: 0))
         }
     }
 
@@ -189,6 +236,25 @@ public enum ListContent: Sendable {
         switch self {
         case .body(let buffer): Array(buffer.readableBytesView)
         case .rebuilt(let bytes): bytes
+        case .applied: []
         }
+    }
+}
+
+/// A delta its holder applied to the list it keeps (`ListFetch.Held.apply`): the result,
+/// checked against the digest the delta names, with its segments and the splices that
+/// made it from the held bytes (in their offsets).
+public struct AppliedDelta: Sendable {
+    public var delta: FileListDelta
+    public var segments: [ListSegment]
+    public var splices: [ListSplice]
+    /// Where the held list's `[Files]` lines are.
+    public var files: FilesSection
+
+    public init(delta: FileListDelta, segments: [ListSegment], splices: [ListSplice], files: FilesSection) {
+        self.delta = delta
+        self.segments = segments
+        self.splices = splices
+        self.files = files
     }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import LinuxCalls
+import ListProtocol
 import ListTransport
 import Logging
 import NIOCore
@@ -26,17 +27,41 @@ struct HTTPListFetcher {
         case whole(compressed: Int?)
     }
 
+    /// What came for one list.
+    struct Arrival {
+        /// The ETag that goes with the staged bytes.
+        var etag: String?
+        var outcome: Outcome
+        /// The list's segments, when its bytes were checked against a list digest.
+        var segments: [ListSegment]?
+        /// The delta, when it was applied to the installed list where it lies (`record`).
+        var applied: AppliedDelta?
+    }
+
     /// Fetches `path` into `target`; the installed list (and its saved ETag) is the base.
-    /// Returns the ETag that goes with the fetched bytes.
-    func fetch(_ path: String, installed: String, savedETag: String?, into target: String) throws(SyncError) -> (
-        etag: String?, outcome: Outcome
-    ) {
+    /// With the installed list's record, a delta is applied where the list lies and
+    /// checked from its segments (`ListDeltaOnDisk`), instead of reading the list.
+    func fetch(
+        _ path: String, installed: String, savedETag: String?, record: InstalledListRecord? = nil,
+        into target: String
+    ) throws(SyncError) -> Arrival {
         var asking = ListFetch(base: base, timeout: timeout > 0 ? .seconds(timeout) : nil, logger: logger)
         asking.retries = maxRetries
         asking.backoff = backoff
         let fetch = asking
+        let usable = record.flatMap { record in
+            savedETag.flatMap { EntityTag($0)?.listDigest } == record.digest ? record : nil
+        }
+        let staging = target
         let held = Linux.statPath(installed).map { _ in
-            ListFetch.Held(etag: savedETag, lastModified: nil) { try ListFile.read(installed) }
+            ListFetch.Held(
+                etag: savedETag, lastModified: nil, bytes: { try ListFile.read(installed) },
+                apply: usable.map { record in
+                    { @Sendable delta in
+                        try Self.makeParent(staging)
+                        return try ListDeltaOnDisk.apply(delta, installed: installed, record: record, into: staging)
+                    }
+                })
         }
         let answer: ListFetch.Answer
         do {
@@ -46,19 +71,26 @@ struct HTTPListFetcher {
         }
         guard case .fetched(let list) = answer else {
             try link(installed, target)
-            return (savedETag, .unchanged)
+            return Arrival(etag: savedETag, outcome: .unchanged)
         }
         if let refused = list.refusedDelta {
             logger.warning(
                 "the delta for \(path) from \(base) is not usable (\(refused)); fetched the whole list",
                 metadata: ["item": "o"])
         }
-        try write(list.content, to: target)
+        if case .applied = list.content {} else { try write(list.content, to: target) }
         try setAttributes(of: list, on: target)
+        let outcome: Outcome
         switch list.transfer {
-        case .delta(let edits): return (list.etag, .delta(edits: edits))
-        case .whole(let compressed): return (list.etag, .whole(compressed: compressed))
+        case .delta(let edits): outcome = .delta(edits: edits)
+        case .whole(let compressed): outcome = .whole(compressed: compressed)
         }
+        return Arrival(etag: list.etag, outcome: outcome, segments: list.segments, applied: list.applied)
+    }
+
+    private static func makeParent(_ path: String) throws {
+        try FileManager.default.createDirectory(
+            atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
     }
 
     /// quick-mirror's run is synchronous (rsync processes, a lock, the follow loop on the

@@ -2,6 +2,8 @@ import Crypto
 import FileList
 import Foundation
 import LinuxCalls
+import ListTransport
+import ListProtocol
 import Logging
 
 #if canImport(Glibc)
@@ -128,16 +130,23 @@ public struct MirrorSync {
         summary.dryRun = dryRun
         let listSource = configuration.listSource ?? source
         var etags: [String: String] = [:]
+        var arrivals: [String: HTTPListFetcher.Arrival] = [:]
+        var records: [String: InstalledListRecord] = [:]
         if let base = configuration.httpListSource {
             let saved = SavedETags.load(timeFile: configuration.effectiveTimeFile, destination: destination)
+            if !alwaysCheck {
+                records = InstalledLists.load(timeFile: configuration.effectiveTimeFile, destination: destination)
+            }
             let fetcher = HTTPListFetcher(
                 base: base, timeout: configuration.rsyncTimeout, maxRetries: rsync.attempts - 1,
                 backoff: rsync.backoff, logger: logger)
             for path in listPaths {
-                let (etag, outcome) = try fetcher.fetch(
-                    path, installed: "\(destination)/\(path)", savedETag: saved[path], into: "\(staging)/\(path)")
-                etags[path] = etag
-                switch outcome {
+                let arrival = try fetcher.fetch(
+                    path, installed: "\(destination)/\(path)", savedETag: saved[path], record: records[path],
+                    into: "\(staging)/\(path)")
+                etags[path] = arrival.etag
+                arrivals[path] = arrival
+                switch arrival.outcome {
                 case .unchanged: summary.listFetches[path] = "unchanged"
                 case .delta(let edits): summary.listFetches[path] = "delta of \(edits) edit\(edits == 1 ? "" : "s")"
                 case .whole(nil): summary.listFetches[path] = "whole list"
@@ -170,7 +179,38 @@ public struct MirrorSync {
         var modules: [ModuleLists] = []
         var unchangedEntries = 0
         var installs: [String] = []
+        let lastRun = since ?? LastRun.read(configuration.effectiveTimeFile)
+        // Each installed list's record, as the next run will find it.
+        var changes: [String: DeltaChange] = [:]
+        var fullLists: [String: CompactFileList] = [:]
         for (module, listPath) in zip(modulesToSync, listPaths) {
+            let arrival = arrivals[listPath]
+            let record = records[listPath]
+            // The installed list, linked: its record counts its entries for the guard.
+            if let record, arrival?.outcome == .unchanged {
+                unchangedEntries += record.entries
+                continue
+            }
+            if let applied = arrival?.applied, let record, plansFromChanges(record: record, lastRun: lastRun) {
+                let change: DeltaChange
+                do {
+                    change = try DeltaChange(
+                        applied, installed: "\(destination)/\(listPath)", record: record, module: module,
+                        directory: configuration.directory(of: module), source: "\(listSource)/\(listPath)")
+                } catch {
+                    throw SyncError("refusing the list of module \(module): \(error); nothing was changed")
+                }
+                guard change.entries > 0 else {
+                    throw SyncError(
+                        "refusing the list of module \(module) (\(listSource)/\(listPath)): its [Files] section is empty; "
+                            + "nothing was changed")
+                }
+                changes[listPath] = change
+                modules.append(change.lists)
+                installs.append(listPath)
+                summary.changedModules.append(module)
+                continue
+            }
             let bytes: [UInt8]
             do {
                 bytes = try ListFile.read("\(staging)/\(listPath)")
@@ -201,6 +241,7 @@ public struct MirrorSync {
             }
             modules.append(lists)
             installs.append(listPath)
+            fullLists[listPath] = lists.new
             summary.changedModules.append(module)
         }
         guard !modules.isEmpty else {
@@ -213,7 +254,6 @@ public struct MirrorSync {
         }
 
         // 2. The plan.
-        let lastRun = since ?? LastRun.read(configuration.effectiveTimeFile)
         planner.since = lastRun
         let extras =
             modules.flatMap { configuration.extraFilePaths(of: $0.module) }
@@ -367,10 +407,85 @@ public struct MirrorSync {
                         logger: logger))
             }
         }
-        try LastRun.write(started - (noParanoia ? 0 : 5), to: configuration.effectiveTimeFile)
+        let nextSince = started - (noParanoia ? 0 : 5)
+        try LastRun.write(nextSince, to: configuration.effectiveTimeFile)
         try saveETags(etags)
+        saveRecords(
+            listPaths: listPaths, nextSince: nextSince, arrivals: arrivals, records: records, changes: changes,
+            fullLists: fullLists)
         unfinished.clear()
         return summary
+    }
+
+    /// Whether a list that came as a delta applied in place is planned from the change
+    /// alone. Not with `-a` (the tree is compared), `--dir-times` or a check-in (every
+    /// directory is wanted), nor when the last run's time is older than the recorded
+    /// recent lines reach (`-t`, `-T`): then the whole list is read.
+    private func plansFromChanges(record: InstalledListRecord, lastRun: Int64?) -> Bool {
+        guard !alwaysCheck, !collectDirectories, !allDirectoryTimes, let lastRun, let recent = record.recentSince
+        else { return false }
+        return lastRun >= recent
+    }
+
+    /// After the lists are installed: what the next run needs to take a delta at the cost
+    /// of the change. A record that cannot be written costs the next run a whole read, not
+    /// its correctness: it is said, and the run stands.
+    private func saveRecords(
+        listPaths: [String], nextSince: Int64, arrivals: [String: HTTPListFetcher.Arrival],
+        records: [String: InstalledListRecord], changes: [String: DeltaChange], fullLists: [String: CompactFileList]
+    ) {
+        guard configuration.httpListSource != nil else { return }
+        let destination = configuration.destination
+        var saved: [InstalledListRecord] = []
+        for path in listPaths {
+            let arrival = arrivals[path]
+            let digest = arrival?.etag.flatMap { EntityTag($0)?.listDigest }
+            if let change = changes[path], let applied = arrival?.applied {
+                let recent = records[path]?.recentSince.map { $0 <= nextSince } == true
+                    ? (nextSince, change.recentLines(since: nextSince)) : nil
+                saved += [
+                    InstalledListRecord.installed(
+                        path: path, destination: destination, digest: digest, entries: change.entries,
+                        segments: applied.segments, recent: recent, delta: applied.delta.encoded())
+                ].compactMap { $0 }
+            } else if let new = fullLists[path] {
+                var lines: [UInt8] = []
+                for index in 0..<new.count where new.time(index) >= nextSince { lines += new.line(index) }
+                saved += [
+                    InstalledListRecord.installed(
+                        path: path, destination: destination, digest: digest, entries: new.count,
+                        segments: arrival?.segments, recent: (nextSince, lines), delta: nil)
+                ].compactMap { $0 }
+            } else if var record = records[path] {
+                // Not installed again: its recent lines are those still recent.
+                if let since = record.recentSince, since <= nextSince {
+                    record.recentLines = Self.lines(record.recentLines, since: nextSince)
+                    record.recentSince = nextSince
+                } else {
+                    record.recentSince = nil
+                }
+                record.delta = nil
+                saved.append(record)
+            }
+        }
+        do {
+            try InstalledLists.save(saved, timeFile: configuration.effectiveTimeFile, destination: destination)
+        } catch {
+            logger.warning("cannot record the installed lists (the next delta reads them whole): \(error)")
+        }
+    }
+
+    /// The lines (each a `[Files]` line with its newline) whose time is at least `since`.
+    static func lines(_ lines: [UInt8], since: Int64) -> [UInt8] {
+        var kept: [UInt8] = []
+        for line in lines.split(separator: 0x0A) {
+            let time = line.prefix { $0 != 0x09 }
+            if let value = Int64(String(decoding: time, as: UTF8.self)), value >= since {
+                kept += line
+                kept.append(0x0A)
+            }
+        }
+        return kept
     }
 
     /// `--refresh`: every path of every module's list that matches is fetched again,

@@ -238,7 +238,14 @@ public final class SyncSession {
         let socket = LocalControl.socketPath(
             root: LocalControl.absolutePath(sync.configuration.destination), runtimeDirectory: runtime)
         do {
-            let reply = try LocalControl.send(.announce(hops: hops), to: socket)
+            let records = sync.configuration.httpListSource.map { _ in
+                LocalControl.absolutePath(InstalledLists.path(timeFile: sync.configuration.effectiveTimeFile))
+            }
+            var reply = try LocalControl.send(.announce(hops: hops, records: records), to: socket)
+            if records != nil && reply.hasPrefix("error:") {
+                // A relay from before records: the announcement alone, as it knows it.
+                reply = try LocalControl.send(.announce(hops: hops), to: socket)
+            }
             if let announced = try? Announcement(json: reply) {
                 logger.info("announced downstream as generation \(announced.generation), route \(announced.route)")
             } else {

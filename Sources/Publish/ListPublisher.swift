@@ -140,7 +140,9 @@ public final class ListPublisher {
     /// version held is opened and its digest computed from its bytes. Returns the new
     /// generation when a list's content changed, appeared or went (and at the first call),
     /// and the lists that cannot be read, with why.
-    public func adopt(_ lists: [(target: String, path: String)]) -> (Publication?, unreadable: [(String, String)]) {
+    public func adopt(
+        _ lists: [(target: String, path: String)], described: [String: InstalledListRecord] = [:]
+    ) -> (Publication?, unreadable: [(String, String)]) {
         var files: [Publication.File] = []
         var removed: [String] = []
         var unreadable: [(String, String)] = []
@@ -151,10 +153,16 @@ public final class ListPublisher {
                 continue
             }
             do {
-                let version = try PublishedList.open(target)
+                let version = try described[target].flatMap { try PublishedList.open(target, describedBy: $0) }
+                    ?? PublishedList.open(target)
                 let before = current[target]
                 current[target] = version
-                if before?.digest != version.digest { files.append(Publication.File(path: path, list: version)) }
+                if before?.digest != version.digest {
+                    // The delta that made it, when it leads from the version served.
+                    let delta = described[target]?.delta.flatMap { try? FileListDelta(decoding: $0, source: target) }
+                        .flatMap { $0.base == before?.digest && $0.result == version.digest ? $0 : nil }
+                    files.append(Publication.File(path: path, list: version, delta: delta))
+                }
             } catch {
                 unreadable.append((path, "\(error)"))
                 if current.removeValue(forKey: target) != nil { removed.append(path) }

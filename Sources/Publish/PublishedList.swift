@@ -65,6 +65,28 @@ public final class PublishedList: Sendable {
         }
     }
 
+    /// Opens the list at `file` as `record` describes it, without reading it: nil when
+    /// the file is not the one described (another inode, size or time).
+    public static func open(_ file: String, describedBy record: InstalledListRecord) throws(SystemCallError)
+        -> PublishedList?
+    {
+        let descriptor = try Linux.openat(nil, file, flags: O_RDONLY)
+        do throws(SystemCallError) {
+            let info = try Linux.fstat(descriptor, displayPath: file)
+            let identity = "\(info.st_ino):\(info.st_size):\(info.st_mtim.tv_sec).\(info.st_mtim.tv_nsec)"
+            guard identity == record.identity, record.segments.reduce(0, { $0 + $1.length }) == Int(info.st_size)
+            else {
+                try? descriptor.close()
+                return nil
+            }
+            return PublishedList(
+                target: file, descriptor: descriptor, digest: record.digest, segments: record.segments, info: info)
+        } catch {
+            try? descriptor.close()
+            throw error
+        }
+    }
+
     /// The bytes of a range of the list.
     public func bytes(at offset: Int, count: Int) throws(SystemCallError) -> [UInt8] {
         var failure: SystemCallError?

@@ -11,7 +11,10 @@ import Testing
             Hop(host: "dl01", generation: 12, announced: Date(timeIntervalSince1970: 1_764_000_000.123)),
             Hop(host: "tier1", generation: 5, announced: Date(timeIntervalSince1970: 1_764_000_000.5)),
         ]
-        for command in [ControlCommand.status, .rescan, .announce(hops: []), .announce(hops: hops)] {
+        for command in [
+            ControlCommand.status, .rescan, .announce(hops: []), .announce(hops: hops),
+            .announce(hops: hops, records: "/srv/mirror/.quick-mirror-last-run.lists"),
+        ] {
             #expect(try ControlCommand(line: command.line) == command, "\(command.line)")
         }
     }

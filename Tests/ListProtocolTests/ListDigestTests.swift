@@ -1,4 +1,5 @@
 import Crypto
+import FileList
 import ListProtocol
 import Testing
 import TreeFixtures
@@ -113,7 +114,7 @@ struct ListDigestTests {
         let starts = Self.lineStarts(old)
         // Replacements of whole lines: removals, insertions (also at the very start and
         // end, and next to each other), changes, runs of many lines, and new empty lines.
-        var replacements: [ListReplacement] = []
+        var replacements: [ListSplice] = []
         var line = Int(random.next() % 3)
         while line < starts.count - 1 {
             let span = [0, 0, 1, 1, 1, 2, 5, 60][Int(random.next() % 8)]
@@ -124,10 +125,10 @@ struct ListDigestTests {
                 bytes += Array("\(1_700_000_000 + random.next() % 99)\tf\t1\t\(directory)/x\(random.next())\n".utf8)
                 if random.next() % 40 == 0 { bytes += [0x0A] }
             }
-            replacements.append(ListReplacement(range: starts[line]..<starts[upper], bytes: bytes))
+            replacements.append(ListSplice(range: starts[line]..<starts[upper], bytes: bytes))
             line = upper + Int(random.next() % UInt64([1, 2, 40, 400][Int(random.next() % 4)]))
         }
-        if random.next() % 2 == 0 { replacements.append(ListReplacement(range: old.count..<old.count, bytes: Array("1\tf\t1\tz/z\n".utf8))) }
+        if random.next() % 2 == 0 { replacements.append(ListSplice(range: old.count..<old.count, bytes: Array("1\tf\t1\tz/z\n".utf8))) }
         var new: [UInt8] = []
         var position = 0
         for replacement in replacements {
@@ -150,7 +151,7 @@ struct ListDigestTests {
         let segments = { var d = ListDigester(); d.update(old); return d.finish().segments }()
         #expect(old.withUnsafeBytes { ListSegmentRule.segments(of: $0, oldSegments: segments, after: []) } == segments)
         let fromNothing = [UInt8]().withUnsafeBytes {
-            ListSegmentRule.segments(of: $0, oldSegments: [], after: [ListReplacement(range: 0..<0, bytes: old)])
+            ListSegmentRule.segments(of: $0, oldSegments: [], after: [ListSplice(range: 0..<0, bytes: old)])
         }
         #expect(fromNothing == segments)
     }
