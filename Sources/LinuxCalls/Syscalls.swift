@@ -412,6 +412,45 @@ extension Linux {
         }
     }
 
+    /// Copies `count` bytes from one file into another; where both offsets fall alike on
+    /// 4 KiB blocks (everything before a change of length) and the range is large, its
+    /// whole blocks share the source's instead (XFS, btrfs), and only the edges are
+    /// copied. `cloning` says whether to try; a file system that cannot share blocks
+    /// (ext4, tmpfs) sets it false, and the caller copies from then on. Returns the bytes
+    /// shared.
+    @discardableResult
+    public static func copySharingBlocks(
+        from source: FileDescriptor, at sourceOffset: Int64, to destination: FileDescriptor, at offset: Int64,
+        count: Int64, cloning: inout Bool, displayPath: @autoclosure () -> String
+    ) throws(SystemCallError) -> Int64 {
+        let block: Int64 = 4096
+        var done: Int64 = 0
+        var shared: Int64 = 0
+        if cloning, (offset - sourceOffset) % block == 0, count >= 16 * block {
+            let head = (block - offset % block) % block
+            let middle = (count - head) / block * block
+            if middle > 0 {
+                try copyRange(
+                    from: source, at: sourceOffset, to: destination, at: offset, count: head,
+                    displayPath: displayPath())
+                do throws(SystemCallError) {
+                    try cloneRange(
+                        from: source, at: sourceOffset + head, to: destination, at: offset + head, count: middle,
+                        displayPath: displayPath())
+                    done = head + middle
+                    shared = middle
+                } catch {
+                    cloning = false
+                    done = head
+                }
+            }
+        }
+        try copyRange(
+            from: source, at: sourceOffset + done, to: destination, at: offset + done, count: count - done,
+            displayPath: displayPath())
+        return shared
+    }
+
     /// `ioctl(FICLONERANGE)`: the destination range shares the source's blocks. Offsets and
     /// count must be multiples of the file system's block size.
     public static func cloneRange(

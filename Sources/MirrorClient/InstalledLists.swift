@@ -68,10 +68,11 @@ enum ListDeltaOnDisk {
         defer { try? output.close() }
         var read = 0
         var written: Int64 = 0
+        var cloning = true
         func copy(upTo end: Int) throws(SystemCallError) {
             guard end > read else { return }
-            try Linux.copyRange(
-                from: source, at: Int64(read), to: output, at: written, count: Int64(end - read),
+            try Linux.copySharingBlocks(
+                from: source, at: Int64(read), to: output, at: written, count: Int64(end - read), cloning: &cloning,
                 displayPath: target)
             written += Int64(end - read)
             read = end
@@ -91,5 +92,8 @@ enum ListDeltaOnDisk {
             read = splice.range.upperBound
         }
         try copy(upTo: size)
+        // Written back while rsync runs, rather than when the list is renamed into place
+        // (ext4 flushes a file renamed over another) or another file is synced.
+        Linux.startWriteback(output, offset: 0, length: written)
     }
 }

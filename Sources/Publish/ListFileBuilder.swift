@@ -302,36 +302,18 @@ extension ListFileBuilder {
             return index
         }
 
-        /// Blocks shared where the file system allows it and both offsets fall on block
-        /// boundaries alike (everything before the first change of length); a kernel copy
-        /// for the rest.
+        /// Blocks shared where the file system allows it (`Linux.copySharingBlocks`).
         private func copyRange(from source: FileDescriptor, at sourceOffset: Int64, to offset: Int64, count: Int64)
             throws(SystemCallError)
         {
-            let block: Int64 = 4096
-            var done: Int64 = 0
-            if state.withLock({ $0.cloning }), (offset - sourceOffset) % block == 0, count >= 16 * block {
-                let head = (block - offset % block) % block
-                let middle = (count - head) / block * block
-                if middle > 0 {
-                    try Linux.copyRange(
-                        from: source, at: sourceOffset, to: file, at: offset, count: head, displayPath: displayPath)
-                    do throws(SystemCallError) {
-                        try Linux.cloneRange(
-                            from: source, at: sourceOffset + head, to: file, at: offset + head, count: middle,
-                            displayPath: displayPath)
-                        done = head + middle
-                        state.withLock { $0.statistics.shared += Int(middle) }
-                    } catch {
-                        // ext4 and tmpfs cannot share blocks: a kernel copy from now on.
-                        state.withLock { $0.cloning = false }
-                        done = head
-                    }
-                }
-            }
-            try Linux.copyRange(
-                from: source, at: sourceOffset + done, to: file, at: offset + done, count: count - done,
+            var cloning = state.withLock { $0.cloning }
+            let shared = try Linux.copySharingBlocks(
+                from: source, at: sourceOffset, to: file, at: offset, count: count, cloning: &cloning,
                 displayPath: displayPath)
+            state.withLock {
+                $0.cloning = cloning
+                $0.statistics.shared += Int(shared)
+            }
         }
 
         /// Waits for everything given; the segments, or the first failure.
