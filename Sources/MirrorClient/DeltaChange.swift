@@ -32,15 +32,15 @@ struct DeltaChange {
         let size = Int(try Linux.fstat(descriptor, displayPath: installed).st_size)
         let map = try MappedFile(descriptor, size: size, displayPath: installed)
         let old = map.bytes.bindMemory(to: UInt8.self)
-        let files = applied.files
-        var head = Array(old[0..<files.start])
-        var tail = Array(old[files.end..<size])
+        let section = applied.files
+        var head = Array(old[0..<section.start])
+        var tail = Array(old[section.end..<size])
         var oldLines: [UInt8] = []
         var newLines: [UInt8] = []
         for splice in applied.splices {
-            if splice.range == 0..<files.start {
+            if splice.range == 0..<section.start {
                 head = splice.bytes
-            } else if splice.range == files.end..<size && files.end < size {
+            } else if splice.range == section.end..<size && section.end < size {
                 tail = splice.bytes
             } else {
                 oldLines += old[splice.range]
@@ -50,19 +50,26 @@ struct DeltaChange {
         // An old line's own bytes are enough to read it: the parser is given the head
         // and tail around it, as a whole list.
         let replaced = try CompactFileList(validating: head + oldLines + tail, source: installed)
-        let changedCount = newLines.lazy.filter { $0 == 0x0A }.count
         var replacedPaths = Set<ArraySlice<UInt8>>()
         for index in 0..<replaced.count { replacedPaths.insert(replaced.path(index)) }
-        var kept: [UInt8] = []
+        // The changed lines and the recent ones the delta left alone, in the list's own
+        // order, so that the plan lists its paths as reading the whole list would.
+        var lines = newLines.split(separator: 0x0A).map { (line: $0, changed: true) }
+        let changedCount = lines.count
         for line in record.recentLines.split(separator: 0x0A) where !replacedPaths.contains(Self.path(ofLine: line)) {
-            kept += line
-            kept.append(0x0A)
+            lines.append((line, false))
         }
-        let new = try CompactFileList(validating: head + newLines + kept + tail, source: source)
-        var newPaths = Set<ArraySlice<UInt8>>()
-        for index in 0..<changedCount { newPaths.insert(new.path(index)) }
+        lines.sort { FileListOrder.inOrder(Array(Self.path(ofLine: $0.line)), Array(Self.path(ofLine: $1.line))) }
+        var files: [UInt8] = []
+        for (line, _) in lines {
+            files += line
+            files.append(0x0A)
+        }
+        let new = try CompactFileList(validating: head + files + tail, source: source)
         var diff = InStepDiff()
-        diff.addedOrChanged = Array(0..<changedCount)
+        diff.addedOrChanged = lines.indices.filter { lines[$0].changed }
+        var newPaths = Set<ArraySlice<UInt8>>()
+        for index in diff.addedOrChanged { newPaths.insert(new.path(index)) }
         diff.oldCount = record.entries
         for index in 0..<replaced.count where !newPaths.contains(replaced.path(index)) {
             diff.removed.append((replaced.type(index), Array(replaced.path(index))))

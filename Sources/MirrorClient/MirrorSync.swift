@@ -148,7 +148,10 @@ public struct MirrorSync {
                 arrivals[path] = arrival
                 switch arrival.outcome {
                 case .unchanged: summary.listFetches[path] = "unchanged"
-                case .delta(let edits): summary.listFetches[path] = "delta of \(edits) edit\(edits == 1 ? "" : "s")"
+                case .delta(let edits):
+                    summary.listFetches[path] =
+                        "delta of \(edits) edit\(edits == 1 ? "" : "s")"
+                        + (arrival.applied != nil ? ", applied in place" : "")
                 case .whole(nil): summary.listFetches[path] = "whole list"
                 case .whole(let compressed?):
                     summary.listFetches[path] = "whole list, \(compressed) bytes gzip-compressed"

@@ -156,3 +156,50 @@ struct ListDigestTests {
         #expect(fromNothing == segments)
     }
 }
+
+/// quick-mirror's records of the lists it installed (`InstalledListRecord`): what it reads
+/// back is what it wrote, and anything else is refused whole rather than half-used.
+@Suite("installed list records: written and read back, damaged ones refused")
+struct InstalledListRecordTests {
+    static func records() -> [InstalledListRecord] {
+        let list = ListDigestTests.timeList(seed: 4)
+        var digester = ListDigester()
+        digester.update(list)
+        let (digest, segments) = digester.finish()
+        return [
+            InstalledListRecord(
+                path: "fedora/fullfiletimelist-fedora", identity: "12:\(list.count):1700000000.5", digest: digest,
+                entries: 400, segments: segments, recentSince: 1_700_000_100,
+                recentLines: Array("1700000200\tf\t3\tlinux/a\n".utf8), delta: Array("delta bytes\n\t".utf8)),
+            InstalledListRecord(
+                path: "alt/fullfiletimelist-alt", identity: "13:0:1.0", digest: ListDigest.hex(of: [UInt8]()),
+                entries: 0, segments: [], recentSince: nil, recentLines: [], delta: nil),
+        ]
+    }
+
+    @Test("a round trip keeps every field, segment offsets included")
+    func roundTrip() {
+        let records = Self.records()
+        #expect(InstalledListRecord.decode(InstalledListRecord.encode(records)) == records)
+        #expect(InstalledListRecord.decode(InstalledListRecord.encode([])) == [])
+    }
+
+    @Test("truncated, foreign or damaged bytes decode to nothing")
+    func damaged() {
+        let bytes = InstalledListRecord.encode(Self.records())
+        for cut in stride(from: 1, to: bytes.count, by: max(1, bytes.count / 97)) where cut != bytes.count {
+            let decoded = InstalledListRecord.decode(Array(bytes[..<cut]))
+            // A cut between records reads the first whole; any other cut is refused.
+            #expect(decoded == nil || decoded == [Self.records()[0]], "cut at \(cut)")
+        }
+        #expect(InstalledListRecord.decode(Array("quick-mirror installed lists 2\n".utf8)) == nil)
+        var badDigest = bytes
+        let header = Array("quick-mirror installed lists 1\nfedora/fullfiletimelist-fedora\t".utf8)
+        badDigest[header.count + 20] = 0x5A  // inside the identity: still a record
+        #expect(InstalledListRecord.decode(badDigest) != nil)
+        let tab = bytes.firstIndex(of: 0x09)!
+        var noDigest = bytes
+        noDigest.replaceSubrange((tab + 1)..<(tab + 1), with: Array("x".utf8))
+        #expect(InstalledListRecord.decode(noDigest) == nil || InstalledListRecord.decode(noDigest)?.first?.identity != Self.records()[0].identity)
+    }
+}
