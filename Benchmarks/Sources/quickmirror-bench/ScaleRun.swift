@@ -12,7 +12,8 @@ import Logging
 /// filelistd at Fedora's size (issue 19): a top directory of modules (the largest with
 /// millions of entries and Fedora-length paths), served over HTTP, and what one change
 /// costs: bytes, CPU, time to the announcement and to the rename, a burst of creates,
-/// memory per entry, and the start against one-shot create-filelist runs.
+/// memory per entry, the start against one-shot create-filelist runs, and a tier below
+/// re-announcing the change (`ScaleTier`).
 struct ScaleRun: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "scale",
@@ -28,6 +29,9 @@ struct ScaleRun: ParsableCommand {
     @Option(help: "Kernel events: fanotify or inotify.") var events = "fanotify"
     @Option(help: "filelistd's settle time, subtracted from latencies.") var settle = 0.2
     @Option(help: "One-file changes to measure.") var runs = 5
+    @Option(help: "The quick-mirror binary (the tier row).") var quickMirror = "../.build/release/quick-mirror"
+    @Option(help: "Where the tier's mirror is made (its file system decides whether blocks are shared); default: below --cache.")
+    var tierDirectory: String?
 
     func run() throws {
         let moduleSizes = try modules.split(separator: ",").map { item -> (String, Int) in
@@ -116,6 +120,12 @@ struct ScaleRun: ParsableCommand {
             bytes.append(lastPublished(log))
         }
 
+        // A tier below: quick-mirror following the origin, telling its relay.
+        let tier = try ScaleTier(
+            top: top, module: busiest, directory: tierDirectory ?? "\(scratch)/tier", originBase: base,
+            filelistd: tool, quickMirror: quickMirror
+        ).measure(runs: runs, file: file, origin: stream)
+
         // A burst of 10,000 new files in one directory of the busiest module.
         let burst = "\(top)/\(busiest)/bench-burst-\(getpid())"
         try FileManager.default.createDirectory(atPath: burst, withIntermediateDirectories: true)
@@ -161,6 +171,14 @@ struct ScaleRun: ParsableCommand {
             String(
                 format: "| a burst of 10,000 creates -> announced list holding all | %.2f s after the last create |",
                 burstSeconds))
+        print(
+            row(
+                "a tier (quick-mirror follow + relay, mirror on \(tier.fileSystem)) re-announces one appended byte, after the origin; its rsync included (median of \(runs))",
+                tier.latency))
+        print(
+            String(
+                format: "| CPU of the tier per change (medians): quick-mirror %.3f s, its rsync %.3f s, relay %.3f s |",
+                median(tier.quickMirrorCPU), median(tier.rsyncCPU), median(tier.relayCPU)))
     }
 
     func row(_ what: String, _ values: [Double]) -> String {
