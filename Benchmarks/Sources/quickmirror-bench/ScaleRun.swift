@@ -50,13 +50,14 @@ struct ScaleRun: ParsableCommand {
         // Warm the dentry and inode caches: both the one-shot runs and the daemon start warm.
         _ = try measure(["find", top, "-printf", ""])
 
-        // The yardstick: create-filelist -c on each module, one after another.
+        // The yardstick: create-filelist -c on each module, one after another, writing the
+        // same three lists the daemon publishes per module (time list, fullfilelist, image list).
         var oneShot = 0.0
         for name in names {
             oneShot += try measure([
                 createFilelist, "-d", "\(top)/\(name)", "-c", "-s", "-S", "fullfiletimelist-\(name)", "-S",
-                "fullfilelist",
-                "-S", "imagelist-\(name)", "-t", "\(scratch)/\(name).list",
+                "fullfilelist", "-S", "imagelist-\(name)", "-t", "\(scratch)/\(name).list", "-f",
+                "\(scratch)/\(name).full", "-i", "\(scratch)/\(name).images",
             ]).seconds
         }
 
@@ -157,7 +158,7 @@ struct ScaleRun: ParsableCommand {
         print(
             String(
                 format:
-                    "| start -> all lists published (READY=1) | %.2f s; create-filelist -c of the %d modules, one after another: %.2f s (%.2fx) |",
+                    "| start -> all lists published (READY=1) | %.2f s; create-filelist -c -t -f -i of the %d modules, one after another: %.2f s (%.2fx) |",
                 startSeconds, names.count, oneShot, startSeconds / oneShot))
         print(
             String(
