@@ -92,9 +92,13 @@ public struct InstalledListRecord: Sendable, Equatable {
             if fields[5] != "-" && recentSince == nil { return nil }
             let deltaCount = fields[7] == "-" ? nil : Int(fields[7])
             if fields[7] != "-" && (deltaCount ?? -1) < 0 { return nil }
+            // Every count is checked against what is left before it is added: a damaged
+            // or hostile file is refused, never a trap.
+            let left = bytes.count - position
             let segmentBytes = segmentCount.multipliedReportingOverflow(by: 40)
-            guard !segmentBytes.overflow,
-                bytes.count - position >= segmentBytes.partialValue + recentCount + (deltaCount ?? 0)
+            guard !segmentBytes.overflow, segmentBytes.partialValue <= left,
+                recentCount <= left - segmentBytes.partialValue,
+                deltaCount ?? 0 <= left - segmentBytes.partialValue - recentCount
             else { return nil }
             var segments: [ListSegment] = []
             segments.reserveCapacity(segmentCount)
@@ -106,14 +110,18 @@ public struct InstalledListRecord: Sendable, Equatable {
                 guard let digest = Self.digest(bytes[(position + 8)..<(position + 40)]), length > 0,
                     length < UInt64(Int.max / 4)
                 else { return nil }
+                let (next, overflow) = offset.addingReportingOverflow(Int(length))
+                guard !overflow else { return nil }
                 segments.append(ListSegment(offset: offset, length: Int(length), digest: digest))
-                offset += Int(length)
+                offset = next
                 position += 40
             }
             let recentLines = Array(bytes[position..<(position + recentCount)])
             position += recentCount
             let delta = deltaCount.map { Array(bytes[position..<(position + $0)]) }
             position += deltaCount ?? 0
+            // The segments must be the digest's own: a record at odds with itself is not one.
+            guard ListDigest.combine(segments.map(\.digest)) == fields[2] else { return nil }
             records.append(
                 InstalledListRecord(
                     path: fields[0], identity: fields[1], digest: fields[2], entries: entries, segments: segments,

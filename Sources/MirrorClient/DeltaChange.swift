@@ -67,9 +67,20 @@ struct DeltaChange {
         }
         let new = try CompactFileList(validating: head + files + tail, source: source)
         var diff = InStepDiff()
-        diff.addedOrChanged = lines.indices.filter { lines[$0].changed }
         var newPaths = Set<ArraySlice<UInt8>>()
-        for index in diff.addedOrChanged { newPaths.insert(new.path(index)) }
+        for index in lines.indices where lines[index].changed { newPaths.insert(new.path(index)) }
+        // A line the delta replaced by one with the same time, kind and (for a file) size
+        // is no change to fetch, as the walk over whole lists counts it.
+        var oldFingerprints: [ArraySlice<UInt8>: UInt64] = [:]
+        for index in 0..<replaced.count {
+            oldFingerprints[replaced.path(index)] = KeyedIndex.fingerprint(
+                replaced.time(index), replaced.size(index), replaced.type(index), comparingTimes: true)
+        }
+        diff.addedOrChanged = lines.indices.filter { index in
+            lines[index].changed
+                && oldFingerprints[new.path(index)]
+                    != KeyedIndex.fingerprint(new.time(index), new.size(index), new.type(index), comparingTimes: true)
+        }
         diff.oldCount = record.entries
         for index in 0..<replaced.count where !newPaths.contains(replaced.path(index)) {
             diff.removed.append((replaced.type(index), Array(replaced.path(index))))
@@ -77,6 +88,7 @@ struct DeltaChange {
         lists = ModuleLists(
             module: module, directory: directory, new: new, old: nil, oldFile: installed, inStep: diff)
         entries = record.entries - replaced.count + changedCount
+        withExtendedLifetime(map) {}
     }
 
     /// A `[Files]` line's path: what follows its third TAB.

@@ -57,6 +57,7 @@ enum ListDeltaOnDisk {
         guard ListDigest.combine(segments.map(\.digest)) == delta.result else {
             throw SyncError("the delta applied to '\(installed)' does not give the digest it names")
         }
+        withExtendedLifetime(old) {}
         try write(from: source, size: size, splices: splices, to: target)
         return AppliedDelta(delta: delta, segments: segments, splices: splices, files: files)
     }

@@ -134,16 +134,14 @@ public struct MirrorSync {
         var records: [String: InstalledListRecord] = [:]
         if let base = configuration.httpListSource {
             let saved = SavedETags.load(timeFile: configuration.effectiveTimeFile, destination: destination)
-            if !alwaysCheck {
-                records = InstalledLists.load(timeFile: configuration.effectiveTimeFile, destination: destination)
-            }
+            records = InstalledLists.load(timeFile: configuration.effectiveTimeFile, destination: destination)
             let fetcher = HTTPListFetcher(
                 base: base, timeout: configuration.rsyncTimeout, maxRetries: rsync.attempts - 1,
                 backoff: rsync.backoff, logger: logger)
             for path in listPaths {
                 let arrival = try fetcher.fetch(
-                    path, installed: "\(destination)/\(path)", savedETag: saved[path], record: records[path],
-                    into: "\(staging)/\(path)")
+                    path, installed: "\(destination)/\(path)", savedETag: saved[path],
+                    record: alwaysCheck ? nil : records[path], into: "\(staging)/\(path)")
                 etags[path] = arrival.etag
                 arrivals[path] = arrival
                 switch arrival.outcome {
@@ -190,7 +188,7 @@ public struct MirrorSync {
             let arrival = arrivals[listPath]
             let record = records[listPath]
             // The installed list, linked: its record counts its entries for the guard.
-            if let record, arrival?.outcome == .unchanged {
+            if !alwaysCheck, let record, arrival?.outcome == .unchanged {
                 unchangedEntries += record.entries
                 continue
             }
@@ -457,7 +455,8 @@ public struct MirrorSync {
                 saved += [
                     InstalledListRecord.installed(
                         path: path, destination: destination, digest: digest, entries: new.count,
-                        segments: arrival?.segments, recent: (nextSince, lines), delta: nil)
+                        segments: arrival?.segments, recent: (nextSince, lines),
+                        delta: arrival?.applied?.delta.encoded())
                 ].compactMap { $0 }
             } else if var record = records[path] {
                 // Not installed again: its recent lines are those still recent.
@@ -590,6 +589,15 @@ public struct MirrorSync {
     static func install(_ staged: String, at target: String) throws {
         let directory = (target as NSString).deletingLastPathComponent
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        // Durable before it is named: a crash must not leave the installed list with
+        // holes, which the next run's record of it would take for its bytes.
+        do throws(SystemCallError) {
+            let file = try Linux.openat(nil, staged, flags: O_RDONLY)
+            defer { try? file.close() }
+            try Linux.fdatasync(file, displayPath: staged)
+        } catch {
+            throw SyncError("cannot install \(target): \(error)")
+        }
         let before = Linux.statPath(directory)
         do {
             try Linux.rename(staged, over: target)

@@ -194,6 +194,16 @@ struct InstalledListRecordTests {
             #expect(decoded == nil || decoded == [Self.records()[0]], "cut at \(cut)")
         }
         #expect(InstalledListRecord.decode(Array("quick-mirror installed lists 2\n".utf8)) == nil)
+        // Counts past the end, or past what an Int holds, are refused rather than trapped on.
+        let empty = ListDigest.hex(of: [UInt8]())
+        for counts in ["0\t-\t9223372036854775807\t1", "0\t-\t0\t9223372036854775807", "230584300921369395\t-\t0\t-"] {
+            let header = "quick-mirror installed lists 1\na\t1:1:1.0\t\(empty)\t0\t\(counts)\n"
+            #expect(InstalledListRecord.decode(Array(header.utf8) + [UInt8](repeating: 1, count: 200)) == nil, "\(counts)")
+        }
+        // Segments that are not the digest's own.
+        var other = Self.records()
+        other[0].digest = empty
+        #expect(InstalledListRecord.decode(InstalledListRecord.encode(other)) == nil)
         var badDigest = bytes
         let header = Array("quick-mirror installed lists 1\nfedora/fullfiletimelist-fedora\t".utf8)
         badDigest[header.count + 20] = 0x5A  // inside the identity: still a record
