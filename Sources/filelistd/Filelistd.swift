@@ -353,8 +353,9 @@ extension Filelistd {
             discussion: """
                 An intermediate mirror passes its upstream's lists on unchanged. quick-mirror, with \
                 NOTIFYFILELISTD set to this relay's --runtime-directory, tells the relay after each sync; \
-                the relay re-reads the lists and announces the new generation on /events with the chain \
-                of hops it came through, plus its own. SIGHUP re-reads the lists too.
+                the relay takes each new list's digest, segments and delta from quick-mirror's record of \
+                it (reading a list only when no record describes it) and announces the new generation on \
+                /events with the chain of hops it came through, plus its own. SIGHUP re-reads the lists too.
                 """)
 
         @Option(
