@@ -41,11 +41,17 @@ public struct InstalledListRecord: Sendable, Equatable {
         self.delta = delta
     }
 
-    /// `INODE:SIZE:SECONDS.NANOSECONDS` of the file at `path`, nil when there is none.
+    /// `INODE:SIZE:SECONDS.NANOSECONDS` of the file at `path`, nil when there is none:
+    /// the one form of a file's identity, for these records and quick-mirror's saved ETags.
     public static func identity(of path: String) -> String? {
         var info = stat()
         guard stat(path, &info) == 0 else { return nil }
-        return "\(info.st_ino):\(info.st_size):\(info.st_mtim.tv_sec).\(info.st_mtim.tv_nsec)"
+        return identity(info)
+    }
+
+    /// The identity of a file already stat'ed.
+    public static func identity(_ info: stat) -> String {
+        "\(info.st_ino):\(info.st_size):\(info.st_mtim.tv_sec).\(info.st_mtim.tv_nsec)"
     }
 
     /// Whether the file at `root/path` is still the one described.

@@ -168,10 +168,7 @@ enum SavedETags {
     static func path(timeFile: String) -> String { timeFile + ".etags" }
 
     /// The identity of the file at `path`, or nil when it does not exist.
-    static func identity(of path: String) -> String? {
-        guard let info = Linux.statPath(path) else { return nil }
-        return "\(info.st_ino):\(info.st_size):\(info.st_mtim.tv_sec).\(info.st_mtim.tv_nsec)"
-    }
+    static func identity(of path: String) -> String? { InstalledListRecord.identity(of: path) }
 
     /// The saved ETags whose list is still the installed one, by list path.
     static func load(timeFile: String, destination: String) -> [String: String] {

@@ -73,8 +73,7 @@ public final class PublishedList: Sendable {
         let descriptor = try Linux.openat(nil, file, flags: O_RDONLY)
         do throws(SystemCallError) {
             let info = try Linux.fstat(descriptor, displayPath: file)
-            let identity = "\(info.st_ino):\(info.st_size):\(info.st_mtim.tv_sec).\(info.st_mtim.tv_nsec)"
-            guard identity == record.identity, record.segments.reduce(0, { $0 + $1.length }) == Int(info.st_size)
+            guard InstalledListRecord.identity(info) == record.identity, record.segments.reduce(0, { $0 + $1.length }) == Int(info.st_size)
             else {
                 try? descriptor.close()
                 return nil
